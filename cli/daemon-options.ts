@@ -1,0 +1,63 @@
+/** Flags shared by `logfsd` and `logfsctl up`, and how they become a DaemonConfig. */
+import type { Argv } from 'yargs';
+import { mergeConfig, parseDaemonConfig, readConfigFile, type DaemonConfig } from '../daemon/config.js';
+
+export interface DaemonFlags {
+  config?: string;
+  data?: string;
+  mount?: string;
+  kafka?: string[];
+  'instance-id'?: string;
+  provider?: string;
+  durability?: string;
+  'on-full'?: string;
+  metrics?: string;
+  'auto-provision'?: boolean;
+  'gateway-socket'?: string;
+  'journal-max-bytes'?: number;
+  fsync?: string;
+  'log-level'?: string;
+}
+
+export function daemonFlags<T>(y: Argv<T>): Argv<T & DaemonFlags> {
+  return y
+    .option('config', { type: 'string', describe: 'YAML or JSON config file (flags override it)' })
+    .option('mount', { type: 'string', describe: 'Mount point (default /dev/logFS)' })
+    .option('kafka', { type: 'string', array: true, describe: 'Kafka bootstrap broker host:port (repeat or comma-separate); none = embedded mode' })
+    .option('instance-id', { type: 'string', describe: 'Instance ID (default: metadata endpoint or /etc/machine-id)' })
+    .option('provider', { type: 'string', describe: 'Provider (tenant) of this host' })
+    .option('durability', { choices: ['journal', 'kafka'], describe: 'What fsync()/close() wait for' })
+    .option('on-full', { choices: ['block', 'refuse'], describe: 'At the journal bound: block writers or refuse with ENOSPC' })
+    .option('metrics', { type: 'string', describe: 'Prometheus endpoint host:port, or "off"' })
+    .option('auto-provision', { type: 'boolean', describe: 'Provision unknown streams on first write' })
+    .option('gateway-socket', { type: 'string', describe: 'Use a separate per-host gateway on this unix socket' })
+    .option('journal-max-bytes', { type: 'number', describe: 'Bound on journal bytes not yet in Kafka' })
+    .option('fsync', { choices: ['always', 'interval', 'barrier'], describe: 'Journal fsync policy' })
+    .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], describe: 'Log level' }) as Argv<T & DaemonFlags>;
+}
+
+export function brokersOf(list: string[] | undefined): string[] | undefined {
+  if (!list) return undefined;
+  return list.flatMap((b) => b.split(',')).map((b) => b.trim()).filter(Boolean);
+}
+
+export async function daemonConfigFromFlags(flags: DaemonFlags & { data: string }): Promise<DaemonConfig> {
+  const file = flags.config ? await readConfigFile(flags.config) : {};
+  const brokers = brokersOf(flags.kafka);
+  const overrides = {
+    dataDir: flags.data,
+    logLevel: flags['log-level'],
+    gatewaySocket: flags['gateway-socket'],
+    mount: { path: flags.mount, autoProvision: flags['auto-provision'] },
+    gateway: {
+      provider: flags.provider,
+      durability: flags.durability,
+      onFull: flags['on-full'],
+      metricsListen: flags.metrics === 'off' ? null : flags.metrics,
+      instance: { id: flags['instance-id'] },
+      kafka: { brokers },
+      journal: { maxBytes: flags['journal-max-bytes'], fsync: flags.fsync },
+    },
+  };
+  return parseDaemonConfig(mergeConfig(file, overrides));
+}

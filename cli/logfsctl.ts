@@ -1,0 +1,268 @@
+/**
+ * `logfsctl`: run logFS on one host (`up`), mount and unmount, provision streams, tail records and
+ * show status. It finds the running system through `--data DIR` (default /var/lib/logfs or
+ * LOGFS_DATA). User-facing output goes to stdout; errors to stderr with a non-zero exit code.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs, { type Argv } from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { errorMessage, LogfsError } from '../core/errors.js';
+import { configureLogger } from '../core/logger.js';
+import { sleep } from '../core/retry.js';
+import { createStream, deleteStream, FileProvisioningStore, type StreamSpec } from '../control/store.js';
+import { topicForStream, validateProviderName } from '../control/stream-name.js';
+import { readRuntime, runDaemon, type RuntimeInfo } from '../daemon/daemon.js';
+import { isMountPoint } from '../daemon/fuse-fs.js';
+import { parsePrometheusText } from '../gateway/index.js';
+import { daemonConfigFromFlags, daemonFlags, brokersOf } from './daemon-options.js';
+import { tailRecords } from './tail.js';
+
+const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
+
+interface Common {
+  data: string;
+}
+
+function out(line = ''): void {
+  process.stdout.write(line + '\n');
+}
+
+async function openStore(argv: Common): Promise<FileProvisioningStore> {
+  return FileProvisioningStore.open(argv.data);
+}
+
+async function defaultProvider(argv: Common & { provider?: string }): Promise<string> {
+  if (argv.provider) return validateProviderName(argv.provider);
+  return (await readRuntime(argv.data))?.provider ?? 'default';
+}
+
+function streamRow(s: StreamSpec, prefix: string): string {
+  return [s.name.padEnd(28), s.provider.padEnd(12), String(s.partitions).padStart(4), (s.encrypt ? 'yes' : 'no').padEnd(7), topicForStream(s.provider, s.name, prefix)].join('  ');
+}
+
+async function mountCommand(argv: Common & { dir: string; kafka?: string[]; wait: number }): Promise<void> {
+  const dir = path.resolve(argv.dir);
+  const running = await readRuntime(argv.data);
+  if (running) throw new LogfsError('LOGFS_E_CONFIG', `a logfsd (pid ${running.pid}) already serves ${argv.data}, mounted at ${running.mountpoint}`);
+  await fsp.mkdir(argv.data, { recursive: true });
+  const logFile = path.join(argv.data, 'logfsd.log');
+  const logfsd = fileURLToPath(new URL('./logfsd.js', import.meta.url));
+  const args = [logfsd, '--data', argv.data, '--mount', dir];
+  for (const b of brokersOf(argv.kafka) ?? []) args.push('--kafka', b);
+  const fd = fs.openSync(logFile, 'a');
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });
+  child.unref();
+  fs.closeSync(fd);
+  const deadline = Date.now() + argv.wait * 1000;
+  while (Date.now() < deadline) {
+    const rt = await readRuntime(argv.data);
+    if (rt && rt.pid === child.pid && (await isMountPoint(dir))) {
+      out(`mounted ${dir} (logfsd pid ${rt.pid}, log ${logFile})`);
+      return;
+    }
+    if (child.exitCode !== null) break;
+    await sleep(100);
+  }
+  throw new LogfsError('LOGFS_E_CONFIG', `logfsd did not mount ${dir}; see ${logFile}`);
+}
+
+async function umountCommand(argv: Common & { dir: string }): Promise<void> {
+  const dir = path.resolve(argv.dir);
+  const rt = await readRuntime(argv.data);
+  if (rt && rt.mountpoint === dir) {
+    process.kill(rt.pid, 'SIGTERM');
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        process.kill(rt.pid, 0);
+      } catch {
+        out(`unmounted ${dir}`);
+        return;
+      }
+      await sleep(100);
+    }
+    throw new LogfsError('LOGFS_E_CONFIG', `logfsd (pid ${rt.pid}) did not stop within 30 s`);
+  }
+  if (await isMountPoint(dir)) {
+    // Mounted but not by the logfsd of this data dir: a stale mount or another data dir's.
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('fusermount', ['-uz', dir]);
+    out(`unmounted ${dir} (no logfsd of ${argv.data} served it)`);
+    return;
+  }
+  throw new LogfsError('LOGFS_E_NOT_FOUND', `${dir} is not mounted`);
+}
+
+async function statusCommand(argv: Common & { json: boolean }): Promise<void> {
+  const rt = await readRuntime(argv.data);
+  if (!rt) throw new LogfsError('LOGFS_E_NOT_FOUND', `no logfsd is running for ${argv.data}`);
+  let metrics: Record<string, number> = {};
+  if (rt.metrics) {
+    const res = await fetch(`http://${rt.metrics}/metrics`, { signal: AbortSignal.timeout(5000) });
+    metrics = parsePrometheusText(await res.text());
+  }
+  if (argv.json) {
+    out(JSON.stringify({ runtime: rt, metrics }, null, 2));
+    return;
+  }
+  const m = (k: string): string => (k in metrics ? String(metrics[k]) : '-');
+  out(`logfsd pid ${rt.pid}, up since ${rt.startedAt}`);
+  out(`mount        ${rt.mountpoint}`);
+  out(`instance     ${rt.instance} (provider ${rt.provider})`);
+  out(`mode         ${rt.embedded ? 'embedded (journal is the bus)' : `kafka ${rt.brokers.join(',')}`}`);
+  out(`records      in ${m('logfs_records_in_total')}  out ${m('logfs_records_out_total')}`);
+  out(`bytes        in ${m('logfs_bytes_in_total')}  out ${m('logfs_bytes_out_total')}`);
+  out(`journal      ${m('logfs_journal_bytes')} bytes in ${m('logfs_journal_segments')} segments, ${m('logfs_journal_unacked_bytes')} not yet in Kafka`);
+  out(`kafka        connected ${m('logfs_kafka_connected')}  errors ${m('logfs_kafka_errors_total')}  retries ${m('logfs_kafka_retries_total')}`);
+  out(`writers      blocked now ${m('logfs_blocked_writers')}  blocked total ${m('logfs_writes_blocked_total')}  refused ${m('logfs_writes_refused_total')}`);
+}
+
+function withData<T>(y: Argv<T>): Argv<T & Common> {
+  return y.option('data', { type: 'string', default: DEFAULT_DATA, describe: 'State directory of the running system (or LOGFS_DATA)' }) as Argv<T & Common>;
+}
+
+async function main(): Promise<void> {
+  const cli = withData(yargs(hideBin(process.argv)).scriptName('logfsctl'))
+    .command(
+      'up',
+      'Run everything on this host (embedded defaults unless --kafka is given) until Ctrl-C',
+      (y) => daemonFlags(y),
+      async (argv) => {
+        const config = await daemonConfigFromFlags(argv);
+        const log = configureLogger({ level: config.logLevel });
+        process.stderr.write(`logfsctl: mounting ${config.mount.path} (data ${config.dataDir}); Ctrl-C to stop\n`);
+        await runDaemon(config, log);
+      },
+    )
+    .command(
+      'mount <dir>',
+      'Start a logfsd in the background that mounts DIR',
+      (y) =>
+        y
+          .positional('dir', { type: 'string', demandOption: true })
+          .option('kafka', { type: 'string', array: true, describe: 'Kafka bootstrap brokers' })
+          .option('wait', { type: 'number', default: 30, describe: 'Seconds to wait for the mount' }),
+      (argv) => mountCommand(argv as Common & { dir: string; kafka?: string[]; wait: number }),
+    )
+    .command(
+      'umount <dir>',
+      'Stop the logfsd serving DIR (or clear a stale mount)',
+      (y) => y.positional('dir', { type: 'string', demandOption: true }),
+      (argv) => umountCommand(argv as Common & { dir: string }),
+    )
+    .command('stream', 'Provision streams', (y) =>
+      y
+        .command(
+          'create <name>',
+          'Create a stream (its topic is created with the given partitions)',
+          (yy) =>
+            yy
+              .positional('name', { type: 'string', demandOption: true })
+              .option('partitions', { type: 'number', default: 1 })
+              .option('encrypt', { type: 'boolean', default: false })
+              .option('rate', { type: 'number', describe: 'Estimated records per second' })
+              .option('provider', { type: 'string' }),
+          async (argv) => {
+            const store = await openStore(argv);
+            const s = await createStream(store, {
+              name: argv.name as string,
+              provider: await defaultProvider(argv),
+              partitions: argv.partitions,
+              encrypt: argv.encrypt,
+              rate: argv.rate ?? null,
+            });
+            out(`created stream ${s.name} (provider ${s.provider}, ${s.partitions} partition${s.partitions === 1 ? '' : 's'})`);
+          },
+        )
+        .command(
+          'list',
+          'List streams',
+          (yy) => yy.option('json', { type: 'boolean', default: false }),
+          async (argv) => {
+            const store = await openStore(argv);
+            const rt = await readRuntime(argv.data);
+            const streams = Object.values(store.snapshot().streams).sort((a, b) => a.name.localeCompare(b.name));
+            if (argv.json) return out(JSON.stringify(streams, null, 2));
+            out(['STREAM'.padEnd(28), 'PROVIDER'.padEnd(12), 'PART', 'ENCRYPT', 'TOPIC'].join('  '));
+            for (const s of streams) out(streamRow(s, rt?.topicPrefix ?? 'logfs'));
+          },
+        )
+        .command(
+          'describe <name>',
+          'Show one stream',
+          (yy) => yy.positional('name', { type: 'string', demandOption: true }),
+          async (argv) => {
+            const store = await openStore(argv);
+            const s = store.snapshot().streams[argv.name as string];
+            if (!s) throw new LogfsError('LOGFS_E_NOT_FOUND', `stream "${argv.name}" does not exist`);
+            const rt = await readRuntime(argv.data);
+            out(JSON.stringify({ ...s, topic: topicForStream(s.provider, s.name, rt?.topicPrefix ?? 'logfs'), path: rt ? path.join(rt.mountpoint, s.name) : null }, null, 2));
+          },
+        )
+        .command(
+          'delete <name>',
+          'Delete a stream (handles still open keep writing until closed; the topic is kept)',
+          (yy) => yy.positional('name', { type: 'string', demandOption: true }),
+          async (argv) => {
+            await deleteStream(await openStore(argv), argv.name as string);
+            out(`deleted stream ${argv.name}`);
+          },
+        )
+        .demandCommand(1, 'name a stream command: create, list, describe or delete'),
+    )
+    .command(
+      'tail <stream>',
+      'Print decoded records of a stream (from Kafka, or the journal in embedded mode)',
+      (y) =>
+        y
+          .positional('stream', { type: 'string', demandOption: true })
+          .option('from-beginning', { type: 'boolean', default: false })
+          .option('class', { type: 'string', describe: 'Only records with this class label' })
+          .option('count', { type: 'number', describe: 'Stop after N records' })
+          .option('json', { type: 'boolean', default: false, describe: 'One JSON object per line' })
+          .option('kafka', { type: 'string', array: true, describe: 'Brokers (default: those of the running logfsd)' })
+          .option('provider', { type: 'string' })
+          .option('timeout', { type: 'number', describe: 'Give up after this many seconds without reaching --count' }),
+      async (argv) => {
+        const rt: RuntimeInfo | undefined = await readRuntime(argv.data);
+        const brokers = brokersOf(argv.kafka) ?? rt?.brokers ?? [];
+        await tailRecords({
+          stream: argv.stream as string,
+          provider: await defaultProvider(argv),
+          topicPrefix: rt?.topicPrefix ?? 'logfs',
+          brokers,
+          journalDir: rt?.journalDir || path.join(argv.data, 'journal'),
+          fromBeginning: argv['from-beginning'],
+          classLabel: argv.class,
+          count: argv.count,
+          json: argv.json,
+          timeoutMs: argv.timeout === undefined ? undefined : argv.timeout * 1000,
+          print: out,
+        });
+      },
+    )
+    .command(
+      'status',
+      'Show the running logfsd and its counters',
+      (y) => y.option('json', { type: 'boolean', default: false }),
+      (argv) => statusCommand(argv),
+    )
+    .demandCommand(1, 'name a command; see --help')
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      if (err) process.stderr.write(`logfsctl: ${errorMessage(err)}\n`);
+      else process.stderr.write(`logfsctl: ${msg}\nRun "logfsctl --help" for usage.\n`);
+      process.exit(err ? 1 : 2);
+    });
+  await cli.parseAsync();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`logfsctl: ${errorMessage(err)}\n`);
+  process.exit(1);
+});

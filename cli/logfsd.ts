@@ -1,0 +1,65 @@
+/**
+ * `logfsd`: the per-host daemon (mount + gateway), or with `logfsd gateway` a separate per-host
+ * gateway serving several instances' daemons over unix sockets.
+ */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { configureLogger } from '../core/logger.js';
+import { errorMessage } from '../core/errors.js';
+import { runDaemon } from '../daemon/daemon.js';
+import { FileProvisioningStore } from '../control/store.js';
+import { Gateway } from '../gateway/index.js';
+import { serveGateway } from '../gateway/gateway-server.js';
+import { daemonConfigFromFlags, daemonFlags } from './daemon-options.js';
+
+const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
+
+async function main(): Promise<void> {
+  await daemonFlags(
+    yargs(hideBin(process.argv))
+      .scriptName('logfsd')
+      .option('data', { type: 'string', default: DEFAULT_DATA, describe: 'State directory (or LOGFS_DATA)' }),
+  )
+    .command(
+      '$0',
+      'Mount the log filesystem and run the gateway until SIGINT/SIGTERM',
+      () => undefined,
+      async (argv) => {
+        const config = await daemonConfigFromFlags(argv);
+        const log = configureLogger({ level: config.logLevel });
+        await runDaemon(config, log);
+      },
+    )
+    .command(
+      'gateway',
+      'Run a separate per-host gateway for the daemons of several instances (config: gateway.remoteInstances)',
+      () => undefined,
+      async (argv) => {
+        const config = await daemonConfigFromFlags(argv);
+        const log = configureLogger({ level: config.logLevel });
+        const store = await FileProvisioningStore.open(config.dataDir);
+        const gateway = await Gateway.start(config.gateway, { dataDir: config.dataDir, store, log });
+        const server = await serveGateway(gateway, log);
+        await new Promise<void>((resolve) => {
+          const stop = (): void => resolve();
+          process.once('SIGINT', stop);
+          process.once('SIGTERM', stop);
+        });
+        await server.close();
+        await gateway.close();
+        store.close();
+      },
+    )
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      process.stderr.write(`logfsd: ${err ? errorMessage(err) : msg}\n`);
+      process.exit(1);
+    })
+    .parseAsync();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`logfsd: ${errorMessage(err)}\n`);
+  process.exit(1);
+});

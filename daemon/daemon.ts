@@ -1,0 +1,175 @@
+/**
+ * logfsd: the per-host process. Opens the provisioning store, starts the gateway (inside, or connects
+ * to a separate one), mounts the filesystem, publishes runtime info for logfsctl, and unmounts
+ * cleanly on SIGINT/SIGTERM.
+ */
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { isLogfsError } from '../core/errors.js';
+import { componentLogger, type Logger } from '../core/logger.js';
+import { createStream, FileProvisioningStore, StreamCatalog, type ProvisioningStore } from '../control/store.js';
+import { Gateway, resolveInstanceId, type IngestSink, type InstanceIdentity } from '../gateway/index.js';
+import { connectGateway, type GatewayClient } from '../gateway/gateway-client.js';
+import type { DaemonConfig } from './config.js';
+import { LogFs } from './fuse-fs.js';
+
+export const RUNTIME_FILE = 'runtime.json';
+
+/** What logfsctl learns about a running logfsd from `<data>/runtime.json`. */
+export interface RuntimeInfo {
+  pid: number;
+  dataDir: string;
+  mountpoint: string;
+  metrics: string | null;
+  brokers: string[];
+  topicPrefix: string;
+  journalDir: string;
+  provider: string;
+  instance: string;
+  embedded: boolean;
+  gatewaySocket: string | null;
+  startedAt: string;
+}
+
+export interface RunningDaemon {
+  readonly fs: LogFs;
+  readonly gateway: Gateway | undefined;
+  readonly store: ProvisioningStore;
+  readonly identity: InstanceIdentity;
+  readonly runtime: RuntimeInfo;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Promise<RunningDaemon> {
+  const log = componentLogger('logfsd', parentLog);
+  await fsp.mkdir(config.dataDir, { recursive: true });
+  const store = await FileProvisioningStore.open(config.dataDir);
+  const catalog = new StreamCatalog(store.snapshot());
+  const unwatch = store.watch((s) => catalog.reset(s));
+
+  let gateway: Gateway | undefined;
+  let client: GatewayClient | undefined;
+  let sink: IngestSink;
+  let identity: InstanceIdentity;
+  try {
+    if (config.gatewaySocket) {
+      // A separate gateway decides who we are from the socket we use (and the credential).
+      client = await connectGateway(config.gatewaySocket, config.gatewayCredential, parentLog);
+      identity = client.identity;
+      sink = client;
+    } else {
+      const { id, source } = await resolveInstanceId(config.gateway.instance);
+      log.info({ instance: id, source }, 'instance identity');
+      identity = { instance: id, provider: config.gateway.provider };
+      gateway = await Gateway.start(config.gateway, { dataDir: config.dataDir, store, log: parentLog });
+      sink = gateway;
+    }
+  } catch (err) {
+    unwatch();
+    store.close();
+    throw err;
+  }
+
+  const fs = new LogFs(
+    {
+      catalog,
+      sink,
+      identity,
+      log: parentLog,
+      provision: async (name) => {
+        try {
+          await createStream(store, { name, provider: identity.provider });
+          log.info({ stream: name }, 'auto-provisioned stream');
+        } catch (err) {
+          if (!isLogfsError(err, 'LOGFS_E_EXISTS')) throw err;
+        }
+        catalog.reset(store.snapshot());
+      },
+    },
+    {
+      mountpoint: path.resolve(config.mount.path),
+      autoProvision: config.mount.autoProvision,
+      maxRecordBytes: config.mount.maxRecordBytes,
+      blksize: config.mount.blksize,
+      bigWrites: config.mount.bigWrites,
+      directIo: config.mount.directIo,
+      allowOther: config.mount.allowOther,
+    },
+  );
+  try {
+    await fs.mount();
+  } catch (err) {
+    unwatch();
+    await gateway?.close();
+    await client?.close();
+    store.close();
+    throw err;
+  }
+
+  const runtime: RuntimeInfo = {
+    pid: process.pid,
+    dataDir: path.resolve(config.dataDir),
+    mountpoint: fs.mountpoint,
+    metrics: gateway?.metricsAddress ?? null,
+    brokers: config.gateway.kafka.brokers,
+    topicPrefix: config.gateway.kafka.topicPrefix,
+    journalDir: gateway ? (config.gateway.journal.dir ?? path.join(path.resolve(config.dataDir), 'journal')) : '',
+    provider: identity.provider,
+    instance: identity.instance,
+    embedded: gateway ? gateway.embedded : false,
+    gatewaySocket: config.gatewaySocket ?? null,
+    startedAt: new Date().toISOString(),
+  };
+  const runtimeFile = path.join(config.dataDir, RUNTIME_FILE);
+  await fsp.writeFile(runtimeFile, JSON.stringify(runtime, null, 2) + '\n');
+  log.info({ mountpoint: fs.mountpoint, metrics: runtime.metrics }, 'logfsd ready');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    fs,
+    gateway,
+    store,
+    identity,
+    runtime,
+    stop: () =>
+      (stopping ??= (async () => {
+        log.info('stopping');
+        await fs.unmount();
+        unwatch();
+        await gateway?.close();
+        await client?.close();
+        store.close();
+        await fsp.rm(runtimeFile, { force: true });
+        log.info('stopped');
+      })()),
+  };
+}
+
+/** Runs logfsd until SIGINT or SIGTERM; resolves when it has stopped cleanly. */
+export async function runDaemon(config: DaemonConfig, log?: Logger): Promise<void> {
+  const daemon = await startDaemon(config, log);
+  await new Promise<void>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      componentLogger('logfsd', log).info({ signal: sig }, 'signal received');
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      daemon.stop().then(resolve, resolve);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export async function readRuntime(dataDir: string): Promise<RuntimeInfo | undefined> {
+  try {
+    const info = JSON.parse(await fsp.readFile(path.join(dataDir, RUNTIME_FILE), 'utf8')) as RuntimeInfo;
+    try {
+      process.kill(info.pid, 0);
+    } catch {
+      return undefined; // left by a process that died
+    }
+    return info;
+  } catch {
+    return undefined;
+  }
+}

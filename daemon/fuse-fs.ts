@@ -1,0 +1,371 @@
+/**
+ * The write-only FUSE filesystem. Streams are files (mode 0222), namespaces are directories; a class
+ * label travels as `stream@label` (see stream-path.ts for why). Every open handle frames its own
+ * lines; `fsync()` and `close()` wait for durability (DESIGN.md "Durability"). Errors become errno
+ * values in errno.ts only. The errno of every operation is listed in docs/filesystem.md.
+ */
+import { execFile } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import { promisify } from 'node:util';
+import Fuse, { type FuseOps, type FuseStat } from 'fuse-native';
+import { errorMessage, LogfsError } from '../core/errors.js';
+import { componentLogger, type Logger } from '../core/logger.js';
+import type { StreamCatalog } from '../control/store.js';
+import type { IngestSink, InstanceIdentity } from '../gateway/index.js';
+import { errnoOf } from './errno.js';
+import { LineFramer, type FramedLine } from './line-framer.js';
+import { resolvePath, type ResolvedPath } from './stream-path.js';
+
+const execFileP = promisify(execFile);
+
+export const MOUNT_DEFAULTS = {
+  mountpoint: '/dev/logFS',
+  /** Longest record; longer lines become several records marked as parts. */
+  maxRecordBytes: 1024 * 1024,
+  /** st_blksize of stream files: stdio sizes its buffers by it (measured in bench/write-path.ts). */
+  blksize: 128 * 1024,
+  /** Provision an unknown stream on its first create instead of answering ENOENT. */
+  autoProvision: false,
+  /** FUSE big_writes + max_write: up to 128 KiB per write request instead of 4 KiB. */
+  bigWrites: true,
+  /** FUSE direct_io: writes bypass the page cache and reach us in the caller's own sizes. */
+  directIo: true,
+  /** Let users other than the mounting one write (needs user_allow_other for non-root). */
+  allowOther: process.getuid?.() === 0,
+};
+
+export type MountOptions = typeof MOUNT_DEFAULTS;
+
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+
+const DIR_MODE = 0o040555;
+const STREAM_MODE = 0o100222;
+
+interface Handle {
+  stream: string;
+  label: string | null;
+  framer: LineFramer;
+  /** Journal position of the last record ingested through this handle; -1 before the first. */
+  lastPosition: number;
+}
+
+/** fuse-native with the mount options it does not expose. */
+class LogFuse extends Fuse {
+  constructor(
+    mnt: string,
+    ops: FuseOps,
+    private readonly extra: string[],
+    opts: ConstructorParameters<typeof Fuse>[2],
+  ) {
+    super(mnt, ops, opts);
+  }
+
+  protected override _fuseOptions(): string {
+    const base = super._fuseOptions();
+    const extra = this.extra.join(',');
+    return base ? `${base},${extra}` : `-o${extra}`;
+  }
+}
+
+export interface LogFsDeps {
+  catalog: StreamCatalog;
+  sink: IngestSink;
+  identity: InstanceIdentity;
+  /** Called for auto-provisioning; resolves once the stream is in the catalog. */
+  provision?: (stream: string) => Promise<void>;
+  log?: Logger;
+}
+
+export class LogFs {
+  private readonly handles = new Map<number, Handle>();
+  private nextFd = 1;
+  private fuse: LogFuse | undefined;
+  private readonly log: Logger;
+  private readonly opts: MountOptions;
+  private readonly now = new Date();
+
+  constructor(
+    private readonly deps: LogFsDeps,
+    opts: Partial<MountOptions> = {},
+  ) {
+    this.opts = { ...MOUNT_DEFAULTS, ...opts };
+    this.log = componentLogger('fuse', deps.log);
+  }
+
+  get mountpoint(): string {
+    return this.opts.mountpoint;
+  }
+
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  async mount(): Promise<void> {
+    const mnt = this.opts.mountpoint;
+    await clearStaleMount(mnt, this.log);
+    await fsp.mkdir(mnt, { recursive: true });
+    const extra = ['fsname=logfs', 'subtype=logfs', 'default_permissions', 'entry_timeout=0', 'attr_timeout=0', 'negative_timeout=0'];
+    if (this.opts.bigWrites) extra.push('big_writes', 'max_write=131072');
+    if (this.opts.directIo) extra.push('direct_io');
+    if (this.opts.allowOther) extra.push('allow_other');
+    this.fuse = new LogFuse(mnt, this.ops(), extra, { timeout: false, mkdir: true });
+    await new Promise<void>((resolve, reject) =>
+      (this.fuse as LogFuse).mount((err) => (err ? reject(new LogfsError('LOGFS_E_CONFIG', `cannot mount ${mnt}: ${err.message}`, { cause: err })) : resolve())),
+    );
+    this.log.info({ mountpoint: mnt, options: extra }, 'mounted');
+  }
+
+  async unmount(): Promise<void> {
+    const fuse = this.fuse;
+    if (!fuse) return;
+    this.fuse = undefined;
+    await new Promise<void>((resolve) =>
+      fuse.unmount((err) => {
+        if (err) this.log.warn({ err: errorMessage(err) }, 'unmount failed; trying a lazy unmount');
+        resolve();
+      }),
+    );
+    await lazyUnmountIfMounted(this.opts.mountpoint);
+    this.log.info({ mountpoint: this.opts.mountpoint, openHandles: this.handles.size }, 'unmounted');
+  }
+
+  private resolve(path: string): ResolvedPath {
+    return resolvePath(path, this.deps.catalog);
+  }
+
+  private stat(mode: number): FuseStat {
+    const file = (mode & 0o170000) === 0o100000;
+    return {
+      mode,
+      uid: process.getuid?.() ?? 0,
+      gid: process.getgid?.() ?? 0,
+      size: 0,
+      nlink: file ? 1 : 2,
+      blksize: this.opts.blksize,
+      blocks: 0,
+      atime: this.now,
+      mtime: this.now,
+      ctime: this.now,
+    };
+  }
+
+  private statOf(resolved: ResolvedPath): FuseStat | number {
+    switch (resolved.kind) {
+      case 'root':
+      case 'namespace':
+        return this.stat(DIR_MODE);
+      case 'stream':
+        return this.stat(STREAM_MODE);
+      case 'missing':
+        return Fuse.ENOENT;
+    }
+  }
+
+  private openHandle(stream: string, label: string | null): number {
+    const fd = this.nextFd++;
+    this.handles.set(fd, { stream, label, framer: new LineFramer(this.opts.maxRecordBytes), lastPosition: -1 });
+    return fd;
+  }
+
+  /** Sends framed lines to the gateway, waiting for room or refusing per the gateway's policy. */
+  private async deliver(h: Handle, lines: FramedLine[]): Promise<void> {
+    const sink = this.deps.sink;
+    if (sink.isFull()) {
+      if (sink.onFull === 'refuse') {
+        sink.noteBackpressure('refused');
+        throw new LogfsError('LOGFS_E_JOURNAL_FULL', 'journal full; write refused', { retriable: true });
+      }
+      sink.noteBackpressure('blocked');
+      await sink.waitForRoom();
+    }
+    h.lastPosition = sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
+  }
+
+  /** Emits the handle's partial line and waits until everything it wrote is durable. */
+  private async drainHandle(h: Handle): Promise<void> {
+    const lines: FramedLine[] = [];
+    h.framer.flush(lines);
+    if (lines.length > 0) await this.deliver(h, lines);
+    await this.deps.sink.barrier(h.lastPosition);
+  }
+
+  private ops(): FuseOps {
+    const reply = (cb: (err: number) => void, p: Promise<unknown>, what: string): void => {
+      p.then(
+        () => cb(0),
+        (err: unknown) => {
+          this.log.warn({ err: errorMessage(err), op: what }, 'operation failed');
+          cb(errnoOf(err));
+        },
+      );
+    };
+    const eperm = (cb: (err: number) => void): void => cb(Fuse.EPERM);
+
+    return {
+      init: (cb) => cb(0),
+      statfs: (_path, cb) =>
+        cb(0, {
+          bsize: this.opts.blksize,
+          frsize: this.opts.blksize,
+          blocks: 0,
+          bfree: 0,
+          bavail: 0,
+          files: this.deps.catalog.all().length,
+          ffree: 0,
+          favail: 0,
+          fsid: 0x6c6f6773,
+          flag: 0,
+          namemax: 255,
+        }),
+      getattr: (path, cb) => {
+        try {
+          const st = this.statOf(this.resolve(path));
+          if (typeof st === 'number') cb(st);
+          else cb(0, st);
+        } catch (err) {
+          cb(errnoOf(err));
+        }
+      },
+      fgetattr: (_path, fd, cb) => {
+        const h = this.handles.get(fd);
+        if (h) cb(0, this.stat(STREAM_MODE));
+        else cb(Fuse.EBADF);
+      },
+      readdir: (path, cb) => {
+        try {
+          const r = this.resolve(path);
+          if (r.kind !== 'root' && r.kind !== 'namespace') return cb(r.kind === 'missing' ? Fuse.ENOENT : Fuse.ENOTDIR);
+          const { files, dirs } = this.deps.catalog.children(r.kind === 'root' ? '' : r.prefix);
+          const names = ['.', '..', ...dirs, ...files];
+          const stats = [this.stat(DIR_MODE), this.stat(DIR_MODE), ...dirs.map(() => this.stat(DIR_MODE)), ...files.map(() => this.stat(STREAM_MODE))];
+          cb(0, names, stats);
+        } catch (err) {
+          cb(errnoOf(err));
+        }
+      },
+      open: (path, flags, cb) => {
+        try {
+          const r = this.resolve(path);
+          if (r.kind === 'missing') return cb(Fuse.ENOENT);
+          if (r.kind !== 'stream') return cb(Fuse.EISDIR);
+          // Write-only: a read-only open is refused here; a read-write open succeeds but reads fail.
+          if ((flags & O_ACCMODE) === O_RDONLY) return cb(Fuse.EACCES);
+          cb(0, this.openHandle(r.stream, r.label));
+        } catch (err) {
+          cb(errnoOf(err));
+        }
+      },
+      create: (path, _mode, cb) => {
+        let r: ResolvedPath;
+        try {
+          r = this.resolve(path);
+        } catch (err) {
+          return cb(errnoOf(err));
+        }
+        if (r.kind === 'stream') return cb(0, this.openHandle(r.stream, r.label));
+        if (r.kind !== 'missing') return cb(Fuse.EISDIR);
+        const provision = this.deps.provision;
+        if (!this.opts.autoProvision || !provision) return cb(Fuse.ENOENT);
+        const { stream, label } = r;
+        provision(stream).then(
+          () => cb(0, this.openHandle(stream, label)),
+          (err: unknown) => {
+            this.log.warn({ stream, err: errorMessage(err) }, 'auto-provisioning failed');
+            cb(errnoOf(err));
+          },
+        );
+      },
+      write: (_path, fd, buf, len, _pos, cb) => {
+        const h = this.handles.get(fd);
+        if (!h) return cb(Fuse.EBADF);
+        const lines: FramedLine[] = [];
+        h.framer.push(len === buf.length ? buf : buf.subarray(0, len), lines);
+        if (lines.length === 0) return cb(len);
+        const sink = this.deps.sink;
+        if (!sink.isFull()) {
+          // Hot path: no promise, no allocation beyond the records.
+          try {
+            h.lastPosition = sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
+            return cb(len);
+          } catch (err) {
+            return cb(errnoOf(err));
+          }
+        }
+        this.deliver(h, lines).then(
+          () => cb(len),
+          (err: unknown) => cb(errnoOf(err)),
+        );
+      },
+      read: (_path, _fd, _buf, _len, _pos, cb) => cb(Fuse.EACCES),
+      flush: (_path, fd, cb) => {
+        const h = this.handles.get(fd);
+        if (!h) return cb(0);
+        reply(cb, this.drainHandle(h), 'flush');
+      },
+      fsync: (_path, _datasync, fd, cb) => {
+        const h = this.handles.get(fd);
+        if (!h) return cb(Fuse.EBADF);
+        reply(cb, this.deps.sink.barrier(h.lastPosition), 'fsync');
+      },
+      release: (_path, fd, cb) => {
+        const h = this.handles.get(fd);
+        this.handles.delete(fd);
+        if (!h) return cb(0);
+        // flush() already drained on close(); this catches writes that raced with it.
+        reply(cb, this.drainHandle(h), 'release');
+      },
+      truncate: (_path, _size, cb) => cb(0),
+      ftruncate: (_path, _fd, _size, cb) => cb(0),
+      utimens: (_path, _a, _m, cb) => cb(0),
+      chmod: (_path, _mode, cb) => eperm(cb),
+      chown: (_path, _uid, _gid, cb) => eperm(cb),
+      unlink: (_path, cb) => eperm(cb),
+      rename: (_src, _dest, cb) => eperm(cb),
+      link: (_src, _dest, cb) => eperm(cb),
+      symlink: (_src, _dest, cb) => eperm(cb),
+      mkdir: (_path, _mode, cb) => eperm(cb),
+      rmdir: (_path, cb) => eperm(cb),
+      mknod: (_path, _mode, _dev, cb) => eperm(cb),
+    };
+  }
+}
+
+/** True when `dir` is a mount point per /proc/self/mountinfo. */
+export async function isMountPoint(dir: string): Promise<boolean> {
+  const info = await fsp.readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  const escaped = dir.replace(/ /g, '\\040');
+  return info.split('\n').some((line) => line.split(' ')[4] === escaped);
+}
+
+async function lazyUnmountIfMounted(dir: string): Promise<void> {
+  if (!(await isMountPoint(dir))) return;
+  for (const cmd of ['fusermount', 'fusermount3', 'umount']) {
+    const args = cmd === 'umount' ? ['-l', dir] : ['-uz', dir];
+    try {
+      await execFileP(cmd, args);
+      return;
+    } catch {
+      // try the next tool
+    }
+  }
+}
+
+/**
+ * A logfsd killed with SIGKILL leaves its mount behind ("Transport endpoint is not connected").
+ * Clear it before mounting again; a live mount served by another process is an error.
+ */
+export async function clearStaleMount(dir: string, log: Logger): Promise<void> {
+  if (!(await isMountPoint(dir))) return;
+  try {
+    await fsp.stat(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOTCONN') {
+      log.warn({ mountpoint: dir }, 'clearing a stale mount left by a crash');
+      await lazyUnmountIfMounted(dir);
+      return;
+    }
+    throw err;
+  }
+  throw new LogfsError('LOGFS_E_CONFIG', `${dir} is already mounted; stop the logfsd serving it or run "logfsctl umount ${dir}"`);
+}

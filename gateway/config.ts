@@ -1,0 +1,83 @@
+/**
+ * Gateway configuration: one strict schema (unknown keys rejected, every field described) with its
+ * defaults in the schema itself, parsed once at the boundary. docs/configuration.md lists it.
+ */
+import os from 'node:os';
+import { z } from 'zod';
+import { LogfsError } from '../core/errors.js';
+
+const KafkaSchema = z.strictObject({
+  brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).default([])
+    .describe('Bootstrap brokers; empty = embedded mode (the journal is the bus)'),
+  clientId: z.string().default('logfs-gateway').describe('Kafka client id'),
+  compression: z.enum(['none', 'gzip']).default('none').describe('Compression of produced batches'),
+  topicPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('logfs').describe('First part of every stream topic name'),
+  replicationFactor: z.number().int().min(1).default(1).describe('Replication factor of topics created at provisioning'),
+  batchMaxRecords: z.number().int().min(1).default(20_000).describe('Most records in one produce request'),
+  batchMaxBytes: z.number().int().min(1024).default(4 * 1024 * 1024)
+    .describe('Most bytes in one produce request; must stay below the topics\' max.message.bytes'),
+  topicMaxMessageBytes: z.number().int().min(1024 * 1024).default(16 * 1024 * 1024)
+    .describe('max.message.bytes of topics created at provisioning (a record batch of one instance is one Kafka message)'),
+  requestTimeoutMs: z.number().int().min(100).default(30_000).describe('Produce request timeout'),
+  connectionTimeoutMs: z.number().int().min(100).default(3_000).describe('Broker connection timeout'),
+});
+
+const JournalSchema = z.strictObject({
+  dir: z.string().optional().describe('Journal directory; default <data>/journal'),
+  segmentBytes: z.number().int().min(4096).default(64 * 1024 * 1024).describe('Segment roll size'),
+  maxBytes: z.number().int().min(4096).default(1024 * 1024 * 1024)
+    .describe('Bound on bytes not yet acknowledged by Kafka; at the bound writers block or are refused'),
+  retainBytes: z.number().int().min(4096).default(1024 * 1024 * 1024)
+    .describe('Embedded mode: bytes of history kept for readers'),
+  fsync: z.enum(['always', 'interval', 'barrier']).default('barrier')
+    .describe('When the journal fsyncs: every write batch, on a timer, or only when fsync()/close() ask'),
+  fsyncIntervalMs: z.number().int().min(1).default(200).describe('Timer for fsync "interval"'),
+  cacheBytes: z.number().int().min(0).default(64 * 1024 * 1024).describe('Recent entries kept in memory for the shipper'),
+});
+
+const InstanceSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/).optional().describe('Instance ID; wins over everything else'),
+  metadataUrl: z.url().optional().describe('Cloud metadata endpoint answering the instance ID as text'),
+  metadataTimeoutMs: z.number().int().min(1).default(1_000).describe('Timeout of the metadata request'),
+  machineIdFile: z.string().default('/etc/machine-id').describe('Fallback source of the instance ID'),
+});
+
+const RemoteInstanceSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/).describe('Instance ID this socket or credential stands for'),
+  socket: z.string().describe('Unix socket path the instance connects to'),
+  credential: z.string().min(16).optional().describe('Shared secret the client must present, besides the path'),
+  provider: z.string().optional().describe('Provider of this instance; default the gateway provider'),
+});
+
+export const GatewayConfigSchema = z.strictObject({
+  provider: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).default('default').describe('Tenant of this host'),
+  host: z.string().min(1).default(os.hostname()).describe('Host name stamped on records'),
+  instance: InstanceSchema.prefault({}),
+  durability: z.enum(['journal', 'kafka']).default('journal')
+    .describe('What fsync()/close() wait for: the journal fsync, or the Kafka acknowledgement (acks=all)'),
+  onFull: z.enum(['block', 'refuse']).default('block')
+    .describe('At the journal bound: block writers (backpressure), or fail writes with ENOSPC and count them'),
+  journal: JournalSchema.prefault({}),
+  kafka: KafkaSchema.prefault({}),
+  metricsListen: z.string().regex(/^[^:\s]+:\d+$/).nullable().default('127.0.0.1:9464')
+    .describe('host:port of the Prometheus endpoint; null turns it off'),
+  remoteInstances: z.array(RemoteInstanceSchema).default([])
+    .describe('Separate gateway process: one unix socket per instance'),
+});
+
+export type GatewayConfig = z.infer<typeof GatewayConfigSchema>;
+export type GatewayConfigInput = z.input<typeof GatewayConfigSchema>;
+
+/** Parses configuration, reporting every problem at once with its path. */
+export function parseGatewayConfig(input: unknown): GatewayConfig {
+  const parsed = GatewayConfigSchema.safeParse(input ?? {});
+  if (!parsed.success) throw configError('gateway', parsed.error);
+  return parsed.data;
+}
+
+export function configError(what: string, error: z.ZodError): LogfsError {
+  const lines = error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`);
+  return new LogfsError('LOGFS_E_CONFIG', `invalid ${what} configuration:\n${lines.join('\n')}`, {
+    context: { issues: error.issues },
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * The per-host gateway: stamps records with instance, provider, host, time and a per-instance
+ * sequence; appends them to the journal; answers durability barriers; ships the journal to Kafka
+ * (when brokers are configured). DESIGN.md "Durability" is the contract this file keeps.
+ */
+import path from 'node:path';
+import type http from 'node:http';
+import { LogfsError } from '../core/errors.js';
+import { componentLogger, type Logger } from '../core/logger.js';
+import { topicForStream } from '../control/stream-name.js';
+import type { ProvisioningStore } from '../control/store.js';
+import type { GatewayConfig } from './config.js';
+import { Journal } from './journal.js';
+import { decodeJournalEntry, JournalEntryHeader } from './journal-entry.js';
+import { KafkaShipper } from './kafka-shipper.js';
+import { MetricsRegistry, serveMetrics, type Counter } from './metrics.js';
+import { RECORD_SCHEMA_VERSION, RecordTemplate, type RecordSource } from './record-codec.js';
+
+export interface IngestLine {
+  data: Buffer;
+  part?: [number, boolean];
+}
+
+export interface InstanceIdentity {
+  instance: string;
+  provider: string;
+}
+
+/** What producers (the FUSE mount, sockets, remote daemons) see of the gateway. */
+export interface IngestSink {
+  /**
+   * Stamps and journals `lines`; returns the position to pass to `barrier`. Callers check `isFull()`
+   * first and wait or refuse by `onFull`: the bound may be overshot by one write, never ignored.
+   */
+  ingest(who: InstanceIdentity, stream: string, label: string | null, lines: IngestLine[], source: RecordSource): number;
+  /** True when a write now would have to wait (block policy) or be refused (refuse policy). */
+  isFull(): boolean;
+  readonly onFull: 'block' | 'refuse';
+  waitForRoom(): Promise<void>;
+  /** Resolves when everything up to `position` is durable by the configured policy. */
+  barrier(position: number): Promise<void>;
+  /** Counts a writer that had to wait or was refused. */
+  noteBackpressure(kind: 'blocked' | 'refused'): void;
+}
+
+interface GatewayCounters {
+  recordsIn: Counter;
+  bytesIn: Counter;
+  blocked: Counter;
+  refused: Counter;
+}
+
+export interface GatewayDeps {
+  dataDir: string;
+  store: ProvisioningStore;
+  log?: Logger;
+}
+
+interface Template {
+  record: RecordTemplate;
+  header: JournalEntryHeader;
+}
+
+interface SeqMeta {
+  seqs: Record<string, number>;
+  atLsn: number;
+}
+
+export class Gateway implements IngestSink {
+  readonly metrics = new MetricsRegistry();
+  readonly onFull: 'block' | 'refuse';
+  private readonly seqs = new Map<string, number>();
+  private readonly templates = new Map<string, Template>();
+  private readonly counters: GatewayCounters;
+  private blockedNow = 0;
+  private shipper: KafkaShipper | undefined;
+  private metricsServer: http.Server | undefined;
+  private closed = false;
+  private metaDirty = false;
+  private metaTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly config: GatewayConfig,
+    readonly journal: Journal,
+    private readonly log: Logger,
+  ) {
+    this.onFull = config.onFull;
+    const m = this.metrics;
+    this.counters = {
+      recordsIn: m.counter('logfs_records_in_total', 'Records accepted by the gateway'),
+      bytesIn: m.counter('logfs_bytes_in_total', 'Bytes of record data accepted by the gateway'),
+      blocked: m.counter('logfs_writes_blocked_total', 'Writes that waited for room in the journal'),
+      refused: m.counter('logfs_writes_refused_total', 'Writes refused with ENOSPC because the journal was full'),
+    };
+    m.gauge('logfs_blocked_writers', 'Writers waiting for room in the journal now', () => this.blockedNow);
+    m.gauge('logfs_journal_bytes', 'Bytes in journal segments', () => this.journal.stats().bytes);
+    m.gauge('logfs_journal_unacked_bytes', 'Journal bytes not yet acknowledged by Kafka', () => this.journal.stats().unackedBytes);
+    m.gauge('logfs_journal_segments', 'Journal segment files', () => this.journal.stats().segments);
+    m.gauge('logfs_journal_next_lsn', 'Next journal position', () => this.journal.nextLsn);
+    m.gauge('logfs_journal_write_errors', 'Journal write errors (disk full, I/O) since start', () => this.journal.stats().writeErrors);
+  }
+
+  static async start(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {
+    const log = componentLogger('gateway', deps.log);
+    if (config.durability === 'kafka' && config.kafka.brokers.length === 0) {
+      throw new LogfsError('LOGFS_E_CONFIG', 'durability "kafka" needs kafka.brokers; without brokers use durability "journal"');
+    }
+    const embedded = config.kafka.brokers.length === 0;
+    const journal = await Journal.open(
+      {
+        ...config.journal,
+        dir: config.journal.dir ?? path.join(deps.dataDir, 'journal'),
+        requiredConsumers: embedded ? [] : ['kafka'],
+      },
+      componentLogger('journal', deps.log),
+    );
+    const gw = new Gateway(config, journal, log);
+    await gw.recoverSequences();
+    if (!embedded) {
+      gw.shipper = new KafkaShipper(config, journal, deps.store, gw.metrics, deps.log);
+      gw.shipper.start();
+    }
+    if (config.metricsListen) gw.metricsServer = await serveMetrics(gw.metrics, config.metricsListen, log);
+    log.info({ mode: embedded ? 'embedded' : 'kafka', brokers: config.kafka.brokers, durability: config.durability }, 'gateway started');
+    return gw;
+  }
+
+  get embedded(): boolean {
+    return this.shipper === undefined;
+  }
+
+  get metricsAddress(): string | null {
+    const addr = this.metricsServer?.address();
+    return typeof addr === 'object' && addr ? `${addr.address}:${addr.port}` : null;
+  }
+
+  ingest(who: InstanceIdentity, stream: string, label: string | null, lines: IngestLine[], source: RecordSource): number {
+    if (this.closed) throw new LogfsError('LOGFS_E_SHUTTING_DOWN', 'gateway is shutting down');
+    const { record, header } = this.template(who, stream, label, source);
+    const reserve = header.bytes.length;
+    let seq = this.seqs.get(who.instance) ?? 0;
+    const ts = Date.now();
+    const entries: Buffer[] = new Array(lines.length);
+    let bytes = 0;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as IngestLine;
+      seq += 1;
+      entries[i] = header.fill(record.encode(seq, ts, line.data, line.part, undefined, reserve), seq);
+      bytes += line.data.length;
+    }
+    this.seqs.set(who.instance, seq);
+    const lsn = this.journal.append(entries);
+    this.counters.recordsIn.inc(lines.length);
+    this.counters.bytesIn.inc(bytes);
+    this.scheduleMetaPersist();
+    return lsn;
+  }
+
+  isFull(): boolean {
+    return this.journal.isFull();
+  }
+
+  /** Encoders for one (instance, stream, label, source), kept while they are in use. */
+  private template(who: InstanceIdentity, stream: string, label: string | null, source: RecordSource): Template {
+    const key = `${who.provider}\0${who.instance}\0${stream}\0${label ?? '\u0001'}\0${source}`;
+    let t = this.templates.get(key);
+    if (!t) {
+      if (this.templates.size >= 4096) this.templates.clear();
+      t = {
+        record: new RecordTemplate({ v: RECORD_SCHEMA_VERSION, provider: who.provider, stream, class: label, instance: who.instance, host: this.config.host, source }),
+        header: new JournalEntryHeader(topicForStream(who.provider, stream, this.config.kafka.topicPrefix), who.instance),
+      };
+      this.templates.set(key, t);
+    }
+    return t;
+  }
+
+  async waitForRoom(): Promise<void> {
+    this.blockedNow += 1;
+    try {
+      await this.journal.waitForRoom();
+    } finally {
+      this.blockedNow -= 1;
+    }
+  }
+
+  noteBackpressure(kind: 'blocked' | 'refused'): void {
+    (kind === 'blocked' ? this.counters.blocked : this.counters.refused).inc();
+  }
+
+  barrier(position: number): Promise<void> {
+    if (position < 0) return Promise.resolve();
+    if (this.config.durability === 'kafka' && this.shipper) return this.shipper.whenAcked(position);
+    return this.journal.whenDurable(position);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.metaTimer) clearTimeout(this.metaTimer);
+    this.persistMeta();
+    await this.shipper?.stop();
+    await this.journal.close();
+    await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
+    this.log.info('gateway stopped');
+  }
+
+  /**
+   * Sequence numbers continue across restarts: the journal's meta holds the high-water marks as of
+   * some position; entries appended after it are scanned for higher ones.
+   */
+  private async recoverSequences(): Promise<void> {
+    const meta = this.journal.meta as Partial<SeqMeta>;
+    for (const [inst, seq] of Object.entries(meta.seqs ?? {})) this.seqs.set(inst, seq);
+    let from = Math.max(meta.atLsn ?? 0, this.journal.firstLsn);
+    let scanned = 0;
+    for (;;) {
+      const { lsn, payloads } = await this.journal.read(from, 10_000, 16 * 1024 * 1024);
+      if (payloads.length === 0) break;
+      for (const p of payloads) {
+        const { key, seq } = decodeJournalEntry(p);
+        if (seq > (this.seqs.get(key) ?? 0)) this.seqs.set(key, seq);
+      }
+      scanned += payloads.length;
+      from = lsn + payloads.length;
+    }
+    this.log.info({ instances: this.seqs.size, scanned }, 'sequence numbers recovered');
+  }
+
+  private scheduleMetaPersist(): void {
+    this.metaDirty = true;
+    if (this.metaTimer) return;
+    this.metaTimer = setTimeout(() => {
+      this.metaTimer = undefined;
+      this.persistMeta();
+    }, 100);
+  }
+
+  private persistMeta(): void {
+    if (!this.metaDirty) return;
+    this.metaDirty = false;
+    const meta: SeqMeta = { seqs: Object.fromEntries(this.seqs), atLsn: this.journal.nextLsn };
+    this.journal.setMeta(meta as unknown as Record<string, unknown>);
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * A journal entry is what the shipper needs to produce one Kafka message without decoding the
+ * record: the topic, the key (instance ID), the sequence number (read back at startup to continue
+ * the per-instance sequence) and the MessagePack record itself.
+ *
+ *   u8 format (1) | u8 topic length | topic | u8 key length | key | f64 BE seq | record (MessagePack)
+ */
+import { LogfsError } from '../core/errors.js';
+
+const FORMAT = 1;
+
+export interface JournalEntry {
+  topic: string;
+  key: string;
+  seq: number;
+  value: Buffer;
+}
+
+/** The constant part of the entries of one topic and key, written in front of each record. */
+export class JournalEntryHeader {
+  readonly bytes: Buffer;
+
+  constructor(topic: string, key: string) {
+    const topicLen = Buffer.byteLength(topic);
+    const keyLen = Buffer.byteLength(key);
+    if (topicLen > 255 || keyLen > 255) throw new RangeError('journal entry topic or key longer than 255 bytes');
+    this.bytes = Buffer.allocUnsafe(3 + topicLen + keyLen + 8);
+    let o = 0;
+    this.bytes[o++] = FORMAT;
+    this.bytes[o++] = topicLen;
+    o += this.bytes.write(topic, o, 'utf8');
+    this.bytes[o++] = keyLen;
+    this.bytes.write(key, o, 'utf8');
+  }
+
+  /** Fills the header into the first `bytes.length` bytes of `entry`, which the record follows. */
+  fill(entry: Buffer, seq: number): Buffer {
+    this.bytes.copy(entry, 0, 0, this.bytes.length - 8);
+    entry.writeDoubleBE(seq, this.bytes.length - 8);
+    return entry;
+  }
+}
+
+export function encodeJournalEntry(topic: string, key: string, seq: number, value: Buffer): Buffer {
+  const topicLen = Buffer.byteLength(topic);
+  const keyLen = Buffer.byteLength(key);
+  if (topicLen > 255 || keyLen > 255) throw new RangeError('journal entry topic or key longer than 255 bytes');
+  const head = 1 + 1 + topicLen + 1 + keyLen + 8;
+  const buf = Buffer.allocUnsafe(head + value.length);
+  let o = 0;
+  buf[o++] = FORMAT;
+  buf[o++] = topicLen;
+  o += buf.write(topic, o, 'utf8');
+  buf[o++] = keyLen;
+  o += buf.write(key, o, 'utf8');
+  buf.writeDoubleBE(seq, o);
+  o += 8;
+  value.copy(buf, o);
+  return buf;
+}
+
+export function decodeJournalEntry(buf: Buffer): JournalEntry {
+  if (buf[0] !== FORMAT || buf.length < 11) {
+    throw new LogfsError('LOGFS_E_JOURNAL_CORRUPT', `journal entry has unknown format ${buf[0]}`);
+  }
+  let o = 1;
+  const topicLen = buf[o++] as number;
+  const topic = buf.toString('utf8', o, o + topicLen);
+  o += topicLen;
+  const keyLen = buf[o++] as number;
+  const key = buf.toString('utf8', o, o + keyLen);
+  o += keyLen;
+  const seq = buf.readDoubleBE(o);
+  o += 8;
+  return { topic, key, seq, value: buf.subarray(o) };
+}

@@ -1,0 +1,215 @@
+/**
+ * The record on the wire (DESIGN.md, "Record on the wire"): one Kafka message per record, the value
+ * a standard MessagePack map that any MessagePack library decodes. msgpackr's record/structure
+ * extensions are off so nothing but plain maps, strings, integers, nil and bin appear.
+ * The field list is documented in docs/record-format.md.
+ */
+import { Packr } from 'msgpackr';
+import { LogfsError } from '../core/errors.js';
+
+export const RECORD_SCHEMA_VERSION = 1;
+
+export type RecordSource = 'fuse' | 'syslog' | 'socket';
+
+export interface LogRecord {
+  /** Schema version of this map. */
+  v: number;
+  provider: string;
+  stream: string;
+  /** Class label from the path below the stream, or null. */
+  class: string | null;
+  instance: string;
+  host: string;
+  /** Per-instance sequence number; record ID = instance + seq. */
+  seq: number;
+  /** Gateway time of acceptance, milliseconds since the Unix epoch. */
+  ts: number;
+  source: RecordSource;
+  /** The line without its newline, byte for byte. */
+  data: Buffer;
+  /**
+   * Present only when a line longer than the maximum record size was cut: [index, last].
+   * The parts of one line carry consecutive sequence numbers.
+   */
+  part?: [number, boolean];
+  /** Source-specific fields (syslog header fields, …); absent for plain lines. */
+  attrs?: Record<string, unknown>;
+}
+
+const packr = new Packr({
+  useRecords: false,
+  structuredClone: false,
+  moreTypes: false,
+  encodeUndefinedAsNil: true,
+  // Integers beyond 2^53 never occur (seq and ts fit); decode them as numbers all the same.
+  int64AsType: 'number',
+  mapsAsObjects: true,
+});
+
+/**
+ * Encodes a record as a standard MessagePack map. Hand-written for the fixed schema: it is the hot
+ * path (every line written), and it keeps `ts` and `seq` integers (msgpackr would write integers
+ * above 2^32 as float64, which other decoders then return as floats).
+ */
+export function encodeRecord(record: LogRecord): Buffer {
+  return new RecordTemplate(record).encode(record.seq, record.ts, record.data, record.part, record.attrs);
+}
+
+export type RecordConstants = Pick<LogRecord, 'v' | 'provider' | 'stream' | 'class' | 'instance' | 'host' | 'source'>;
+
+/**
+ * Encodes records that share their constant fields (v, provider, stream, class, instance, host,
+ * source): those are encoded once, as a map's key order is free in MessagePack. Hand-written for
+ * the fixed schema because it runs for every line written, and so that `ts` and `seq` stay integers
+ * (msgpackr writes integers above 2^32 as float64, which other decoders return as floats).
+ */
+export class RecordTemplate {
+  private readonly prefix: Buffer;
+
+  constructor(c: RecordConstants) {
+    const w = new Writer(80 + 5 * 6 + Buffer.byteLength(c.provider + c.stream + (c.class ?? '') + c.instance + c.host + c.source));
+    w.key('v').uint(c.v);
+    w.key('provider').str(c.provider);
+    w.key('stream').str(c.stream);
+    w.key('class');
+    if (c.class === null) w.u8(0xc0);
+    else w.str(c.class);
+    w.key('instance').str(c.instance);
+    w.key('host').str(c.host);
+    w.key('source').str(c.source);
+    this.prefix = Buffer.from(w.done());
+  }
+
+  /**
+   * Encodes one record. With `reserve`, the returned buffer starts with that many bytes left for the
+   * caller (the journal entry header), followed by the record.
+   */
+  encode(seq: number, ts: number, data: Buffer, part?: [number, boolean], attrs?: Record<string, unknown>, reserve = 0): Buffer {
+    const packedAttrs = attrs === undefined ? undefined : packr.pack(attrs);
+    const fields = 10 + (part ? 1 : 0) + (packedAttrs ? 1 : 0);
+    const w = new Writer(reserve + 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + data.length + (part ? 24 : 0) + (packedAttrs ? 8 + packedAttrs.length : 0), reserve);
+    w.u8(0x80 | fields).raw(this.prefix);
+    w.key('seq').uint(seq);
+    w.key('ts').uint(ts);
+    w.key('data').bin(data);
+    if (part) w.key('part').u8(0x92).uint(part[0]).u8(part[1] ? 0xc3 : 0xc2);
+    if (packedAttrs) w.key('attrs').raw(packedAttrs);
+    return w.done();
+  }
+}
+
+/** Minimal MessagePack writer for encodeRecord. */
+class Writer {
+  private readonly buf: Buffer;
+  private o: number;
+
+  constructor(size: number, start = 0) {
+    this.buf = Buffer.allocUnsafe(size);
+    this.o = start;
+  }
+
+  u8(b: number): this {
+    this.buf[this.o++] = b;
+    return this;
+  }
+
+  key(k: string): this {
+    // Keys are ASCII and shorter than 32 bytes: fixstr.
+    this.buf[this.o++] = 0xa0 | k.length;
+    this.o += this.buf.write(k, this.o, 'latin1');
+    return this;
+  }
+
+  str(s: string): this {
+    const len = Buffer.byteLength(s);
+    if (len < 32) this.buf[this.o++] = 0xa0 | len;
+    else if (len < 0x100) this.u8(0xd9).u8(len);
+    else if (len < 0x10000) {
+      this.buf[this.o++] = 0xda;
+      this.o = this.buf.writeUInt16BE(len, this.o);
+    } else {
+      this.buf[this.o++] = 0xdb;
+      this.o = this.buf.writeUInt32BE(len, this.o);
+    }
+    this.o += this.buf.write(s, this.o, 'utf8');
+    return this;
+  }
+
+  uint(n: number): this {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`cannot encode ${n} as an unsigned integer`);
+    if (n < 0x80) this.buf[this.o++] = n;
+    else if (n < 0x100) this.u8(0xcc).u8(n);
+    else if (n < 0x10000) {
+      this.buf[this.o++] = 0xcd;
+      this.o = this.buf.writeUInt16BE(n, this.o);
+    } else if (n < 0x100000000) {
+      this.buf[this.o++] = 0xce;
+      this.o = this.buf.writeUInt32BE(n, this.o);
+    } else {
+      this.buf[this.o++] = 0xcf;
+      this.o = this.buf.writeUInt32BE(Math.floor(n / 0x100000000), this.o);
+      this.o = this.buf.writeUInt32BE(n >>> 0, this.o);
+    }
+    return this;
+  }
+
+  bin(b: Buffer): this {
+    const len = b.length;
+    if (len < 0x100) this.u8(0xc4).u8(len);
+    else if (len < 0x10000) {
+      this.buf[this.o++] = 0xc5;
+      this.o = this.buf.writeUInt16BE(len, this.o);
+    } else {
+      this.buf[this.o++] = 0xc6;
+      this.o = this.buf.writeUInt32BE(len, this.o);
+    }
+    this.o += b.copy(this.buf, this.o);
+    return this;
+  }
+
+  raw(b: Buffer): this {
+    this.o += b.copy(this.buf, this.o);
+    return this;
+  }
+
+  done(): Buffer {
+    return this.buf.subarray(0, this.o);
+  }
+}
+
+const REQUIRED_STRING_FIELDS = ['provider', 'stream', 'instance', 'host', 'source'] as const;
+
+/** Decodes and checks a record; throws LOGFS_E_GATEWAY_PROTOCOL naming the first bad field. */
+export function decodeRecord(bytes: Buffer | Uint8Array): LogRecord {
+  let value: unknown;
+  try {
+    value = packr.unpack(bytes);
+  } catch (cause) {
+    throw new LogfsError('LOGFS_E_GATEWAY_PROTOCOL', 'record is not valid MessagePack', { cause });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new LogfsError('LOGFS_E_GATEWAY_PROTOCOL', 'record is not a MessagePack map');
+  }
+  const r = value as Record<string, unknown>;
+  const bad = (field: string): never => {
+    throw new LogfsError('LOGFS_E_GATEWAY_PROTOCOL', `record field "${field}" is missing or has the wrong type`, {
+      context: { field },
+    });
+  };
+  if (r.v !== RECORD_SCHEMA_VERSION) bad('v');
+  for (const f of REQUIRED_STRING_FIELDS) if (typeof r[f] !== 'string') bad(f);
+  if (r.class !== null && r.class !== undefined && typeof r.class !== 'string') bad('class');
+  if (typeof r.seq !== 'number' || !Number.isSafeInteger(r.seq)) bad('seq');
+  if (typeof r.ts !== 'number') bad('ts');
+  if (!(r.data instanceof Uint8Array)) bad('data');
+  const data = r.data as Uint8Array;
+  return {
+    ...(r as unknown as LogRecord),
+    class: (r.class as string | null | undefined) ?? null,
+    data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
+export function recordId(record: Pick<LogRecord, 'instance' | 'seq'>): string {
+  return `${record.instance}:${record.seq}`;
+}

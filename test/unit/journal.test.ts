@@ -1,0 +1,637 @@
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { join } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { isLogfsError } from '../../core/errors.js';
+import { Journal, type JournalOptions } from '../../gateway/journal.js';
+import { ENTRY_HEADER_BYTES, HEADER_BYTES, NODE_IO, type SegmentIo } from '../../gateway/journal-segment.js';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+function captureLogger(): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const log = pino({ level: 'debug' }, { write: (s: string) => void lines.push(JSON.parse(s) as LogLine) });
+  return { log, lines };
+}
+
+const WARN = 40;
+const ERROR = 50;
+
+/** A payload whose content names its position, so mix-ups show in failures. */
+function payload(i: number, size = 200): Buffer {
+  const b = Buffer.alloc(size, i % 251);
+  b.write(`entry-${i}-`, 0, 'latin1');
+  return b;
+}
+
+/** Sizes vary between 100 and 300 bytes, deterministically. */
+function payloads(from: number, n: number): Buffer[] {
+  return Array.from({ length: n }, (_, k) => payload(from + k, 100 + ((from + k) * 37) % 201));
+}
+
+async function readAll(j: Journal, from = 0): Promise<Map<number, Buffer>> {
+  const out = new Map<number, Buffer>();
+  for (let lsn = from; ; ) {
+    const r = await j.read(lsn, 97, 10_000);
+    if (r.payloads.length === 0) return out;
+    expect(r.lsn).toBeGreaterThanOrEqual(lsn);
+    r.payloads.forEach((p, k) => out.set(r.lsn + k, Buffer.from(p)));
+    lsn = r.lsn + r.payloads.length;
+  }
+}
+
+function segmentFiles(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n.endsWith('.seg'))
+    .sort();
+}
+
+/** File offset of entry k in a segment, by walking its frames. */
+function entryOffset(path: string, k: number): number {
+  const data = fs.readFileSync(path);
+  let pos = HEADER_BYTES;
+  for (let i = 0; i < k; i++) pos += ENTRY_HEADER_BYTES + data.readUInt32BE(pos);
+  return pos;
+}
+
+let dir: string;
+const opened: Journal[] = [];
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(join(os.tmpdir(), 'logfs-journal-'));
+});
+
+afterEach(async () => {
+  await Promise.allSettled(opened.splice(0).map((j) => j.close()));
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function open(opts: Partial<JournalOptions> & { io?: Partial<SegmentIo> } = {}, log?: Logger): Promise<Journal> {
+  const j = await Journal.open({ dir, ...opts }, log ?? captureLogger().log);
+  opened.push(j);
+  return j;
+}
+
+describe('Journal', () => {
+  it('round-trips entries across segment rolls', async () => {
+    const j = await open({ segmentBytes: 4096 });
+    const all = payloads(0, 500);
+    let last = -1;
+    for (let i = 0; i < all.length; i += 50) last = j.append(all.slice(i, i + 50));
+    expect(last).toBe(499);
+    expect(j.nextLsn).toBe(500);
+    await j.whenDurable(last);
+
+    const files = segmentFiles(dir);
+    expect(files.length).toBeGreaterThan(10);
+    expect(files[0]).toBe('00000000000000000000.seg');
+    for (const f of files) {
+      const head = fs.readFileSync(join(dir, f)).subarray(0, HEADER_BYTES);
+      expect(head.subarray(0, 8).toString('latin1')).toBe('LOGFSJ01');
+      expect(head.readUInt32BE(8)).toBe(1);
+      // Only a segment's first entry may take it past segmentBytes.
+      expect(fs.statSync(join(dir, f)).size).toBeLessThanOrEqual(4096);
+    }
+    const s = j.stats();
+    expect(s.segments).toBe(files.length);
+    expect(s.writtenLsn).toBe(499);
+    expect(s.durableLsn).toBe(499);
+    expect(s.bytes).toBe(files.reduce((sum, f) => sum + fs.statSync(join(dir, f)).size, 0));
+
+    const back = await readAll(j);
+    expect(back.size).toBe(500);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer)).toBe(true);
+  });
+
+  it('continues LSNs after reopen', async () => {
+    let j = await open();
+    expect(j.append(payloads(0, 10))).toBe(9);
+    await j.close();
+    j = await open();
+    expect(j.nextLsn).toBe(10);
+    expect(j.firstLsn).toBe(0);
+    expect(j.stats().recoveredEntries).toBe(10);
+    expect(j.append(payloads(10, 5))).toBe(14);
+    await j.close();
+    j = await open();
+    expect(j.nextLsn).toBe(15);
+    const back = await readAll(j);
+    expect([...back.keys()]).toEqual(Array.from({ length: 15 }, (_, i) => i));
+    expect(back.get(12)?.equals(payload(12, 100 + (12 * 37) % 201))).toBe(true);
+  });
+
+  it('truncates a torn tail, logs it, and keeps appending', async () => {
+    let j = await open();
+    const all = payloads(0, 20);
+    j.append(all);
+    await j.close();
+    const seg = join(dir, segmentFiles(dir)[0] as string);
+    const size = fs.statSync(seg).size;
+    const lastEntryAt = entryOffset(seg, 19);
+    fs.truncateSync(seg, lastEntryAt + 50); // the crash left half of the last entry...
+    fs.rmSync(join(dir, 'cursors.json')); // ...before cursors.json recorded LSN 19 as handed out
+
+    const { log, lines } = captureLogger();
+    j = await open({}, log);
+    const s = j.stats();
+    expect(s.recoveredEntries).toBe(19);
+    expect(s.truncatedBytes).toBe(50);
+    expect(s.nextLsn).toBe(19);
+    expect(fs.statSync(seg).size).toBe(lastEntryAt);
+    expect(size).toBeGreaterThan(lastEntryAt + 50);
+    const warn = lines.find((l) => l.level === WARN);
+    expect(warn).toMatchObject({ segment: seg, offset: lastEntryAt, droppedBytes: 50, reason: 'torn entry' });
+
+    expect(j.append([payload(1000)])).toBe(19);
+    await j.close();
+    const again = captureLogger();
+    j = await open({}, again.log);
+    expect(again.lines.filter((l) => l.level >= WARN)).toEqual([]);
+    const back = await readAll(j);
+    expect(back.size).toBe(20);
+    expect(back.get(18)?.equals(all[18] as Buffer)).toBe(true);
+    expect(back.get(19)?.equals(payload(1000))).toBe(true);
+  });
+
+  it('truncates at a checksum error in the tail', async () => {
+    let j = await open();
+    const all = payloads(0, 30);
+    j.append(all);
+    await j.close();
+    const seg = join(dir, segmentFiles(dir)[0] as string);
+    const bad = entryOffset(seg, 14);
+    const size = fs.statSync(seg).size;
+    const fd = fs.openSync(seg, 'r+');
+    fs.writeSync(fd, Buffer.from([0xff ^ (all[14] as Buffer)[20]!]), 0, 1, bad + ENTRY_HEADER_BYTES + 20);
+    fs.closeSync(fd);
+    fs.rmSync(join(dir, 'cursors.json'));
+
+    const { log, lines } = captureLogger();
+    j = await open({}, log);
+    expect(j.stats().recoveredEntries).toBe(14);
+    expect(j.stats().truncatedBytes).toBe(size - bad);
+    expect(lines.find((l) => l.level === WARN)).toMatchObject({ segment: seg, offset: bad, reason: 'checksum mismatch' });
+    const back = await readAll(j);
+    expect(back.size).toBe(14);
+    expect(back.get(13)?.equals(all[13] as Buffer)).toBe(true);
+    expect(j.append([payload(7)])).toBe(14);
+  });
+
+  it('keeps later segments when a middle segment is corrupt', async () => {
+    let j = await open({ segmentBytes: 2048 });
+    const all = payloads(0, 100);
+    j.append(all);
+    await j.close();
+    const files = segmentFiles(dir);
+    expect(files.length).toBeGreaterThan(4);
+    const middle = join(dir, files[1] as string);
+    const middleBase = Number(files[1]?.slice(0, 20));
+    const thirdBase = Number(files[2]?.slice(0, 20));
+    const bad = entryOffset(middle, 2);
+    const fd = fs.openSync(middle, 'r+');
+    fs.writeSync(fd, Buffer.from('XXXX'), 0, 4, bad + 4); // the stored checksum
+    fs.closeSync(fd);
+
+    const { log, lines } = captureLogger();
+    j = await open({ segmentBytes: 2048 }, log);
+    const err = lines.find((l) => l.level === ERROR);
+    expect(err).toMatchObject({ segment: middle, offset: bad, lostFromLsn: middleBase + 2, nextSegmentLsn: thirdBase });
+    expect(segmentFiles(dir)).toEqual(files);
+    expect(j.nextLsn).toBe(100);
+    expect(j.stats().recoveredEntries).toBe(100 - (thirdBase - middleBase - 2));
+
+    const back = await readAll(j);
+    const expected = Array.from({ length: 100 }, (_, i) => i).filter((i) => i < middleBase + 2 || i >= thirdBase);
+    expect([...back.keys()]).toEqual(expected);
+    for (const lsn of expected) expect(back.get(lsn)?.equals(all[lsn] as Buffer)).toBe(true);
+    // A read that starts inside the gap skips to the next stored entry.
+    expect((await j.read(middleBase + 3, 1, 1000)).lsn).toBe(thirdBase);
+  });
+
+  it('deletes only segments fully acknowledged by every required consumer, never the active one', async () => {
+    const j = await open({ segmentBytes: 2048, requiredConsumers: ['kafka', 'archive'] });
+    j.append(payloads(0, 100));
+    await j.whenWritten(99);
+    const files = segmentFiles(dir);
+    const bases = files.map((f) => Number(f.slice(0, 20)));
+    const endOfFirst = (bases[1] as number) - 1;
+
+    j.ack('kafka', 99);
+    expect(j.stats().segments).toBe(files.length); // archive has acked nothing
+    j.ack('archive', endOfFirst - 1);
+    expect(j.stats().segments).toBe(files.length);
+    j.ack('archive', endOfFirst);
+    expect(j.stats().segments).toBe(files.length - 1);
+    expect(j.firstLsn).toBe(bases[1]);
+    j.ack('archive', 99);
+    expect(j.stats().segments).toBe(1);
+    expect(j.firstLsn).toBe(bases[bases.length - 1]);
+    expect(j.stats().unackedBytes).toBe(0);
+    await j.close();
+    expect(segmentFiles(dir)).toEqual([files[files.length - 1]]);
+  });
+
+  it('persists cursors and meta across reopen', async () => {
+    let j = await open({ requiredConsumers: ['kafka'] });
+    j.append(payloads(0, 10));
+    j.ack('kafka', 6);
+    j.ack('tail', 3);
+    j.ack('kafka', 2); // cursors never move back
+    j.setMeta({ seq: { 'web-1': 41, 'web-2': 7 } });
+    await j.close();
+    const file = JSON.parse(fs.readFileSync(join(dir, 'cursors.json'), 'utf8')) as Record<string, unknown>;
+    expect(file).toEqual({ version: 1, nextLsn: 10, consumers: { kafka: 6, tail: 3 }, meta: { seq: { 'web-1': 41, 'web-2': 7 } } });
+
+    j = await open({ requiredConsumers: ['kafka'] });
+    expect(j.cursor('kafka')).toBe(6);
+    expect(j.cursor('tail')).toBe(3);
+    expect(j.cursor('nobody')).toBe(-1);
+    expect(j.meta).toEqual({ seq: { 'web-1': 41, 'web-2': 7 } });
+  });
+
+  it('moves an unreadable cursors.json aside and starts consumers from the oldest entry', async () => {
+    let j = await open();
+    j.append(payloads(0, 3));
+    j.ack('kafka', 2);
+    await j.close();
+    fs.writeFileSync(join(dir, 'cursors.json'), '{"version":1,"consumers":'); // torn by hand
+    const { log, lines } = captureLogger();
+    j = await open({}, log);
+    expect(j.cursor('kafka')).toBe(-1);
+    expect(j.nextLsn).toBe(3);
+    expect(lines.find((l) => l.level === ERROR)?.movedTo).toMatch(/cursors\.json\.corrupt-\d+$/);
+    expect(fs.readdirSync(dir).filter((n) => n.startsWith('cursors.json.corrupt-'))).toHaveLength(1);
+  });
+
+  it('writes cursors at most once per interval while acks stream in', async () => {
+    const j = await open({ cursorWriteIntervalMs: 100 });
+    j.append(payloads(0, 50));
+    await j.whenWritten(49);
+    const path = join(dir, 'cursors.json');
+    for (let i = 0; i < 50; i++) j.ack('tail', i);
+    expect(fs.existsSync(path)).toBe(false); // nothing written synchronously
+    await new Promise((r) => setTimeout(r, 250));
+    expect(JSON.parse(fs.readFileSync(path, 'utf8'))).toMatchObject({ consumers: { tail: 49 } });
+  });
+
+  it('never reuses LSNs handed out before, even if a crash lost the entries', async () => {
+    let j = await open();
+    j.append(payloads(0, 10));
+    await j.whenWritten(9);
+    j.ack('tail', 9);
+    await j.close();
+    const seg = join(dir, segmentFiles(dir)[0] as string);
+    fs.truncateSync(seg, entryOffset(seg, 5)); // the OS lost entries 5..9 in a power cut
+
+    // A reader that saw up to 9 must not skip new entries, so they start at 10 in a new segment.
+    j = await open();
+    expect(j.nextLsn).toBe(10);
+    expect(j.append([payload(10)])).toBe(10);
+    await j.whenDurable(10);
+    expect((await j.read(5, 10, 10_000)).lsn).toBe(10);
+    expect([...(await readAll(j)).keys()]).toEqual([0, 1, 2, 3, 4, 10]);
+    expect(segmentFiles(dir)).toEqual(['00000000000000000000.seg', '00000000000000000010.seg']);
+  });
+
+  it('applies backpressure at maxBytes until consumers acknowledge', async () => {
+    const frame = ENTRY_HEADER_BYTES + 200;
+    const j = await open({ requiredConsumers: ['kafka'], maxBytes: 9 * frame });
+    expect(j.isFull()).toBe(false);
+    j.append(Array.from({ length: 10 }, (_, i) => payload(i)));
+    expect(j.isFull()).toBe(true); // unwritten entries count too
+    let roomed = false;
+    const room = j.waitForRoom().then(() => (roomed = true));
+    await j.whenWritten(9);
+    expect(j.isFull()).toBe(true);
+    expect(j.stats().unackedBytes).toBe(HEADER_BYTES + 10 * frame);
+    expect(roomed).toBe(false);
+
+    j.ack('kafka', 1);
+    expect(j.stats().unackedBytes).toBe(8 * frame);
+    await room;
+    expect(j.isFull()).toBe(false);
+
+    const aborted = new AbortController();
+    j.append([payload(10), payload(11)]);
+    const blocked = j.waitForRoom(aborted.signal);
+    aborted.abort(new Error('gave up'));
+    await expect(blocked).rejects.toThrow('gave up');
+  });
+
+  it('only counts unwritten bytes against maxBytes with no required consumers', async () => {
+    const j = await open({ maxBytes: 1000 });
+    j.append(payloads(0, 20));
+    expect(j.isFull()).toBe(true);
+    await j.whenWritten(19);
+    expect(j.isFull()).toBe(false);
+    expect(j.stats().unackedBytes).toBe(0);
+  });
+
+  it('shares one fsync among many whenDurable waiters (group commit)', async () => {
+    const j = await open({ fsync: 'barrier' });
+    await j.whenDurable(j.append([payload(0)]));
+    const before = j.stats().fsyncs;
+
+    const waits: Promise<void>[] = [];
+    for (let i = 1; i <= 1000; i++) waits.push(j.whenDurable(j.append([payload(i)])));
+    await Promise.all(waits);
+    expect(j.stats().durableLsn).toBe(1000);
+    expect(j.stats().fsyncs - before).toBe(1);
+
+    // 'barrier' fsyncs only when asked.
+    await j.whenWritten(j.append(payloads(1001, 100)));
+    expect(j.stats().fsyncs - before).toBe(1);
+    expect(j.stats().durableLsn).toBe(1000);
+  });
+
+  it('fsyncs every write under "always"', async () => {
+    const j = await open({ fsync: 'always' });
+    for (let i = 0; i < 5; i++) await j.whenWritten(j.append(payloads(i * 10, 10)));
+    // Nobody asked for durability, yet every write is followed by an fsync.
+    await vi.waitFor(() => expect(j.stats().durableLsn).toBe(49));
+    expect(j.stats().fsyncs).toBeGreaterThanOrEqual(5);
+  });
+
+  it('fsyncs on a timer under "interval"', async () => {
+    const j = await open({ fsync: 'interval', fsyncIntervalMs: 20 });
+    j.append(payloads(0, 10));
+    await j.whenWritten(9);
+    await j.whenDurable(9); // does not force an fsync; the timer does
+    expect(j.stats().durableLsn).toBe(9);
+  });
+
+  it('reads the same bytes from the cache and from disk after reopen', async () => {
+    let j = await open({ segmentBytes: 64 * 1024 });
+    const all = payloads(0, 3000);
+    j.append(all);
+    await j.whenWritten(2999);
+    const fromCache = await readAll(j);
+    await j.close();
+
+    j = await open({ segmentBytes: 64 * 1024, cacheBytes: 0 });
+    const fromDisk = await readAll(j);
+    expect(fromDisk.size).toBe(3000);
+    for (let lsn = 0; lsn < 3000; lsn++) {
+      expect(fromDisk.get(lsn)?.equals(all[lsn] as Buffer)).toBe(true);
+      expect(fromCache.get(lsn)?.equals(all[lsn] as Buffer)).toBe(true);
+    }
+    // Past an index point inside a segment, with limits.
+    const r = await j.read(1500, 5, 1_000_000);
+    expect(r.lsn).toBe(1500);
+    expect(r.payloads.map((p) => Buffer.from(p))).toEqual(all.slice(1500, 1505));
+    const one = await j.read(1500, 100, 1); // at least one entry even past maxBytes
+    expect(one.payloads).toHaveLength(1);
+    const capped = await j.read(1500, 100, 1000);
+    expect(capped.payloads.reduce((n, p) => n + p.length, 0)).toBeLessThanOrEqual(1000);
+    expect(capped.payloads.length).toBeGreaterThan(1);
+    expect((await j.read(3000, 10, 10_000)).payloads).toEqual([]);
+  });
+
+  it('serves disk reads of entries written in this run once they leave the cache', async () => {
+    const j = await open({ segmentBytes: 8192, cacheBytes: 2000 });
+    const all = payloads(0, 200);
+    j.append(all);
+    await j.whenWritten(199);
+    const back = await readAll(j);
+    expect(back.size).toBe(200);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer)).toBe(true);
+  });
+
+  it('does not hand out unwritten entries, and wakes waiting readers', async () => {
+    const j = await open();
+    j.append(payloads(0, 3));
+    expect((await j.read(0, 10, 10_000)).payloads.length).toBeLessThanOrEqual(3);
+    await j.whenWritten(2);
+    const next = j.waitForEntries(2);
+    let woke = false;
+    void next.then(() => (woke = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(woke).toBe(false);
+    j.append([payload(3)]);
+    expect((await j.read(3, 10, 10_000)).payloads).toHaveLength(0); // queued, not yet written
+    await next;
+    expect((await j.read(3, 10, 10_000)).payloads).toHaveLength(1);
+  });
+
+  it('deletes the oldest segments beyond retainBytes when nobody is required', async () => {
+    const j = await open({ segmentBytes: 2048, retainBytes: 8192 });
+    const all = payloads(0, 400);
+    for (let i = 0; i < 400; i += 20) await j.whenWritten(j.append(all.slice(i, i + 20)));
+    const s = j.stats();
+    expect(s.bytes).toBeLessThanOrEqual(8192 + 2048);
+    expect(s.firstLsn).toBeGreaterThan(300);
+    expect(segmentFiles(dir).length).toBeGreaterThanOrEqual(s.segments); // unlinks may still run
+    const r = await j.read(0, 1, 10_000);
+    expect(r.lsn).toBe(s.firstLsn);
+    expect(r.payloads[0]?.equals(all[s.firstLsn] as Buffer)).toBe(true);
+    await j.close();
+    expect(segmentFiles(dir)).toHaveLength(s.segments);
+  });
+
+  it('keeps entries in memory through failed and partial writes, with backpressure, and loses nothing', async () => {
+    let calls = 0;
+    const truncatedTo: number[] = [];
+    const io: Partial<SegmentIo> = {
+      ftruncate: async (fd, length) => {
+        truncatedTo.push(length);
+        return NODE_IO.ftruncate(fd, length);
+      },
+      write: async (fd, buf, length, position) => {
+        calls += 1;
+        if (calls === 2) return NODE_IO.write(fd, buf, Math.floor(length / 2), position); // disk filled mid-write
+        if (calls === 3 || calls === 4) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return NODE_IO.write(fd, buf, length, position);
+      },
+    };
+    const { log, lines } = captureLogger();
+    const j = await open({ io, maxBytes: 50 * 208, segmentBytes: 16 * 1024, writeRetry: { initialMs: 30, maxMs: 60, factor: 2, jitter: 0 } }, log);
+    const all = payloads(0, 100);
+    await j.whenDurable(j.append(all.slice(0, 10))); // first write succeeds
+    const last = j.append(all.slice(10));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(j.stats().writeErrors).toBeGreaterThanOrEqual(1);
+    expect(j.stats().writtenLsn).toBe(9);
+    expect(j.isFull()).toBe(true); // the 90 pending entries are over maxBytes
+    await j.whenDurable(last);
+    expect(j.stats().writeErrors).toBe(3);
+    expect(j.isFull()).toBe(false);
+    const errors = lines.filter((l) => l.level === ERROR);
+    expect(errors.map((e) => e.errno)).toEqual(['ESHORT', 'ENOSPC', 'ENOSPC']);
+    // Before each retry the segment was cut back to the end of the 10 entries written first.
+    const goodEnd = HEADER_BYTES + all.slice(0, 10).reduce((n, p) => n + ENTRY_HEADER_BYTES + p.length, 0);
+    expect(truncatedTo).toEqual([goodEnd, goodEnd, goodEnd]);
+    await j.close();
+
+    const again = captureLogger();
+    const k = await open({}, again.log);
+    expect(k.stats().truncatedBytes).toBe(0); // the half-written batch was cut off before the retry
+    const back = await readAll(k);
+    expect(back.size).toBe(100);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer)).toBe(true);
+  });
+
+  it('does not report entries durable while fsync fails, including a rolled segment\'s', async () => {
+    // Only the fsyncs of rolled (full) segments fail: the active segment's alone must not count.
+    // 200-byte payloads: a 4096-byte segment is full at 19 entries.
+    const fullSize = HEADER_BYTES + 19 * (ENTRY_HEADER_BYTES + 200);
+    let failing = true;
+    const io: Partial<SegmentIo> = {
+      fsync: async (fd) => {
+        if (failing && fs.fstatSync(fd).size === fullSize) {
+          throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' });
+        }
+        return NODE_IO.fsync(fd);
+      },
+    };
+    const j = await open({ io, segmentBytes: 4096, writeRetry: { initialMs: 10, maxMs: 20, factor: 2, jitter: 0 } });
+    const last = j.append(Array.from({ length: 100 }, (_, i) => payload(i))); // 6 segments
+    let durable = false;
+    const done = j.whenDurable(last).then(() => (durable = true));
+    await j.whenWritten(last);
+    await new Promise((r) => setTimeout(r, 80));
+    expect(durable).toBe(false);
+    expect(j.stats().durableLsn).toBe(-1);
+    expect(j.stats().writeErrors).toBeGreaterThan(0);
+    failing = false;
+    await done;
+    expect(j.stats().durableLsn).toBe(last);
+    expect(segmentFiles(dir).length).toBeGreaterThan(3);
+  });
+
+  it('accepts an empty or header-only last segment and appends into it', async () => {
+    let j = await open();
+    j.append(payloads(0, 5));
+    await j.close();
+    const header = fs.readFileSync(join(dir, segmentFiles(dir)[0] as string)).subarray(0, HEADER_BYTES);
+    fs.rmSync(join(dir, 'cursors.json'));
+
+    for (const [base, content] of [[5, Buffer.alloc(0)], [6, header]] as const) {
+      fs.writeFileSync(join(dir, `${String(base).padStart(20, '0')}.seg`), content);
+      const { log, lines } = captureLogger();
+      j = await open({}, log);
+      expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
+      expect(j.nextLsn).toBe(base);
+      expect(j.append([payload(base)])).toBe(base);
+      await j.close();
+      expect(fs.statSync(join(dir, `${String(base).padStart(20, '0')}.seg`)).size).toBe(HEADER_BYTES + ENTRY_HEADER_BYTES + 200);
+      fs.rmSync(join(dir, 'cursors.json'));
+    }
+    j = await open();
+    expect([...(await readAll(j)).keys()]).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('close gives up on a disk that never recovers and rejects waiters with LOGFS_E_JOURNAL_IO', async () => {
+    const io: Partial<SegmentIo> = {
+      write: async () => {
+        throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
+      },
+    };
+    const j = await open({ io, closeTimeoutMs: 100, writeRetry: { initialMs: 10, maxMs: 20, factor: 2, jitter: 0 } });
+    const durable = j.whenDurable(j.append([payload(0)])).catch((err: unknown) => err);
+    await expect(j.close()).rejects.toMatchObject({ code: 'LOGFS_E_JOURNAL_IO' });
+    expect(await durable).toMatchObject({ code: 'LOGFS_E_JOURNAL_IO' });
+    expect(j.stats().writeErrors).toBeGreaterThan(1);
+  });
+
+  it('close is idempotent and refuses appends afterwards', async () => {
+    const j = await open();
+    j.append(payloads(0, 5));
+    const a = j.close();
+    const b = j.close();
+    expect(a).toBe(b);
+    await a;
+    await j.close();
+    expect(j.stats().durableLsn).toBe(4);
+    let thrown: unknown;
+    try {
+      j.append([payload(5)]);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(isLogfsError(thrown, 'LOGFS_E_SHUTTING_DOWN')).toBe(true);
+    await expect(j.waitForRoom()).rejects.toMatchObject({ code: 'LOGFS_E_SHUTTING_DOWN' });
+    await expect(j.waitForEntries(10)).rejects.toMatchObject({ code: 'LOGFS_E_SHUTTING_DOWN' });
+  });
+
+  it('rejects invalid options naming each one', async () => {
+    await expect(Journal.open({ dir, segmentBytes: 1, fsync: 'never' as 'always' }, captureLogger().log)).rejects.toSatisfy(
+      (err: unknown) =>
+        isLogfsError(err, 'LOGFS_E_CONFIG') && err.message.includes('segmentBytes') && err.message.includes('fsync'),
+    );
+  });
+
+  it('rejects empty entries without appending any of the batch', async () => {
+    const j = await open();
+    expect(() => j.append([payload(0), Buffer.alloc(0)])).toThrow(/must not be empty/);
+    expect(j.nextLsn).toBe(0);
+    expect(j.append([payload(0)])).toBe(0);
+    await j.whenWritten(0);
+    expect((await j.read(0, 10, 10_000)).payloads).toHaveLength(1);
+  });
+});
+
+describe('Journal on a real full filesystem', () => {
+  const isRoot = process.getuid?.() === 0;
+  let mnt: string | undefined;
+
+  afterEach(() => {
+    if (mnt) {
+      try {
+        execFileSync('umount', [mnt]);
+      } catch {
+        // best effort; the directory is removed below either way
+      }
+      fs.rmSync(mnt, { recursive: true, force: true });
+      mnt = undefined;
+    }
+  });
+
+  it('retries writes on ENOSPC until space is freed and loses nothing (root: 1 MiB tmpfs)', async (ctx) => {
+    if (!isRoot) ctx.skip('needs root to mount a 1 MiB tmpfs');
+    const point = fs.mkdtempSync(join(os.tmpdir(), 'logfs-tmpfs-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', point], { stdio: 'ignore' });
+    } catch {
+      fs.rmSync(point, { recursive: true, force: true });
+      ctx.skip('mount -t tmpfs failed (no CAP_SYS_ADMIN in this container?)');
+    }
+    mnt = point;
+    const filler = join(point, 'filler');
+    fs.writeFileSync(filler, Buffer.alloc(600 * 1024));
+    const jdir = join(point, 'journal');
+    const { log, lines } = captureLogger();
+    let j = await Journal.open(
+      { dir: jdir, segmentBytes: 128 * 1024, fsync: 'always', writeRetry: { initialMs: 10, maxMs: 50, factor: 2, jitter: 0 } },
+      log,
+    );
+    const all = payloads(0, 3000); // ~600 KB framed: more than the ~400 KB left
+    const last = j.append(all);
+    const durable = j.whenDurable(last);
+    const deadline = Date.now() + 5000;
+    while (j.stats().writeErrors === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(j.stats().writeErrors).toBeGreaterThan(0);
+    expect(j.stats().writtenLsn).toBeLessThan(last);
+    expect(lines.some((l) => l.level === ERROR && l.errno !== undefined)).toBe(true);
+
+    fs.rmSync(filler); // the operator frees space
+    await durable;
+    await j.close();
+
+    j = await Journal.open({ dir: jdir }, captureLogger().log);
+    try {
+      expect(j.stats().truncatedBytes).toBe(0);
+      const back = await readAll(j);
+      expect(back.size).toBe(3000);
+      for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer)).toBe(true);
+    } finally {
+      await j.close();
+    }
+  });
+});
