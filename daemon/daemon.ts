@@ -11,7 +11,7 @@ import { createStream, FileProvisioningStore, StreamCatalog, type ProvisioningSt
 import { Gateway, resolveInstanceId, type IngestSink, type InstanceIdentity } from '../gateway/index.js';
 import { connectGateway, type GatewayClient } from '../gateway/gateway-client.js';
 import type { DaemonConfig } from './config.js';
-import { LogFs } from './fuse-fs.js';
+import { isMountPoint, LogFs } from './fuse-fs.js';
 
 export const RUNTIME_FILE = 'runtime.json';
 
@@ -38,7 +38,14 @@ export interface RunningDaemon {
   readonly identity: InstanceIdentity;
   readonly runtime: RuntimeInfo;
   stop(): Promise<void>;
+  /** Resolves once the daemon has stopped (asked to, or because its mount was taken away). */
+  readonly stopped: Promise<void>;
 }
+
+export const DAEMON_DEFAULTS = {
+  /** How often logfsd checks that its mount is still there (`umount DIR` by an administrator). */
+  mountCheckMs: 1000,
+};
 
 export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Promise<RunningDaemon> {
   const log = componentLogger('logfsd', parentLog);
@@ -124,40 +131,54 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Pro
   await fsp.writeFile(runtimeFile, JSON.stringify(runtime, null, 2) + '\n');
   log.info({ mountpoint: fs.mountpoint, metrics: runtime.metrics }, 'logfsd ready');
 
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      log.info('stopping');
+      clearInterval(mountCheck);
+      await fs.unmount();
+        unwatch();
+        await gateway?.close();
+        await client?.close();
+        store.close();
+      await fsp.rm(runtimeFile, { force: true });
+      log.info('stopped');
+    })().finally(resolveStopped));
+  // An administrator's plain `umount DIR` ends the FUSE session without telling us: notice and stop.
+  const mountCheck = setInterval(() => {
+    void isMountPoint(fs.mountpoint).then((mounted) => {
+      if (!mounted && !stopping) {
+        log.warn({ mountpoint: fs.mountpoint }, 'the filesystem was unmounted from outside; stopping');
+        void stop();
+      }
+    });
+  }, DAEMON_DEFAULTS.mountCheckMs);
+  mountCheck.unref();
   return {
     fs,
     gateway,
     store,
     identity,
     runtime,
-    stop: () =>
-      (stopping ??= (async () => {
-        log.info('stopping');
-        await fs.unmount();
-        unwatch();
-        await gateway?.close();
-        await client?.close();
-        store.close();
-        await fsp.rm(runtimeFile, { force: true });
-        log.info('stopped');
-      })()),
+    stop,
+    stopped,
   };
 }
 
 /** Runs logfsd until SIGINT or SIGTERM; resolves when it has stopped cleanly. */
 export async function runDaemon(config: DaemonConfig, log?: Logger): Promise<void> {
   const daemon = await startDaemon(config, log);
-  await new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals): void => {
-      componentLogger('logfsd', log).info({ signal: sig }, 'signal received');
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-      daemon.stop().then(resolve, resolve);
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  const onSignal = (sig: NodeJS.Signals): void => {
+    componentLogger('logfsd', log).info({ signal: sig }, 'signal received');
+    void daemon.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  await daemon.stopped;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
 }
 
 export async function readRuntime(dataDir: string): Promise<RuntimeInfo | undefined> {

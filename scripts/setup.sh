@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what logFS needs on this host, idempotently (a second run does nothing):
+#   setup.sh runtime   Debian's libfuse2 + fuse3, the npm packages, the TypeScript build,
+#                      the mount helper (mount -t fuse.logfs); checks that fuse-native loads
+#   setup.sh test      runtime + what the tests need: kcat, Python's msgpack, the Kafka jars
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+what=${1:-runtime}
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@" || die "need root for: $*"; fi; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  if [ $apt_updated -eq 0 ]; then as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >&2; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2
+}
+
+runtime() {
+  command -v node >/dev/null || die "Node.js 20 or newer is required"
+  apt_install libfuse2 fuse3
+  [ -e /dev/fuse ] || as_root modprobe fuse || die "/dev/fuse is missing and the fuse module cannot be loaded"
+  cd "$ROOT"
+  # npm install only when the lock file changed since the last install.
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "installing npm packages"
+    npm install --no-audit --no-fund --loglevel=error </dev/null >&2
+  fi
+  node -e "require('fuse-native')" 2>/dev/null || die "fuse-native does not load: $(node -e "require('fuse-native')" 2>&1 | tail -1)"
+  # Build when any TypeScript source is newer than the last build.
+  if [ ! -f dist/.built ] || [ -n "$(find core gateway daemon control cli bench types pipeline -name '*.ts' -newer dist/.built 2>/dev/null | head -1)" ] || [ tsconfig.json -nt dist/.built ]; then
+    log "building"
+    npx --no-install tsc -p tsconfig.json
+    touch dist/.built
+  fi
+  "$ROOT/scripts/install-mount-helper.sh"
+}
+
+test_deps() {
+  apt_install kcat
+  python3 -c 'import msgpack' 2>/dev/null || { log "installing Python's msgpack"; python3 -m pip install --quiet --disable-pip-version-check msgpack </dev/null >&2; }
+  "$ROOT/scripts/kafka.sh" install
+}
+
+case $what in
+  runtime) runtime ;;
+  test) runtime; test_deps ;;
+  *) die "usage: setup.sh runtime|test" ;;
+esac
