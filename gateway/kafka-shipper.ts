@@ -46,6 +46,7 @@ export class KafkaShipper {
   private producer: Producer | undefined;
   private admin: Admin | undefined;
   private readonly knownTopics = new Set<string>();
+  private topicWork: Promise<void> = Promise.resolve();
   private readonly partitionsByTopic = new Map<string, number>();
   private ackedLsn: number;
   private readonly ackWaiters: { lsn: number; resolve: () => void; reject: (err: Error) => void }[] = [];
@@ -109,7 +110,15 @@ export class KafkaShipper {
     });
   }
 
-  private async ensureTopics(topics: string[]): Promise<void> {
+  /** One topic check at a time: the store watcher and the send loop both ask. */
+  private ensureTopics(topics: string[]): Promise<void> {
+    if (topics.every((t) => this.knownTopics.has(t))) return Promise.resolve();
+    const run = this.topicWork.then(() => this.createMissingTopics(topics));
+    this.topicWork = run.catch(() => undefined);
+    return run;
+  }
+
+  private async createMissingTopics(topics: string[]): Promise<void> {
     const missing = topics.filter((t) => !this.knownTopics.has(t));
     if (missing.length === 0) return;
     if (!this.admin) {

@@ -192,8 +192,23 @@ export function kafkaClient(): Kafka {
 /** Reads a topic from the beginning until `count` records arrived (or throws on timeout). */
 export async function consumeRecords(topic: string, count: number, timeoutMs = 60_000, settleMs = 500): Promise<LogRecord[]> {
   const kafka = kafkaClient();
+  // The topic is created by the gateway; wait until its partitions have leaders before subscribing.
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await waitFor(`topic ${topic} with leaders`, async () => {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      return topics[0]?.partitions.every((p) => p.leader >= 0) && topics[0].partitions.length > 0;
+    }, timeoutMs, 100);
+  } finally {
+    await admin.disconnect();
+  }
   const consumer = kafka.consumer({ groupId: randomName('it-'), maxWaitTimeInMs: 100 });
   const records: LogRecord[] = [];
+  let crashed: Error | undefined;
+  consumer.on(consumer.events.CRASH, (e) => {
+    crashed = e.payload.error;
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -203,7 +218,10 @@ export async function consumeRecords(topic: string, count: number, timeoutMs = 6
         for (const m of batch.messages) if (m.value) records.push(decodeRecord(m.value));
       },
     });
-    await waitFor(`${count} records on ${topic} (have ${records.length})`, () => records.length >= count, timeoutMs, 100);
+    await waitFor(`${count} records on ${topic}`, () => {
+      if (crashed) throw crashed;
+      return records.length >= count;
+    }, timeoutMs, 100);
     // Wait a little more to catch duplicates that would arrive after the expected count.
     await sleep(settleMs);
   } finally {
