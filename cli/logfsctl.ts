@@ -136,6 +136,9 @@ async function main(): Promise<void> {
         const log = configureLogger({ level: config.logLevel });
         process.stderr.write(`logfsctl: mounting ${config.mount.path} (data ${config.dataDir}); Ctrl-C to stop\n`);
         await runDaemon(config, log);
+        // Shut down cleanly by now; fuse-native can keep a native handle alive after an external
+        // umount, so exit rather than wait for the event loop to drain.
+        process.exit(0);
       },
     )
     .command(

@@ -28,6 +28,9 @@ async function main(): Promise<void> {
         const config = await daemonConfigFromFlags(argv);
         const log = configureLogger({ level: config.logLevel });
         await runDaemon(config, log);
+        // Shut down cleanly by now; fuse-native can keep a native handle alive after an external
+        // umount, so exit rather than wait for the event loop to drain.
+        process.exit(0);
       },
     )
     .command(
@@ -48,6 +51,7 @@ async function main(): Promise<void> {
         await server.close();
         await gateway.close();
         store.close();
+        process.exit(0);
       },
     )
     .strict()

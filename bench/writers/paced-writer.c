@@ -4,7 +4,9 @@
  *   paced-writer PATH RATE SECONDS LINE_BYTES
  *
  * Writes RATE lines per second for SECONDS, one write() per line, each line starting with its
- * sequence number and the CLOCK_REALTIME ns just before its write():  "<seq> <ns> filler\n".
+ * sequence number, the CLOCK_REALTIME ns it was due by the schedule and the CLOCK_REALTIME ns just
+ * before its write():  "<seq> <due ns> <sent ns> filler\n". The due time lets a reader count the
+ * time a line waited behind a slow write() (coordinated omission) as well.
  * Pacing is by absolute deadlines, so a slow write() delays later lines only until it catches up.
  * Prints one JSON object with the write() syscall latency percentiles seen by the writer and the
  * time close() took.
@@ -38,8 +40,8 @@ int main(int argc, char **argv) {
   double rate = strtod(argv[2], NULL), seconds = strtod(argv[3], NULL);
   size_t line_bytes = strtoul(argv[4], NULL, 10);
   long long lines = (long long)(rate * seconds);
-  if (rate <= 0 || lines <= 0 || line_bytes < 48) {
-    fprintf(stderr, "paced-writer: RATE and SECONDS must be > 0 and LINE_BYTES >= 48\n");
+  if (rate <= 0 || lines <= 0 || line_bytes < 64) {
+    fprintf(stderr, "paced-writer: RATE and SECONDS must be > 0 and LINE_BYTES >= 64\n");
     return 2;
   }
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -62,7 +64,7 @@ int main(int argc, char **argv) {
       late++; /* more than 1 ms behind schedule */
     }
     long long sent = now_ns();
-    int k = snprintf(line, line_bytes, "%lld %lld ", i, sent);
+    int k = snprintf(line, line_bytes, "%lld %lld %lld ", i, due, sent);
     memset(line + k, 'x', line_bytes - 1 - (size_t)k);
     line[line_bytes - 1] = '\n';
     if (write(fd, line, line_bytes) != (ssize_t)line_bytes) {
