@@ -48,6 +48,8 @@ interface Handle {
   framer: LineFramer;
   /** Journal position of the last record ingested through this handle; -1 before the first. */
   lastPosition: number;
+  /** A delivery waiting for room in the journal; later writes queue behind it to keep order. */
+  waiting: Promise<void> | undefined;
 }
 
 /** fuse-native with the mount options it does not expose. */
@@ -164,12 +166,28 @@ export class LogFs {
 
   private openHandle(stream: string, label: string | null): number {
     const fd = this.nextFd++;
-    this.handles.set(fd, { stream, label, framer: new LineFramer(this.opts.maxRecordBytes), lastPosition: -1 });
+    this.handles.set(fd, { stream, label, framer: new LineFramer(this.opts.maxRecordBytes), lastPosition: -1, waiting: undefined });
     return fd;
   }
 
-  /** Sends framed lines to the gateway, waiting for room or refusing per the gateway's policy. */
-  private async deliver(h: Handle, lines: FramedLine[]): Promise<void> {
+  /**
+   * Sends framed lines to the gateway, waiting for room or refusing per the gateway's policy. Lines
+   * of one handle reach the gateway in the order they were written, even while a delivery waits.
+   */
+  private deliver(h: Handle, lines: FramedLine[]): Promise<void> {
+    const run = (h.waiting ?? Promise.resolve()).then(() => this.deliverNow(h, lines));
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    h.waiting = settled;
+    void settled.then(() => {
+      if (h.waiting === settled) h.waiting = undefined;
+    });
+    return run;
+  }
+
+  private async deliverNow(h: Handle, lines: FramedLine[]): Promise<void> {
     const sink = this.deps.sink;
     if (sink.isFull()) {
       if (sink.onFull === 'refuse') {
@@ -283,7 +301,7 @@ export class LogFs {
         h.framer.push(len === buf.length ? buf : buf.subarray(0, len), lines);
         if (lines.length === 0) return cb(len);
         const sink = this.deps.sink;
-        if (!sink.isFull()) {
+        if (!h.waiting && !sink.isFull()) {
           // Hot path: no promise, no allocation beyond the records.
           try {
             h.lastPosition = sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');

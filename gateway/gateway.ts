@@ -3,6 +3,7 @@
  * sequence; appends them to the journal; answers durability barriers; ships the journal to Kafka
  * (when brokers are configured). DESIGN.md "Durability" is the contract this file keeps.
  */
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type http from 'node:http';
 import { LogfsError } from '../core/errors.js';
@@ -56,6 +57,38 @@ export interface GatewayDeps {
   log?: Logger;
 }
 
+/**
+ * One gateway per journal: two writers would corrupt it. The lock file holds the owner's pid; a lock
+ * whose process is gone was left by a crash and is taken over.
+ */
+async function lockDirectory(dir: string): Promise<() => Promise<void>> {
+  await fsp.mkdir(dir, { recursive: true });
+  const lock = path.join(dir, 'LOCK');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await fsp.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
+      return () => fsp.rm(lock, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number((await fsp.readFile(lock, 'utf8').catch(() => '')).trim());
+      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
+        throw new LogfsError('LOGFS_E_CONFIG', `journal ${dir} is in use by process ${owner}; one gateway per journal (use another --data)`);
+      }
+      await fsp.rm(lock, { force: true });
+    }
+  }
+  throw new LogfsError('LOGFS_E_CONFIG', `cannot lock journal ${dir}`);
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 interface Template {
   record: RecordTemplate;
   header: JournalEntryHeader;
@@ -78,6 +111,7 @@ export class Gateway implements IngestSink {
   private closed = false;
   private metaDirty = false;
   private metaTimer: NodeJS.Timeout | undefined;
+  private releaseLock: () => Promise<void> = async () => undefined;
 
   private constructor(
     readonly config: GatewayConfig,
@@ -106,15 +140,20 @@ export class Gateway implements IngestSink {
       throw new LogfsError('LOGFS_E_CONFIG', 'durability "kafka" needs kafka.brokers; without brokers use durability "journal"');
     }
     const embedded = config.kafka.brokers.length === 0;
-    const journal = await Journal.open(
-      {
-        ...config.journal,
-        dir: config.journal.dir ?? path.join(deps.dataDir, 'journal'),
-        requiredConsumers: embedded ? [] : ['kafka'],
-      },
-      componentLogger('journal', deps.log),
-    );
+    const journalDir = config.journal.dir ?? path.join(deps.dataDir, 'journal');
+    const releaseLock = await lockDirectory(journalDir);
+    let journal: Journal;
+    try {
+      journal = await Journal.open(
+        { ...config.journal, dir: journalDir, requiredConsumers: embedded ? [] : ['kafka'] },
+        componentLogger('journal', deps.log),
+      );
+    } catch (err) {
+      await releaseLock();
+      throw err;
+    }
     const gw = new Gateway(config, journal, log);
+    gw.releaseLock = releaseLock;
     await gw.recoverSequences();
     if (!embedded) {
       gw.shipper = new KafkaShipper(config, journal, deps.store, gw.metrics, deps.log);
@@ -201,6 +240,7 @@ export class Gateway implements IngestSink {
     this.persistMeta();
     await this.shipper?.stop();
     await this.journal.close();
+    await this.releaseLock();
     await new Promise<void>((resolve) => (this.metricsServer ? this.metricsServer.close(() => resolve()) : resolve()));
     this.log.info('gateway stopped');
   }

@@ -1,0 +1,576 @@
+/**
+ * `npm run bench:write`: the write-path benchmark of issue 2. Starts what it needs (a Kafka broker
+ * unless one runs, logfsd with and without Kafka, the C writers), runs the workloads against the
+ * FUSE mount and against a plain file on tmpfs as the reference, and prints markdown tables on
+ * stdout; progress goes to stderr. Everything it started is stopped and removed at the end.
+ *
+ * Workloads (lines are 100 bytes including the newline):
+ *   a  one writer, one write() per line           c  fwrite() to a FILE* with glibc's default buffer
+ *   b  four such writers in parallel              d  write() calls of 64 KiB of consecutive lines
+ * plus write() → Kafka latency at a fixed 10,000 lines/s, the effect of st_blksize on stdio, and
+ * of the FUSE options direct_io and big_writes.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { componentLogger, configureLogger, type Logger } from '../core/logger.js';
+import { mergeConfig, readConfigFile } from '../daemon/config.js';
+import { parseGatewayConfig } from '../gateway/index.js';
+import { topicForStream } from '../control/stream-name.js';
+import { compileWriters, runLineWriter, type LineWriterResult, type WriteMode, type Writers } from './c-writers.js';
+import { createBenchTopic, deleteTopic, ensureBroker, stopBroker, type Broker } from './kafka-broker.js';
+import { measureLatency, type LatencyResult } from './latency-probe.js';
+import { BENCH_STREAM, LogfsdProcess } from './logfsd-process.js';
+import { formatNumber, markdownTable, type Cell } from './markdown-table.js';
+import { cpuSeconds, memoryStats, resetPeakRss } from './proc-stats.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MB = 1e6;
+const LINE_BYTES = 100;
+
+// ---- options -------------------------------------------------------------------------------------
+
+const SECTIONS = ['kafka', 'latency', 'embedded', 'tmpfs', 'blksize', 'fuse-options'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const OptionsSchema = z.strictObject({
+  scale: z.coerce.number().positive().max(100).default(1).describe('Multiplies every line count'),
+  sections: z
+    .string()
+    .default(SECTIONS.join(','))
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(SECTIONS)).min(1))
+    .describe('Comma-separated parts to run'),
+  'logfsd-config': z.string().optional().describe('YAML/JSON merged into every logfsd config (to measure tunings)'),
+  'latency-rate': z.coerce.number().int().positive().default(10_000).describe('Lines/s of the latency run'),
+  'latency-seconds': z.coerce.number().positive().default(10).describe('Duration of the latency run'),
+  help: z.boolean().default(false),
+});
+type Options = z.infer<typeof OptionsSchema>;
+
+const USAGE = `Usage: npm run bench:write -- [--scale N] [--sections ${SECTIONS.join(',')}]
+                            [--logfsd-config FILE] [--latency-rate N] [--latency-seconds S]
+Prints markdown tables on stdout, progress on stderr. Needs root (FUSE), cc, and Java for Kafka.`;
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      scale: { type: 'string' },
+      sections: { type: 'string' },
+      'logfsd-config': { type: 'string' },
+      'latency-rate': { type: 'string' },
+      'latency-seconds': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const parsed = OptionsSchema.safeParse(values);
+  if (!parsed.success) {
+    throw new Error(`invalid options:\n${parsed.error.issues.map((i) => `  --${i.path.join('.')}: ${i.message}`).join('\n')}\n${USAGE}`);
+  }
+  return parsed.data;
+}
+
+// ---- workloads -----------------------------------------------------------------------------------
+
+type WorkloadId = 'a' | 'b' | 'c' | 'd';
+
+interface Workload {
+  id: WorkloadId;
+  title: string;
+  mode: WriteMode;
+  writers: number;
+  /** Lines per writer at scale 1: sized so the whole run stays under six minutes at today's speed. */
+  linesPerWriter: number;
+  /** Issue 2's target for the whole path into Kafka. */
+  target: { value: number; unit: 'lines/s' | 'MB/s' };
+}
+
+const WORKLOADS: Record<WorkloadId, Workload> = {
+  a: { id: 'a', title: 'a: 1 writer, write() per line', mode: 'line', writers: 1, linesPerWriter: 100_000, target: { value: 15_000, unit: 'lines/s' } },
+  b: { id: 'b', title: 'b: 4 writers, write() per line', mode: 'line', writers: 4, linesPerWriter: 50_000, target: { value: 40_000, unit: 'lines/s' } },
+  c: { id: 'c', title: 'c: stdio fwrite, default buffer', mode: 'stdio', writers: 1, linesPerWriter: 500_000, target: { value: 400_000, unit: 'lines/s' } },
+  d: { id: 'd', title: 'd: 64 KiB write() calls', mode: 'chunk', writers: 1, linesPerWriter: 500_000, target: { value: 150, unit: 'MB/s' } },
+};
+
+/** Where the workload writes: a logfsd mount, or a plain file on tmpfs. */
+type Target = { kind: 'logfsd'; logfsd: LogfsdProcess; kafka: boolean } | { kind: 'tmpfs'; dir: string };
+
+interface WorkloadResult {
+  config: string;
+  workload: Workload;
+  lines: number;
+  bytes: number;
+  /** Seconds from the first writer's start to the last write loop's end / close()'s return. */
+  loopS: number;
+  closeS: number;
+  /** Seconds until logfsd counted every line as acknowledged by Kafka (Kafka configurations). */
+  ackedS: number | undefined;
+  /** logfsd CPU seconds and the wall seconds they were measured over (start to acked/closed). */
+  cpuS: number | undefined;
+  windowS: number;
+  brokerCpuS: number | undefined;
+  writerCpuS: number;
+  peakRssBytes: number | undefined;
+  rssBytes: number | undefined;
+  /** True when the peak could be reset before the workload; else it is the peak since start. */
+  peakIsPerWorkload: boolean;
+  blksize: number;
+  stdioBuf: number;
+  calls: number;
+}
+
+function wallMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+async function sleepUntil(wall: number): Promise<void> {
+  const wait = wall - wallMs();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+}
+
+interface Context {
+  opts: Options;
+  log: Logger;
+  writers: Writers;
+  broker: Broker | undefined;
+}
+
+async function waitDrained(p: LogfsdProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = await p.metrics();
+    if ((m.logfs_records_out_total ?? 0) >= (m.logfs_records_in_total ?? 0)) return;
+    if (Date.now() > deadline) throw new Error(`logfsd did not ship its backlog to Kafka within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Polls logfs_records_out_total until it reaches `target`; the wall time it was first seen. */
+async function whenAcked(p: LogfsdProcess, target: number, writersDone: () => boolean, timeoutMs: number): Promise<number | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = await p.metrics();
+    const t = wallMs();
+    if ((m.logfs_records_out_total ?? 0) >= target) return t;
+    if (Date.now() > deadline) return undefined;
+    // Coarse while the writers run (a scrape costs logfsd CPU), fine once they are done.
+    await new Promise((r) => setTimeout(r, writersDone() ? 10 : 100));
+  }
+}
+
+async function runWorkload(ctx: Context, config: string, target: Target, w: Workload): Promise<WorkloadResult> {
+  const lines = Math.max(1, Math.round(w.linesPerWriter * ctx.opts.scale));
+  const total = lines * w.writers;
+  ctx.log.info({ config, workload: w.id, lines: total }, `running ${w.title}`);
+  const pid = target.kind === 'logfsd' ? target.logfsd.pid : undefined;
+  const kafka = target.kind === 'logfsd' && target.kafka;
+  let outBefore = 0;
+  if (target.kind === 'logfsd' && kafka) {
+    await waitDrained(target.logfsd, 300_000);
+    outBefore = (await target.logfsd.metrics()).logfs_records_out_total ?? 0;
+  }
+  const peakIsPerWorkload = pid !== undefined ? await resetPeakRss(pid) : false;
+  const brokerPid = kafka ? ctx.broker?.pid : undefined;
+
+  const startAt = Date.now() + 250;
+  const file = (k: number): string =>
+    target.kind === 'logfsd' ? target.logfsd.streamPath(`w${k + 1}`) : path.join(target.dir, 'reference.log');
+  const cpuBefore = sleepUntil(startAt).then(async () => ({
+    t: wallMs(),
+    cpu: pid !== undefined ? await cpuSeconds(pid) : undefined,
+    broker: brokerPid !== undefined ? await cpuSeconds(brokerPid).catch(() => undefined) : undefined,
+  }));
+  let done = false;
+  const acked = target.kind === 'logfsd' && kafka ? whenAcked(target.logfsd, outBefore + total, () => done, 600_000) : undefined;
+  let results: LineWriterResult[];
+  try {
+    results = await Promise.all(Array.from({ length: w.writers }, (_, k) => runLineWriter(ctx.writers, w.mode, file(k), lines, LINE_BYTES, startAt)));
+  } finally {
+    done = true;
+  }
+  const ackedAt = acked ? await acked : undefined;
+  const end = { t: wallMs(), cpu: pid !== undefined ? await cpuSeconds(pid) : undefined, broker: brokerPid !== undefined ? await cpuSeconds(brokerPid).catch(() => undefined) : undefined };
+  const before = await cpuBefore;
+  const mem = pid !== undefined ? await memoryStats(pid) : undefined;
+  if (target.kind === 'tmpfs') await fsp.rm(file(0), { force: true });
+
+  const start = Math.min(...results.map((r) => r.startNs)) / 1e6;
+  const loopEnd = Math.max(...results.map((r) => r.loopEndNs)) / 1e6;
+  const closeEnd = Math.max(...results.map((r) => r.closeEndNs)) / 1e6;
+  if (acked && ackedAt === undefined) ctx.log.warn({ config, workload: w.id }, 'Kafka did not acknowledge every line within 600 s');
+  const first = results[0] as LineWriterResult;
+  return {
+    config,
+    workload: w,
+    lines: total,
+    bytes: total * LINE_BYTES,
+    loopS: (loopEnd - start) / 1000,
+    closeS: (closeEnd - start) / 1000,
+    ackedS: ackedAt === undefined ? undefined : (Math.max(ackedAt, closeEnd) - start) / 1000,
+    cpuS: end.cpu !== undefined && before.cpu !== undefined ? end.cpu - before.cpu : undefined,
+    windowS: (end.t - before.t) / 1000,
+    brokerCpuS: end.broker !== undefined && before.broker !== undefined ? end.broker - before.broker : undefined,
+    writerCpuS: results.reduce((s, r) => s + r.cpuS, 0),
+    peakRssBytes: mem?.peakRssBytes,
+    rssBytes: mem?.rssBytes,
+    peakIsPerWorkload,
+    blksize: first.blksize,
+    stdioBuf: first.stdioBuf,
+    calls: results.reduce((s, r) => s + r.calls, 0),
+  };
+}
+
+// ---- configurations ------------------------------------------------------------------------------
+
+interface Run {
+  results: WorkloadResult[];
+  latency: LatencyResult | undefined;
+  /** Highest VmHWM seen in the Kafka configuration with default settings. */
+  peakRssDefault: number | undefined;
+}
+
+interface Resources {
+  tmp: string;
+  shm: string | undefined;
+  topic: string | undefined;
+  logfsd: LogfsdProcess | undefined;
+}
+
+async function withLogfsd<T>(
+  ctx: Context,
+  res: Resources,
+  name: string,
+  extra: Record<string, unknown>,
+  fn: (p: LogfsdProcess) => Promise<T>,
+): Promise<T> {
+  const user = ctx.opts['logfsd-config'] ? await readConfigFile(ctx.opts['logfsd-config']) : {};
+  const kafka = ctx.broker && name !== 'embedded' ? ctx.broker.address : undefined;
+  const prefix = res.topic ? { gateway: { kafka: { topicPrefix: res.topic.split('.')[0] } } } : {};
+  const config = mergeConfig(mergeConfig(prefix, user), extra) as Record<string, unknown>;
+  const dir = path.join(res.tmp, name);
+  ctx.log.info({ config: name, kafka: kafka ?? 'embedded', settings: config }, 'starting logfsd');
+  const p = await LogfsdProcess.start({ root: ROOT, dir, kafka, config, log: ctx.log });
+  res.logfsd = p;
+  try {
+    return await fn(p);
+  } finally {
+    await p.stop();
+    res.logfsd = undefined;
+    await fsp.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function runAll(ctx: Context, res: Resources): Promise<Run> {
+  const run: Run = { results: [], latency: undefined, peakRssDefault: undefined };
+  const want = (s: Section): boolean => ctx.opts.sections.includes(s);
+  const all = Object.values(WORKLOADS);
+
+  if (ctx.broker && (want('kafka') || want('latency'))) {
+    await withLogfsd(ctx, res, 'kafka', {}, async (p) => {
+      if (want('kafka')) {
+        for (const w of all) run.results.push(await runWorkload(ctx, 'kafka', { kind: 'logfsd', logfsd: p, kafka: true }, w));
+      }
+      if (want('latency') && res.topic) {
+        await waitDrained(p, 300_000);
+        ctx.log.info({ rate: ctx.opts['latency-rate'], seconds: ctx.opts['latency-seconds'] }, 'running the latency probe');
+        run.latency = await measureLatency({
+          broker: (ctx.broker as Broker).address,
+          topic: res.topic,
+          logfsd: p,
+          writers: ctx.writers,
+          rate: ctx.opts['latency-rate'],
+          seconds: ctx.opts['latency-seconds'],
+          lineBytes: LINE_BYTES,
+          pollMs: 5,
+          log: ctx.log,
+        });
+      }
+      run.peakRssDefault = (await memoryStats(p.pid)).peakRssBytes;
+      for (const r of run.results) if (r.config === 'kafka' && r.peakRssBytes) run.peakRssDefault = Math.max(run.peakRssDefault, r.peakRssBytes);
+    });
+  }
+  if (want('embedded')) {
+    await withLogfsd(ctx, res, 'embedded', {}, async (p) => {
+      for (const w of all) run.results.push(await runWorkload(ctx, 'embedded', { kind: 'logfsd', logfsd: p, kafka: false }, w));
+    });
+  }
+  if (want('tmpfs')) {
+    const dir = res.shm ?? (await fsp.mkdtemp(path.join(res.tmp, 'tmpfs-')));
+    for (const w of all) run.results.push(await runWorkload(ctx, 'tmpfs', { kind: 'tmpfs', dir }, w));
+  }
+  const kafkaOn = ctx.broker !== undefined;
+  const variantTarget = (p: LogfsdProcess): Target => ({ kind: 'logfsd', logfsd: p, kafka: kafkaOn });
+  const base = kafkaOn ? 'kafka' : 'embedded';
+  if (want('blksize')) {
+    await withLogfsd(ctx, res, `${base}-blksize-4096`, { mount: { blksize: 4096 } }, async (p) => {
+      run.results.push(await runWorkload(ctx, `${base}, blksize 4096`, variantTarget(p), WORKLOADS.c));
+    });
+  }
+  if (want('fuse-options')) {
+    for (const [name, mount] of [
+      ['direct_io off', { directIo: false }],
+      ['big_writes off', { bigWrites: false }],
+    ] as const) {
+      await withLogfsd(ctx, res, `${base}-${name.replace(/[ _]/g, '-')}`, { mount }, async (p) => {
+        for (const w of [WORKLOADS.a, WORKLOADS.d]) run.results.push(await runWorkload(ctx, `${base}, ${name}`, variantTarget(p), w));
+      });
+    }
+  }
+  return run;
+}
+
+// ---- report --------------------------------------------------------------------------------------
+
+const rate = (lines: number, s: number | undefined): number | undefined => (s && s > 0 ? lines / s : undefined);
+const mbps = (bytes: number, s: number | undefined): number | undefined => (s && s > 0 ? bytes / MB / s : undefined);
+const mib = (b: number | undefined): number | undefined => (b === undefined || Number.isNaN(b) ? undefined : b / MB);
+
+/** The throughput that counts for a target: into Kafka when there is Kafka, else durable on close. */
+function pathRate(r: WorkloadResult): { lines: number | undefined; mb: number | undefined } {
+  const s = r.config === 'tmpfs' ? r.closeS : (r.ackedS ?? (r.config.startsWith('embedded') ? r.closeS : undefined));
+  return { lines: rate(r.lines, s), mb: mbps(r.bytes, s) };
+}
+
+function throughputTable(results: WorkloadResult[]): string {
+  const ref = new Map(results.filter((r) => r.config === 'tmpfs').map((r) => [r.workload.id, r]));
+  const rows: Cell[][] = results.map((r) => {
+    const tmpfs = ref.get(r.workload.id);
+    const vsTmpfs = r.config !== 'tmpfs' && tmpfs ? `${((100 * tmpfs.loopS) / r.loopS).toFixed(1)}%` : undefined;
+    return [
+      r.config,
+      r.workload.title,
+      r.lines,
+      rate(r.lines, r.loopS),
+      mbps(r.bytes, r.loopS),
+      rate(r.lines, r.closeS),
+      r.config === 'tmpfs' || r.config.startsWith('embedded') ? undefined : rate(r.lines, r.ackedS),
+      r.config === 'tmpfs' || r.config.startsWith('embedded') ? undefined : mbps(r.bytes, r.ackedS),
+      vsTmpfs,
+      r.cpuS,
+      r.cpuS === undefined ? undefined : r.cpuS / r.windowS,
+      r.brokerCpuS === undefined ? undefined : r.brokerCpuS / r.windowS,
+      r.writerCpuS,
+      mib(r.peakRssBytes),
+      mib(r.rssBytes),
+    ];
+  });
+  return markdownTable(
+    [
+      'config', 'workload', 'lines', 'loop lines/s', 'loop MB/s', 'incl. close lines/s', 'Kafka-acked lines/s', 'Kafka-acked MB/s',
+      'tmpfs loop time ÷ this', 'logfsd CPU s', 'logfsd cores', 'broker cores', 'writer CPU s', 'logfsd peak RSS MB', 'logfsd RSS after MB',
+    ],
+    rows,
+  );
+}
+
+function blksizeTable(results: WorkloadResult[]): string | undefined {
+  const rows = results.filter((r) => r.workload.id === 'c');
+  if (rows.length === 0) return undefined;
+  return markdownTable(
+    ['config', 'st_blksize', 'glibc stdio buffer', 'write() calls (est.)', 'loop lines/s', 'Kafka-acked lines/s', 'logfsd CPU s'],
+    rows.map((r) => [
+      r.config,
+      r.blksize,
+      r.stdioBuf,
+      r.stdioBuf > 0 ? Math.ceil(r.bytes / r.stdioBuf) : undefined,
+      rate(r.lines, r.loopS),
+      r.config === 'tmpfs' || r.config.startsWith('embedded') ? undefined : rate(r.lines, r.ackedS),
+      r.cpuS,
+    ]),
+  );
+}
+
+function fuseOptionsTable(results: WorkloadResult[]): string | undefined {
+  const variants = results.filter((r) => /direct_io|big_writes/.test(r.config));
+  if (variants.length === 0) return undefined;
+  const base = new Map(results.filter((r) => r.config === 'kafka' || r.config === 'embedded').map((r) => [`${r.config}/${r.workload.id}`, r]));
+  const rows: Cell[][] = [];
+  for (const v of variants) {
+    const b = base.get(`${v.config.split(',')[0]}/${v.workload.id}`);
+    for (const r of b ? [b, v] : [v]) {
+      rows.push([
+        r === v ? v.config : `${r.config} (defaults)`,
+        r.workload.title,
+        rate(r.lines, r.loopS),
+        mbps(r.bytes, r.loopS),
+        pathRate(r).lines,
+        r.cpuS,
+        r.cpuS === undefined ? undefined : (1e6 * r.cpuS) / r.lines,
+      ]);
+    }
+  }
+  return markdownTable(['config', 'workload', 'loop lines/s', 'loop MB/s', 'Kafka-acked lines/s', 'logfsd CPU s', 'logfsd CPU µs/line'], rows);
+}
+
+function latencyTable(l: LatencyResult): string {
+  const row = (name: string, d: LatencyResult['writeToConsumed']): Cell[] => [name, d.count, d.p50, d.p99, d.max];
+  return markdownTable(['measure (ms)', 'lines', 'p50', 'p99', 'max'], [
+    row('write() → consumed from Kafka (upper bound of write → ack)', l.writeToConsumed),
+    row('write() → broker LogAppendTime (leader append; ms resolution)', l.writeToAppended),
+    row('write() → logfsd saw the ack (acked-LSN gauge polled every 5 ms)', l.writeToAckSeen),
+    row('scheduled send → consumed (includes time behind a slow write())', l.dueToConsumed),
+    ['write() syscall itself', l.linesWritten, l.writeSyscall.p50, l.writeSyscall.p99, l.writeSyscall.max],
+  ]);
+}
+
+function targetsTable(run: Run): string {
+  const rows: Cell[][] = [];
+  for (const w of Object.values(WORKLOADS)) {
+    const r = run.results.find((x) => x.config === 'kafka' && x.workload.id === w.id);
+    const got = r ? (w.target.unit === 'MB/s' ? pathRate(r).mb : pathRate(r).lines) : undefined;
+    rows.push([
+      `${w.title} ≥ ${formatNumber(w.target.value)} ${w.target.unit} (into Kafka, acks=all)`,
+      got === undefined ? 'not run' : `${formatNumber(got)} ${w.target.unit}`,
+      got === undefined ? '—' : got >= w.target.value ? 'PASS' : 'FAIL',
+    ]);
+  }
+  const rss = run.peakRssDefault;
+  rows.push(['logfsd RSS ≤ 200 MB (peak over the Kafka workloads)', rss === undefined ? 'not run' : `${formatNumber(rss / MB)} MB`, rss === undefined ? '—' : rss <= 200 * MB ? 'PASS' : 'FAIL']);
+  const l = run.latency;
+  if (l) {
+    const up = l.writeToConsumed.p99;
+    const low = l.writeToAppended.p99;
+    const verdict = up <= 50 ? 'PASS' : low <= 50 ? 'PASS by the broker append time, FAIL by the consumer (upper bound)' : 'FAIL';
+    rows.push([
+      'p99 write → ack ≤ 50 ms at 10,000 lines/s',
+      `${formatNumber(up)} ms consumed, ${formatNumber(low)} ms appended, ${formatNumber(l.writeToAckSeen.p99)} ms ack seen; rate reached ${formatNumber(l.achievedRate)} lines/s`,
+      l.achievedRate < 0.98 * 10_000 ? `${verdict} (writer could not keep the rate)` : verdict,
+    ]);
+  } else {
+    rows.push(['p99 write → ack ≤ 50 ms at 10,000 lines/s', 'not run', '—']);
+  }
+  return markdownTable(['target (issue 2)', 'measured', 'result'], rows);
+}
+
+function environment(broker: Broker | undefined): string {
+  const sh = (cmd: string, args: string[]): string => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8', cwd: ROOT, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '?';
+    }
+  };
+  const cpus = os.cpus();
+  const dirty = sh('git', ['status', '--porcelain', '--untracked-files=no']) !== '' ? ' (with uncommitted changes)' : '';
+  return [
+    `- ${new Date().toISOString()}, ${os.hostname()}, Linux ${os.release()}, ${cpus.length} × ${cpus[0]?.model ?? '?'}, ${formatNumber(os.totalmem() / 2 ** 30)} GiB`,
+    `- Node ${process.version}, ${sh('ldd', ['--version']).split('\n')[0]}, commit ${sh('git', ['rev-parse', '--short', 'HEAD'])}${dirty}`,
+    `- Kafka: ${broker ? `${broker.address}${broker.startedHere ? ' (started by this run)' : ' (already running)'}` : 'not used'}; load average at start ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`,
+  ].join('\n');
+}
+
+function report(run: Run, opts: Options, env: string, elapsedS: number): string {
+  const out: string[] = [];
+  out.push('# logFS write-path benchmark', '', env, `- scale ${opts.scale}; whole run ${formatNumber(elapsedS)} s; load average at end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`, '');
+  out.push(
+    '## Throughput',
+    '',
+    `Lines are ${LINE_BYTES} bytes including the newline; MB = 10^6 bytes. "loop" = first writer start to the last write loop's end; "incl. close" adds close(), which waits for durability (journal fsync by default); "Kafka-acked" = until logfsd's logfs_records_out_total counted every line (acks=all). logfsd CPU (utime+stime of all its threads) and cores are over start → acked (Kafka) or → closed (embedded). Peak RSS is VmHWM reset before each workload. tmpfs = the same writers on a plain file in /dev/shm.`,
+    '',
+    throughputTable(run.results),
+    '',
+  );
+  const blk = blksizeTable(run.results);
+  if (blk) {
+    out.push(
+      '## st_blksize and stdio (workload c)',
+      '',
+      'glibc sizes a FILE* buffer by st_blksize only when it is below BUFSIZ (8192); a larger st_blksize gives 8 KiB (libio/filedoalloc.c). Tools that size their own buffers by st_blksize (coreutils, Python\'s open()) do use it.',
+      '',
+      blk,
+      '',
+    );
+  }
+  const fo = fuseOptionsTable(run.results);
+  if (fo) out.push('## FUSE options (workloads a and d)', '', fo, '');
+  if (run.latency) {
+    const l = run.latency;
+    out.push(
+      `## Latency at ${formatNumber(opts['latency-rate'])} lines/s for ${formatNumber(opts['latency-seconds'])} s`,
+      '',
+      `One paced writer, one write() per line; achieved ${formatNumber(l.achievedRate)} lines/s, ${formatNumber(l.writer.lateLines)} lines started > 1 ms behind schedule; close() took ${formatNumber((l.writer.closeEndNs - l.writer.loopEndNs) / 1e6)} ms.`,
+      '',
+      latencyTable(l),
+      '',
+    );
+  }
+  out.push('## Targets', '', targetsTable(run), '');
+  return out.join('\n');
+}
+
+// ---- main ----------------------------------------------------------------------------------------
+
+async function tmpfsDir(): Promise<string | undefined> {
+  const mounts = await fsp.readFile('/proc/mounts', 'utf8').catch(() => '');
+  if (!mounts.split('\n').some((l) => l.split(' ')[1] === '/dev/shm' && l.split(' ')[2] === 'tmpfs')) return undefined;
+  return fsp.mkdtemp('/dev/shm/logfs-bench-');
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (opts.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const log = componentLogger('bench', configureLogger({ level: process.env.LOGFS_LOG_LEVEL ?? 'info' }));
+  if (!fs.existsSync('/dev/fuse')) throw new Error('/dev/fuse is missing: the benchmark needs FUSE');
+  const started = Date.now();
+  const res: Resources = { tmp: await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-')), shm: await tmpfsDir(), topic: undefined, logfsd: undefined };
+  if (!res.shm && opts.sections.includes('tmpfs')) {
+    // No tmpfs at /dev/shm: mount one of our own inside the temp dir.
+    const dir = path.join(res.tmp, 'tmpfs');
+    await fsp.mkdir(dir);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2g', 'logfs-bench', dir]);
+    res.shm = dir;
+  }
+  let broker: Broker | undefined;
+  const cleanup = async (): Promise<void> => {
+    await res.logfsd?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stopping logfsd failed'));
+    if (broker && res.topic) await deleteTopic(broker.address, res.topic, log);
+    if (broker) await stopBroker(ROOT, broker, log);
+    if (res.shm?.startsWith(res.tmp)) execFileSync('umount', [res.shm]);
+    if (res.shm) await fsp.rm(res.shm, { recursive: true, force: true });
+    await fsp.rm(res.tmp, { recursive: true, force: true });
+  };
+  let interrupted = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    log.warn({ signal: sig }, 'interrupted; cleaning up');
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    const writers = await compileWriters(ROOT, res.tmp);
+    const needKafka = opts.sections.some((s) => s !== 'embedded' && s !== 'tmpfs');
+    if (needKafka) {
+      broker = await ensureBroker(ROOT, log);
+      // A fresh topic per run (its prefix is unique), created with LogAppendTime for the latency probe.
+      const prefix = `logfsbench-${crypto.randomBytes(4).toString('hex')}`;
+      const topic = topicForStream('default', BENCH_STREAM, prefix);
+      await createBenchTopic(broker.address, topic, parseGatewayConfig({}).kafka.topicMaxMessageBytes);
+      res.topic = topic;
+    }
+    const env = environment(broker);
+    const run = await runAll({ opts, log, writers, broker }, res);
+    process.stdout.write(report(run, opts, env, (Date.now() - started) / 1000));
+  } finally {
+    if (!interrupted) await cleanup();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
