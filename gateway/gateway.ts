@@ -61,17 +61,25 @@ export interface GatewayDeps {
  * One gateway per journal: two writers would corrupt it. The lock file holds the owner's pid; a lock
  * whose process is gone was left by a crash and is taken over.
  */
+const heldLocks = new Set<string>();
+
 async function lockDirectory(dir: string): Promise<() => Promise<void>> {
   await fsp.mkdir(dir, { recursive: true });
   const lock = path.join(dir, 'LOCK');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await fsp.writeFile(lock, `${process.pid}\n`, { flag: 'wx' });
-      return () => fsp.rm(lock, { force: true });
+      heldLocks.add(lock);
+      return async () => {
+        heldLocks.delete(lock);
+        await fsp.rm(lock, { force: true });
+      };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number((await fsp.readFile(lock, 'utf8').catch(() => '')).trim());
-      if (Number.isInteger(owner) && owner > 0 && owner !== process.pid && processAlive(owner)) {
+      // Our own pid in a lock we do not hold is a previous incarnation's (pid 1 in a container).
+      const held = owner === process.pid ? heldLocks.has(lock) : Number.isInteger(owner) && owner > 0 && processAlive(owner);
+      if (held) {
         throw new LogfsError('LOGFS_E_CONFIG', `journal ${dir} is in use by process ${owner}; one gateway per journal (use another --data)`);
       }
       await fsp.rm(lock, { force: true });

@@ -1,0 +1,115 @@
+/** The gateway in embedded mode (no Kafka): stamping, sequences across restarts, barriers, metrics, the journal lock. */
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FileProvisioningStore } from '../../control/store.js';
+import { parseGatewayConfig } from '../../gateway/config.js';
+import { Gateway } from '../../gateway/gateway.js';
+import { decodeJournalEntry } from '../../gateway/journal-entry.js';
+import { decodeRecord } from '../../gateway/record-codec.js';
+import { pino } from 'pino';
+
+const log = pino({ level: 'silent' });
+
+async function start(dataDir: string, extra: Record<string, unknown> = {}): Promise<Gateway> {
+  const store = await FileProvisioningStore.open(dataDir);
+  const config = parseGatewayConfig({ host: 'test-host', metricsListen: null, provider: 'acme', ...extra });
+  return Gateway.start(config, { dataDir, store, log });
+}
+
+async function journalRecords(gw: Gateway) {
+  const { payloads } = await gw.journal.read(gw.journal.firstLsn, 1_000_000, 1 << 30);
+  return payloads.map((p) => {
+    const e = decodeJournalEntry(p);
+    return { entry: e, record: decodeRecord(e.value) };
+  });
+}
+
+describe('Gateway (embedded mode)', () => {
+  it('stamps records with provider, instance, host, time and a per-instance sequence', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
+    const gw = await start(dir);
+    const before = Date.now();
+    const a = { instance: 'inst-a', provider: 'acme' };
+    const b = { instance: 'inst-b', provider: 'acme' };
+    gw.ingest(a, 'ns/app', null, [{ data: Buffer.from('one') }, { data: Buffer.from('two') }], 'fuse');
+    gw.ingest(b, 'ns/app', 'err', [{ data: Buffer.from('three') }], 'fuse');
+    const pos = gw.ingest(a, 'other', 'x/y', [{ data: Buffer.from('four'), part: [0, false] }, { data: Buffer.from('five'), part: [1, true] }], 'socket');
+    await gw.barrier(pos);
+    const got = await journalRecords(gw);
+    expect(got.map(({ record: r }) => [r.instance, r.seq, r.stream, r.class, r.data.toString(), r.source, r.part])).toEqual([
+      ['inst-a', 1, 'ns/app', null, 'one', 'fuse', undefined],
+      ['inst-a', 2, 'ns/app', null, 'two', 'fuse', undefined],
+      ['inst-b', 1, 'ns/app', 'err', 'three', 'fuse', undefined],
+      ['inst-a', 3, 'other', 'x/y', 'four', 'socket', [0, false]],
+      ['inst-a', 4, 'other', 'x/y', 'five', 'socket', [1, true]],
+    ]);
+    for (const { entry, record } of got) {
+      expect(record).toMatchObject({ v: 1, provider: 'acme', host: 'test-host' });
+      expect(record.ts).toBeGreaterThanOrEqual(before);
+      expect(record.ts).toBeLessThanOrEqual(Date.now());
+      expect(entry.key).toBe(record.instance);
+      expect(entry.seq).toBe(record.seq);
+      expect(entry.topic).toBe(`logfs.acme.${record.stream.replace('/', '.')}`);
+    }
+    const m = gw.metrics.snapshot();
+    expect(m.logfs_records_in_total).toBe(5);
+    expect(m.logfs_bytes_in_total).toBe(3 + 3 + 5 + 4 + 4);
+    await gw.close();
+  });
+
+  it('continues each instance\'s sequence after a restart, even when the meta was not saved', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
+    let gw = await start(dir);
+    const a = { instance: 'inst-a', provider: 'acme' };
+    for (let i = 0; i < 10; i++) gw.ingest(a, 's', null, [{ data: Buffer.from(`r${i}`) }], 'fuse');
+    await gw.close();
+    // Throw the saved high-water marks away: they must come back from the journal itself.
+    const cursors = path.join(dir, 'journal', 'cursors.json');
+    const saved = JSON.parse(await fsp.readFile(cursors, 'utf8'));
+    saved.meta = {};
+    await fsp.writeFile(cursors, JSON.stringify(saved));
+    gw = await start(dir);
+    const pos = gw.ingest(a, 's', null, [{ data: Buffer.from('after restart') }], 'fuse');
+    await gw.barrier(pos);
+    const got = await journalRecords(gw);
+    expect(got.map(({ record }) => record.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    await gw.close();
+  });
+
+  it('refuses a second gateway on the same journal and takes over a lock left by a dead process', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
+    const gw = await start(dir);
+    await expect(start(dir)).rejects.toMatchObject({ code: 'LOGFS_E_CONFIG', message: expect.stringContaining('in use by process') });
+    await gw.close();
+    await fsp.writeFile(path.join(dir, 'journal', 'LOCK'), '999999999\n');
+    const again = await start(dir);
+    await again.close();
+  });
+
+  it('rejects durability "kafka" without brokers', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
+    await expect(start(dir, { durability: 'kafka' })).rejects.toMatchObject({ code: 'LOGFS_E_CONFIG', message: expect.stringContaining('needs kafka.brokers') });
+  });
+
+  it('reports full at the bound so writers wait (or are refused), and room again once acked', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
+    // Brokers that are never contacted in this test: the shipper retries in the background.
+    const gw = await start(dir, { kafka: { brokers: ['127.0.0.1:1'], connectionTimeoutMs: 100 }, journal: { maxBytes: 8192, segmentBytes: 4096 } });
+    const a = { instance: 'inst-a', provider: 'acme' };
+    let last = -1;
+    while (!gw.isFull()) last = gw.ingest(a, 's', null, [{ data: Buffer.alloc(100, 0x61) }], 'fuse');
+    expect(gw.isFull()).toBe(true);
+    let roomed = false;
+    const room = gw.waitForRoom().then(() => (roomed = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(roomed).toBe(false);
+    expect(gw.metrics.snapshot().logfs_blocked_writers).toBe(1);
+    await gw.journal.whenWritten(last);
+    gw.journal.ack('kafka', last); // what the shipper does when Kafka acknowledges
+    await room;
+    expect(gw.isFull()).toBe(false);
+    await gw.close();
+  });
+});
