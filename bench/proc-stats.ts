@@ -55,3 +55,11 @@ export async function resetPeakRss(pid: number): Promise<boolean> {
     return false;
   }
 }
+
+/** CPU seconds all CPUs spent busy (not idle or waiting for I/O) since boot, from /proc/stat. */
+export async function systemBusySeconds(): Promise<number> {
+  const stat = await fsp.readFile('/proc/stat', 'utf8');
+  const f = (stat.split('\n')[0] as string).trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = f;
+  return (user + nice + system + irq + softirq + steal) / ticksPerSecond();
+}

@@ -29,7 +29,7 @@ import { createBenchTopic, deleteTopic, ensureBroker, stopBroker, type Broker } 
 import { measureLatency, type LatencyResult } from './latency-probe.js';
 import { BENCH_STREAM, LogfsdProcess } from './logfsd-process.js';
 import { formatNumber, markdownTable, type Cell } from './markdown-table.js';
-import { cpuSeconds, memoryStats, resetPeakRss } from './proc-stats.js';
+import { cpuSeconds, memoryStats, resetPeakRss, systemBusySeconds } from './proc-stats.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MB = 1e6;
@@ -119,6 +119,8 @@ interface WorkloadResult {
   windowS: number;
   brokerCpuS: number | undefined;
   writerCpuS: number;
+  /** CPU seconds used meanwhile by everything else on the host (other jobs: noise). */
+  otherCpuS: number;
   peakRssBytes: number | undefined;
   rssBytes: number | undefined;
   /** True when the peak could be reset before the workload; else it is the peak since start. */
@@ -184,11 +186,14 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
   const startAt = Date.now() + 250;
   const file = (k: number): string =>
     target.kind === 'logfsd' ? target.logfsd.streamPath(`w${k + 1}`) : path.join(target.dir, 'reference.log');
-  const cpuBefore = sleepUntil(startAt).then(async () => ({
+  const sample = async (): Promise<{ t: number; cpu: number | undefined; broker: number | undefined; system: number; self: number }> => ({
     t: wallMs(),
     cpu: pid !== undefined ? await cpuSeconds(pid) : undefined,
     broker: brokerPid !== undefined ? await cpuSeconds(brokerPid).catch(() => undefined) : undefined,
-  }));
+    system: await systemBusySeconds(),
+    self: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+  });
+  const cpuBefore = sleepUntil(startAt).then(sample);
   let done = false;
   const acked = target.kind === 'logfsd' && kafka ? whenAcked(target.logfsd, outBefore + total, () => done, 600_000) : undefined;
   let results: LineWriterResult[];
@@ -198,7 +203,7 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
     done = true;
   }
   const ackedAt = acked ? await acked : undefined;
-  const end = { t: wallMs(), cpu: pid !== undefined ? await cpuSeconds(pid) : undefined, broker: brokerPid !== undefined ? await cpuSeconds(brokerPid).catch(() => undefined) : undefined };
+  const end = await sample();
   const before = await cpuBefore;
   const mem = pid !== undefined ? await memoryStats(pid) : undefined;
   if (target.kind === 'tmpfs') await fsp.rm(file(0), { force: true });
@@ -208,6 +213,13 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
   const closeEnd = Math.max(...results.map((r) => r.closeEndNs)) / 1e6;
   if (acked && ackedAt === undefined) ctx.log.warn({ config, workload: w.id }, 'Kafka did not acknowledge every line within 600 s');
   const first = results[0] as LineWriterResult;
+  const d = (k: 'cpu' | 'broker'): number | undefined => {
+    const a = before[k];
+    const b = end[k];
+    return a !== undefined && b !== undefined ? b - a : undefined;
+  };
+  const writerCpuS = results.reduce((s, r) => s + r.cpuS, 0);
+  const otherCpuS = Math.max(0, end.system - before.system - (d('cpu') ?? 0) - (d('broker') ?? 0) - (end.self - before.self) - writerCpuS);
   return {
     config,
     workload: w,
@@ -216,10 +228,11 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
     loopS: (loopEnd - start) / 1000,
     closeS: (closeEnd - start) / 1000,
     ackedS: ackedAt === undefined ? undefined : (Math.max(ackedAt, closeEnd) - start) / 1000,
-    cpuS: end.cpu !== undefined && before.cpu !== undefined ? end.cpu - before.cpu : undefined,
+    cpuS: d('cpu'),
     windowS: (end.t - before.t) / 1000,
-    brokerCpuS: end.broker !== undefined && before.broker !== undefined ? end.broker - before.broker : undefined,
-    writerCpuS: results.reduce((s, r) => s + r.cpuS, 0),
+    brokerCpuS: d('broker'),
+    writerCpuS,
+    otherCpuS,
     peakRssBytes: mem?.peakRssBytes,
     rssBytes: mem?.rssBytes,
     peakIsPerWorkload,
@@ -344,7 +357,7 @@ function throughputTable(results: WorkloadResult[]): string {
   const ref = new Map(results.filter((r) => r.config === 'tmpfs').map((r) => [r.workload.id, r]));
   const rows: Cell[][] = results.map((r) => {
     const tmpfs = ref.get(r.workload.id);
-    const vsTmpfs = r.config !== 'tmpfs' && tmpfs ? `${((100 * tmpfs.loopS) / r.loopS).toFixed(1)}%` : undefined;
+    const vsTmpfs = r.config !== 'tmpfs' && tmpfs ? `${((100 * tmpfs.loopS) / r.loopS).toPrecision(2)}%` : undefined;
     return [
       r.config,
       r.workload.title,
@@ -359,6 +372,7 @@ function throughputTable(results: WorkloadResult[]): string {
       r.cpuS === undefined ? undefined : r.cpuS / r.windowS,
       r.brokerCpuS === undefined ? undefined : r.brokerCpuS / r.windowS,
       r.writerCpuS,
+      r.otherCpuS / r.windowS,
       mib(r.peakRssBytes),
       mib(r.rssBytes),
     ];
@@ -366,7 +380,7 @@ function throughputTable(results: WorkloadResult[]): string {
   return markdownTable(
     [
       'config', 'workload', 'lines', 'loop lines/s', 'loop MB/s', 'incl. close lines/s', 'Kafka-acked lines/s', 'Kafka-acked MB/s',
-      'tmpfs loop time ÷ this', 'logfsd CPU s', 'logfsd cores', 'broker cores', 'writer CPU s', 'logfsd peak RSS MB', 'logfsd RSS after MB',
+      'loop speed vs tmpfs', 'logfsd CPU s', 'logfsd cores', 'broker cores', 'writer CPU s', 'other jobs cores', 'logfsd peak RSS MB', 'logfsd RSS after MB',
     ],
     rows,
   );
@@ -392,14 +406,15 @@ function blksizeTable(results: WorkloadResult[]): string | undefined {
 function fuseOptionsTable(results: WorkloadResult[]): string | undefined {
   const variants = results.filter((r) => /direct_io|big_writes/.test(r.config));
   if (variants.length === 0) return undefined;
-  const base = new Map(results.filter((r) => r.config === 'kafka' || r.config === 'embedded').map((r) => [`${r.config}/${r.workload.id}`, r]));
+  const baseName = (variants[0] as WorkloadResult).config.split(',')[0] as string;
   const rows: Cell[][] = [];
-  for (const v of variants) {
-    const b = base.get(`${v.config.split(',')[0]}/${v.workload.id}`);
-    for (const r of b ? [b, v] : [v]) {
+  for (const id of ['a', 'd'] as const) {
+    const base = results.find((r) => r.config === baseName && r.workload.id === id);
+    for (const r of [...(base ? [base] : []), ...variants.filter((v) => v.workload.id === id)]) {
       rows.push([
-        r === v ? v.config : `${r.config} (defaults)`,
+        r === base ? `${r.config} (defaults: direct_io, big_writes)` : r.config,
         r.workload.title,
+        r.calls,
         rate(r.lines, r.loopS),
         mbps(r.bytes, r.loopS),
         pathRate(r).lines,
@@ -408,7 +423,7 @@ function fuseOptionsTable(results: WorkloadResult[]): string | undefined {
       ]);
     }
   }
-  return markdownTable(['config', 'workload', 'loop lines/s', 'loop MB/s', 'Kafka-acked lines/s', 'logfsd CPU s', 'logfsd CPU µs/line'], rows);
+  return markdownTable(['config', 'workload', 'write() calls', 'loop lines/s', 'loop MB/s', 'Kafka-acked lines/s', 'logfsd CPU s', 'logfsd CPU µs/line'], rows);
 }
 
 function latencyTable(l: LatencyResult): string {
@@ -474,7 +489,7 @@ function report(run: Run, opts: Options, env: string, elapsedS: number): string 
   out.push(
     '## Throughput',
     '',
-    `Lines are ${LINE_BYTES} bytes including the newline; MB = 10^6 bytes. "loop" = first writer start to the last write loop's end; "incl. close" adds close(), which waits for durability (journal fsync by default); "Kafka-acked" = until logfsd's logfs_records_out_total counted every line (acks=all). logfsd CPU (utime+stime of all its threads) and cores are over start → acked (Kafka) or → closed (embedded). Peak RSS is VmHWM reset before each workload. tmpfs = the same writers on a plain file in /dev/shm.`,
+    `Lines are ${LINE_BYTES} bytes including the newline; MB = 10^6 bytes. "loop" = first writer start to the last write loop's end; "incl. close" adds close(), which waits for durability (journal fsync by default); "Kafka-acked" = until logfsd's logfs_records_out_total counted every line (acks=all). logfsd CPU (utime+stime of all its threads) and cores are over start → acked (Kafka) or → closed (embedded); "other jobs" is the CPU everything else on the host used meanwhile (noise). Peak RSS is VmHWM reset before each workload. tmpfs = the same writers on a plain file in /dev/shm.`,
     '',
     throughputTable(run.results),
     '',

@@ -4,6 +4,7 @@
  * exclusive lock file, so several processes can update it safely. The `ProvisioningStore`
  * interface is what components use; a Kafka-backed store (a compacted topic) can implement it later.
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -74,7 +75,7 @@ export class FileProvisioningStore implements ProvisioningStore {
       mutate(draft);
       draft.version += 1;
       const next = ProvisioningStateSchema.parse(draft);
-      const tmp = `${this.file}.${process.pid}.tmp`;
+      const tmp = `${this.file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
       const fh = await fsp.open(tmp, 'w');
       try {
         await fh.writeFile(JSON.stringify(next, null, 2) + '\n');
@@ -142,7 +143,13 @@ export class FileProvisioningStore implements ProvisioningStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return EMPTY_STATE;
       throw err;
     }
-    const parsed = ProvisioningStateSchema.safeParse(JSON.parse(text));
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (cause) {
+      throw new LogfsError('LOGFS_E_CONFIG', `provisioning store ${this.file} is not valid JSON; restore it from a backup`, { cause });
+    }
+    const parsed = ProvisioningStateSchema.safeParse(json);
     if (!parsed.success) {
       throw new LogfsError('LOGFS_E_CONFIG', `provisioning store ${this.file} is invalid: ${parsed.error.message}`);
     }
@@ -151,17 +158,17 @@ export class FileProvisioningStore implements ProvisioningStore {
 
   private async withLock<T>(fn: () => Promise<T>): Promise<T> {
     const lock = `${this.file}.lock`;
+    const token = `${process.pid} ${crypto.randomUUID()}\n`;
     const deadline = Date.now() + STORE_DEFAULTS.lockTimeoutMs;
     for (;;) {
       try {
-        const fh = await fsp.open(lock, 'wx');
-        await fh.close();
+        await fsp.writeFile(lock, token, { flag: 'wx' });
         break;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        const st = await fsp.stat(lock).catch(() => undefined);
-        if (st && Date.now() - st.mtimeMs > STORE_DEFAULTS.staleLockMs) {
-          await fsp.rm(lock, { force: true });
+        const seen = await readLock(lock);
+        if (seen && Date.now() - seen.mtimeMs > STORE_DEFAULTS.staleLockMs) {
+          await breakStaleLock(lock, seen.content);
           continue;
         }
         if (Date.now() > deadline) {
@@ -178,6 +185,36 @@ export class FileProvisioningStore implements ProvisioningStore {
       await fsp.rm(lock, { force: true });
     }
   }
+}
+
+/** Content and age of a lock file, read through one descriptor so both describe the same file. */
+async function readLock(lock: string): Promise<{ content: string; mtimeMs: number } | undefined> {
+  const fh = await fsp.open(lock, 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const [st, content] = await Promise.all([fh.stat(), fh.readFile('utf8')]);
+    return { content, mtimeMs: st.mtimeMs };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Removes a lock left by a crashed writer. It is moved aside first and checked: if another writer
+ * broke the same stale lock and took a fresh one meanwhile, we moved *that* one, and put it back.
+ */
+async function breakStaleLock(lock: string, staleContent: string): Promise<void> {
+  const aside = `${lock}.stale-${crypto.randomBytes(4).toString('hex')}`;
+  try {
+    await fsp.rename(lock, aside);
+  } catch {
+    return; // somebody else broke it
+  }
+  const moved = await fsp.readFile(aside, 'utf8').catch(() => undefined);
+  if (moved !== staleContent) {
+    await fsp.link(aside, lock).catch(() => undefined); // EEXIST: yet another writer holds it now
+  }
+  await fsp.rm(aside, { force: true });
 }
 
 /** Streams' names as a set plus namespace prefixes, for path resolution. */

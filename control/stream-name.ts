@@ -1,10 +1,18 @@
 /** Stream names: validated once here, used by the store, the mount and topic naming. */
 import { LogfsError } from '../core/errors.js';
 
-/** Longest stream name; Kafka topic names stop at 249 characters and carry a prefix. */
-export const STREAM_NAME_MAX_BYTES = 180;
+/**
+ * Longest stream name. A topic is `<prefix ≤ 20>.<provider ≤ 63>.<stream>` and Kafka stops at 249
+ * characters: 20 + 1 + 63 + 1 + 160 = 245.
+ */
+export const STREAM_NAME_MAX_BYTES = 160;
+export const TOPIC_PREFIX_MAX = 20;
 
-const STREAM_SEGMENT = /^[A-Za-z0-9_-]+$/;
+/**
+ * No "_" (and no "."): Kafka refuses a topic whose name equals an existing one once "." and "_" are
+ * treated alike, so with "_" allowed the streams `a_b` and `a/b` could not both have a topic.
+ */
+const STREAM_SEGMENT = /^[A-Za-z0-9-]+$/;
 
 /** Throws LOGFS_E_INVALID_NAME unless `name` is a valid stream name (`seg` or `ns/seg/...`). */
 export function validateStreamName(name: string): string {
@@ -16,7 +24,7 @@ export function validateStreamName(name: string): string {
     if (!STREAM_SEGMENT.test(seg)) {
       throw new LogfsError(
         'LOGFS_E_INVALID_NAME',
-        `stream name "${name}" is invalid: each "/"-separated part must be non-empty and use only letters, digits, "_" and "-"`,
+        `stream name "${name}" is invalid: each "/"-separated part must be non-empty and use only letters, digits and "-"`,
         { context: { name } },
       );
     }
@@ -25,21 +33,22 @@ export function validateStreamName(name: string): string {
 }
 
 
-const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const PROVIDER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export function validateProviderName(name: string): string {
   if (!PROVIDER_NAME.test(name)) {
     throw new LogfsError(
       'LOGFS_E_INVALID_NAME',
-      `provider name "${name}" is invalid: use 1-63 lower-case letters, digits, "_" or "-", starting with a letter or digit`,
+      `provider name "${name}" is invalid: use 1-63 lower-case letters, digits or "-", starting with a letter or digit`,
     );
   }
   return name;
 }
 
 /**
- * Kafka topic of a stream: `logfs.<provider>.<stream with "/" as ".">`. Stream segments cannot
- * contain ".", so the mapping is one to one. Documented in docs/kafka.md.
+ * Kafka topic of a stream: `logfs.<provider>.<stream with "/" as ".">`. Names contain neither "."
+ * nor "_", so distinct streams get distinct topics even by Kafka's collision rule ("." = "_").
+ * Documented in docs/kafka.md.
  */
 export function topicForStream(provider: string, stream: string, prefix = 'logfs'): string {
   return `${prefix}.${provider}.${stream.split('/').join('.')}`;

@@ -1,5 +1,5 @@
 /**
- * The one retry/backoff helper (after kafkajs' src/retry): exponential backoff with full jitter,
+ * The one retry/backoff helper (after kafkajs' src/retry): exponential backoff with jitter,
  * never retrying programming errors or errors marked non-retriable. Components never hand-roll
  * sleep loops; they call `retry` or ask `Backoff` for the next delay.
  */
@@ -26,13 +26,17 @@ export class Backoff {
     this.opts = { ...BACKOFF_DEFAULTS, ...opts };
   }
 
-  /** Delay before the next attempt; grows with every call until `reset()`. */
+  /**
+   * Delay before the next attempt; grows with every call until `reset()`. The delay is spread by
+   * ±jitter around the exponential value so that many clients do not retry in step, and is never
+   * above `maxMs`.
+   */
   next(): number {
     const { initialMs, maxMs, factor, jitter } = this.opts;
     const base = Math.min(maxMs, initialMs * factor ** this.attempt);
     this.attempt += 1;
     const spread = base * jitter;
-    return Math.max(0, Math.round(base - spread + Math.random() * 2 * spread));
+    return Math.min(maxMs, Math.max(0, Math.round(base - spread + Math.random() * 2 * spread)));
   }
 
   get attempts(): number {

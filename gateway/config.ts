@@ -5,13 +5,14 @@
 import os from 'node:os';
 import { z } from 'zod';
 import { LogfsError } from '../core/errors.js';
+import { PROVIDER_NAME } from '../control/stream-name.js';
 
 const KafkaSchema = z.strictObject({
   brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).default([])
     .describe('Bootstrap brokers; empty = embedded mode (the journal is the bus)'),
   clientId: z.string().default('logfs-gateway').describe('Kafka client id'),
   compression: z.enum(['none', 'gzip']).default('none').describe('Compression of produced batches'),
-  topicPrefix: z.string().regex(/^[A-Za-z0-9_-]+$/).default('logfs').describe('First part of every stream topic name'),
+  topicPrefix: z.string().regex(/^[A-Za-z0-9-]{1,20}$/, 'letters, digits and "-", at most 20').default('logfs').describe('First part of every stream topic name'),
   replicationFactor: z.number().int().min(1).default(1).describe('Replication factor of topics created at provisioning'),
   batchMaxRecords: z.number().int().min(1).default(20_000).describe('Most records in one produce request'),
   batchMaxBytes: z.number().int().min(1024).default(4 * 1024 * 1024)
@@ -50,7 +51,7 @@ const RemoteInstanceSchema = z.strictObject({
 });
 
 export const GatewayConfigSchema = z.strictObject({
-  provider: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/).default('default').describe('Tenant of this host'),
+  provider: z.string().regex(PROVIDER_NAME, 'lower-case letters, digits and "-", at most 63').default('default').describe('Tenant of this host'),
   host: z.string().min(1).default(os.hostname()).describe('Host name stamped on records'),
   instance: InstanceSchema.prefault({}),
   durability: z.enum(['journal', 'kafka']).default('journal')

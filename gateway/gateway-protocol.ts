@@ -29,6 +29,45 @@ export type ServerFrame =
   | { t: 'barrier-err'; id: number; message: string }
   | { t: 'full'; v: boolean };
 
+const SOURCES = new Set(['fuse', 'syslog', 'socket']);
+
+function protocolError(message: string): never {
+  throw new LogfsError('LOGFS_E_GATEWAY_PROTOCOL', message);
+}
+
+/**
+ * Checks a decoded client frame at the boundary (by hand rather than with a schema: an ingest frame
+ * carries thousands of lines and runs for every write batch).
+ */
+export function parseClientFrame(raw: unknown): ClientFrame {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) protocolError('frame is not a map');
+  const f = raw as Record<string, unknown>;
+  switch (f.t) {
+    case 'hello':
+      if (f.credential !== undefined && typeof f.credential !== 'string') protocolError('hello.credential must be a string');
+      if (f.instance !== undefined && typeof f.instance !== 'string') protocolError('hello.instance must be a string');
+      return f as ClientFrame;
+    case 'barrier':
+      if (!Number.isSafeInteger(f.id)) protocolError('barrier.id must be an integer');
+      return f as ClientFrame;
+    case 'ingest': {
+      if (typeof f.stream !== 'string' || f.stream === '') protocolError('ingest.stream must be a non-empty string');
+      if (f.class !== null && typeof f.class !== 'string') protocolError('ingest.class must be a string or nil');
+      if (typeof f.source !== 'string' || !SOURCES.has(f.source)) protocolError('ingest.source must be fuse, syslog or socket');
+      if (!Array.isArray(f.lines)) protocolError('ingest.lines must be an array');
+      for (const l of f.lines as unknown[]) {
+        if (Buffer.isBuffer(l)) continue;
+        if (!Array.isArray(l) || l.length !== 3 || !Buffer.isBuffer(l[0]) || !Number.isSafeInteger(l[1]) || typeof l[2] !== 'boolean') {
+          protocolError('ingest.lines entries must be bin or [bin, index, last]');
+        }
+      }
+      return f as ClientFrame;
+    }
+    default:
+      return protocolError(`unknown frame type ${JSON.stringify(f.t)}`);
+  }
+}
+
 export function encodeFrame(frame: ClientFrame | ServerFrame): Buffer {
   const body = packr.pack(frame);
   const out = Buffer.allocUnsafe(4 + body.length);

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { errorMessage } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
 import type { Gateway, IngestLine, InstanceIdentity } from './gateway.js';
-import { encodeFrame, FrameReader, type ClientFrame, type ServerFrame } from './gateway-protocol.js';
+import { encodeFrame, FrameReader, parseClientFrame, type ClientFrame, type ServerFrame } from './gateway-protocol.js';
 
 export interface GatewayServer {
   close(): Promise<void>;
@@ -72,8 +72,7 @@ function handleConnection(sock: net.Socket, gateway: Gateway, identity: Instance
   sock.on('close', () => clearInterval(fullTimer));
   sock.on('error', (err) => log.debug({ err: errorMessage(err) }, 'gateway client socket error'));
 
-  const handle = (raw: unknown): void => {
-    const f = raw as ClientFrame;
+  const handle = (f: ClientFrame): void => {
     if (!welcomed) {
       if (f.t !== 'hello') return refuse('first frame must be hello');
       if (credential !== undefined && (typeof f.credential !== 'string' || !sameSecret(f.credential, credential))) {
@@ -96,18 +95,17 @@ function handleConnection(sock: net.Socket, gateway: Gateway, identity: Instance
         (err: unknown) => send({ t: 'barrier-err', id, message: errorMessage(err) }),
       );
     } else {
-      refuse(`unexpected frame "${(f as { t?: unknown }).t}"`);
+      refuse('hello sent twice');
     }
   };
 
   sock.on('data', (chunk: Buffer) => {
-    let frames: unknown[];
     try {
-      frames = reader.push(chunk);
+      for (const raw of reader.push(chunk)) handle(parseClientFrame(raw));
     } catch (err) {
+      // A malformed frame ends this connection only; other clients keep flowing.
       return refuse(errorMessage(err));
     }
-    for (const f of frames) handle(f);
     // Backpressure: stop reading while the journal is at its bound; the client's socket buffer
     // fills and its writers block.
     if (gateway.onFull === 'block' && gateway.isFull()) {

@@ -63,11 +63,16 @@ export function decodeJournalEntry(buf: Buffer): JournalEntry {
   if (buf[0] !== FORMAT || buf.length < 11) {
     throw new LogfsError('LOGFS_E_JOURNAL_CORRUPT', `journal entry has unknown format ${buf[0]}`);
   }
+  const truncated = (): never => {
+    throw new LogfsError('LOGFS_E_JOURNAL_CORRUPT', `journal entry of ${buf.length} bytes is truncated`);
+  };
   let o = 1;
   const topicLen = buf[o++] as number;
+  if (o + topicLen + 1 > buf.length) truncated();
   const topic = buf.toString('utf8', o, o + topicLen);
   o += topicLen;
   const keyLen = buf[o++] as number;
+  if (o + keyLen + 8 > buf.length) truncated();
   const key = buf.toString('utf8', o, o + keyLen);
   o += keyLen;
   const seq = buf.readDoubleBE(o);

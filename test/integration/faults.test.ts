@@ -117,6 +117,34 @@ os.close(fd)
     expect(Number(accepted)).toBeGreaterThan(100);
   });
 
+  it('with durability "kafka", fsync() returns only once Kafka acknowledged the records', async () => {
+    const d = await Daemon.start({ kafka: true, streams: ['acked'], config: { gateway: { durability: 'kafka' } } });
+    daemons.push(d);
+    await sh(`echo warm-up >> ${d.path('acked')}`);
+    await stopKafka();
+    const writer = spawn('python3', ['-c', `
+import os, sys
+fd = os.open('${d.path('acked')}', os.O_WRONLY | os.O_APPEND)
+for i in range(100):
+    os.write(fd, b'acked-%d\\n' % i)
+print('written', flush=True)
+os.fsync(fd)
+print('fsynced', flush=True)
+os.close(fd)
+`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    writer.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const done = new Promise<number | null>((resolve) => writer.once('exit', resolve));
+    await waitFor('the lines written', () => out.includes('written'));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(out).not.toContain('fsynced');
+    await startKafka();
+    expect(await done).toBe(0);
+    expect(out).toContain('fsynced');
+    const records = await consumeRecords(d.topic('acked'), 101);
+    expectExactlyOnce(records, ['warm-up', ...Array.from({ length: 100 }, (_, i) => `acked-${i}`)]);
+  }, 180_000);
+
   it('logfsd killed with SIGKILL right after fsync() returned: the fsynced records arrive after a restart', async () => {
     const d = await Daemon.start({ kafka: true, streams: ['crash'] });
     daemons.push(d);

@@ -201,21 +201,21 @@ describe('FileProvisioningStore', () => {
   // injected right after our stat, so the interleaving is deterministic.
   it('does not break a lock that another writer took after breaking the stale one', async () => {
     const s = await open();
-    fs.writeFileSync(lockFile(), '');
+    fs.writeFileSync(lockFile(), 'crashed writer');
     const old = new Date(Date.now() - STORE_DEFAULTS.staleLockMs - 5_000);
     await fsp.utimes(lockFile(), old, old);
-    const realStat = fsp.stat.bind(fsp) as (p: fs.PathLike) => Promise<fs.Stats>;
+    const realRename = fsp.rename.bind(fsp);
     let injected = false;
-    vi.spyOn(fsp, 'stat').mockImplementation((async (p: fs.PathLike) => {
-      const st = await realStat(p);
-      if (!injected && p === lockFile()) {
+    vi.spyOn(fsp, 'rename').mockImplementation((async (from: fs.PathLike, to: fs.PathLike) => {
+      if (!injected && from === lockFile()) {
         injected = true;
-        // The other writer: breaks the stale lock and takes a fresh one, which it now holds.
+        // Between our staleness check and our break, the other writer breaks the stale lock and
+        // takes a fresh one, which it now holds.
         fs.rmSync(lockFile());
         fs.writeFileSync(lockFile(), 'other writer');
       }
-      return st;
-    }) as typeof fsp.stat);
+      return realRename(from, to);
+    }) as typeof fsp.rename);
     let done = false;
     const p = createStream(s, { name: 'mine', provider: 'p' }).then(() => {
       done = true;
@@ -224,8 +224,11 @@ describe('FileProvisioningStore', () => {
     const heldByOther = fs.existsSync(lockFile()) && fs.readFileSync(lockFile(), 'utf8') === 'other writer';
     expect(injected).toBe(true);
     expect({ done, heldByOther }).toEqual({ done: false, heldByOther: true });
-    fs.rmSync(lockFile(), { force: true });
+    vi.restoreAllMocks();
+    fs.rmSync(lockFile(), { force: true }); // the other writer releases its lock
     await p;
+    expect(done).toBe(true);
+    expect(s.snapshot().streams.mine?.name).toBe('mine');
   });
 });
 
