@@ -29,7 +29,7 @@ export function daemonFlags<T>(y: Argv<T>): Argv<T & DaemonFlags> {
     .option('durability', { choices: ['journal', 'kafka'], describe: 'What fsync()/close() wait for' })
     .option('on-full', { choices: ['block', 'refuse'], describe: 'At the journal bound: block writers or refuse with ENOSPC' })
     .option('metrics', { type: 'string', describe: 'Prometheus endpoint host:port, or "off"' })
-    .option('auto-provision', { type: 'boolean', describe: 'Provision unknown streams on first write' })
+    .option('auto-provision', { type: 'boolean', describe: 'Provision an unknown stream when it is first opened with O_CREAT (>>, >, fopen)' })
     .option('gateway-socket', { type: 'string', describe: 'Use a separate per-host gateway on this unix socket' })
     .option('journal-max-bytes', { type: 'number', describe: 'Bound on journal bytes not yet in Kafka' })
     .option('fsync', { choices: ['always', 'interval', 'barrier'], describe: 'Journal fsync policy' })

@@ -57,8 +57,8 @@ async function main(): Promise<void> {
     .strict()
     .help()
     .fail((msg, err) => {
-      process.stderr.write(`logfsd: ${err ? errorMessage(err) : msg}\n`);
-      process.exit(1);
+      process.stderr.write(`logfsd: ${err ? errorMessage(err) : `${msg}\nRun "logfsd --help" for usage.`}\n`);
+      process.exit(err ? 1 : 2);
     })
     .parseAsync();
 }

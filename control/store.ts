@@ -74,7 +74,12 @@ export class FileProvisioningStore implements ProvisioningStore {
       const draft = structuredClone(await this.readFile());
       mutate(draft);
       draft.version += 1;
-      const next = ProvisioningStateSchema.parse(draft);
+      const parsed = ProvisioningStateSchema.safeParse(draft);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((i) => `${i.path.slice(2).join('.') || i.path.join('.')}: ${i.message}`);
+        throw new LogfsError('LOGFS_E_CONFIG', `invalid provisioning change: ${problems.join('; ')}`);
+      }
+      const next = parsed.data;
       const tmp = `${this.file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
       const fh = await fsp.open(tmp, 'w');
       try {
@@ -222,12 +227,17 @@ export class StreamCatalog {
   private streams = new Map<string, StreamSpec>();
   private namespaces = new Set<string>();
 
-  constructor(state: ProvisioningState = EMPTY_STATE) {
+  /** With `provider`, only that provider's streams: a host mounts its instances' provider's streams. */
+  constructor(
+    state: ProvisioningState = EMPTY_STATE,
+    private readonly provider?: string,
+  ) {
     this.reset(state);
   }
 
   reset(state: ProvisioningState): void {
-    this.streams = new Map(Object.entries(state.streams));
+    const specs = Object.entries(state.streams).filter(([, s]) => this.provider === undefined || s.provider === this.provider);
+    this.streams = new Map(specs);
     this.namespaces = new Set();
     for (const name of this.streams.keys()) {
       const parts = name.split('/');
@@ -281,6 +291,12 @@ export async function createStream(store: ProvisioningStore, input: CreateStream
   await store.update((draft) => {
     if (draft.streams[input.name]) {
       throw new LogfsError('LOGFS_E_EXISTS', `stream "${input.name}" already exists`);
+    }
+    // A stream is a file in the mount, so it cannot also be a namespace (directory) of another.
+    for (const other of Object.keys(draft.streams)) {
+      if (other.startsWith(input.name + '/') || input.name.startsWith(other + '/')) {
+        throw new LogfsError('LOGFS_E_EXISTS', `stream "${input.name}" conflicts with stream "${other}": a stream cannot also be a namespace`);
+      }
     }
     created = {
       name: input.name,

@@ -29,8 +29,28 @@ export const DaemonConfigSchema = z.strictObject({
   gatewaySocket: z.string().optional()
     .describe('Connect to a separate per-host gateway on this unix socket instead of running one inside'),
   gatewayCredential: z.string().optional().describe('Credential presented to a separate gateway'),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+    .default((process.env.LOGFS_LOG_LEVEL as 'info' | undefined) ?? 'info').describe('Log level (or LOGFS_LOG_LEVEL)'),
 });
+
+/** Over this, a record plus its fields and batch framing may not fit the Kafka limits below. */
+const RECORD_OVERHEAD_BYTES = 64 * 1024;
+
+/** Combinations the fields cannot check one by one. */
+function crossCheck(c: z.infer<typeof DaemonConfigSchema>, ctx: z.RefinementCtx): void {
+  const need = c.mount.maxRecordBytes + RECORD_OVERHEAD_BYTES;
+  if (c.gateway.kafka.brokers.length > 0) {
+    for (const key of ['batchMaxBytes', 'topicMaxMessageBytes'] as const) {
+      if (c.gateway.kafka[key] < need) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['gateway', 'kafka', key],
+          message: `must be at least mount.maxRecordBytes + ${RECORD_OVERHEAD_BYTES} (${need}) so that the longest record fits one Kafka message`,
+        });
+      }
+    }
+  }
+}
 
 export type DaemonConfig = z.infer<typeof DaemonConfigSchema>;
 export type DaemonConfigInput = z.input<typeof DaemonConfigSchema>;
@@ -62,7 +82,7 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 export function parseDaemonConfig(input: unknown): DaemonConfig {
-  const parsed = DaemonConfigSchema.safeParse(input ?? {});
+  const parsed = DaemonConfigSchema.superRefine(crossCheck).safeParse(input ?? {});
   if (!parsed.success) throw configError('logfsd', parsed.error);
   return parsed.data;
 }

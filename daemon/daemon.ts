@@ -51,9 +51,6 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Pro
   const log = componentLogger('logfsd', parentLog);
   await fsp.mkdir(config.dataDir, { recursive: true });
   const store = await FileProvisioningStore.open(config.dataDir);
-  const catalog = new StreamCatalog(store.snapshot());
-  const unwatch = store.watch((s) => catalog.reset(s));
-
   let gateway: Gateway | undefined;
   let client: GatewayClient | undefined;
   let sink: IngestSink;
@@ -72,11 +69,13 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Pro
       sink = gateway;
     }
   } catch (err) {
-    unwatch();
     store.close();
     throw err;
   }
 
+  // The mount shows the streams of this instance's provider.
+  const catalog = new StreamCatalog(store.snapshot(), identity.provider);
+  const unwatch = store.watch((s) => catalog.reset(s));
   const fs = new LogFs(
     {
       catalog,

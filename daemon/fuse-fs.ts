@@ -39,7 +39,12 @@ export type MountOptions = typeof MOUNT_DEFAULTS;
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
 
-const DIR_MODE = 0o040555;
+/**
+ * World-writable with the sticky bit, like /tmp: with default_permissions the kernel checks modes
+ * itself, and a read-only directory would answer EACCES to every user but root before our handlers
+ * could give the documented ENOENT and EPERM. We refuse every directory change anyway.
+ */
+const DIR_MODE = 0o041777;
 const STREAM_MODE = 0o100222;
 
 interface Handle {
@@ -297,10 +302,16 @@ export class LogFs {
       write: (_path, fd, buf, len, _pos, cb) => {
         const h = this.handles.get(fd);
         if (!h) return cb(Fuse.EBADF);
+        const sink = this.deps.sink;
+        if (sink.onFull === 'refuse' && sink.isFull()) {
+          // Refuse before the framer takes the bytes, so that the application's retry of the same
+          // write() is framed exactly once.
+          sink.noteBackpressure('refused');
+          return cb(Fuse.ENOSPC);
+        }
         const lines: FramedLine[] = [];
         h.framer.push(len === buf.length ? buf : buf.subarray(0, len), lines);
         if (lines.length === 0) return cb(len);
-        const sink = this.deps.sink;
         if (!h.waiting && !sink.isFull()) {
           // Hot path: no promise, no allocation beyond the records.
           try {

@@ -6,6 +6,7 @@ import os from 'node:os';
 import { z } from 'zod';
 import { LogfsError } from '../core/errors.js';
 import { PROVIDER_NAME } from '../control/stream-name.js';
+import { JOURNAL_DEFAULTS } from './journal.js';
 
 const KafkaSchema = z.strictObject({
   brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).default([])
@@ -25,15 +26,15 @@ const KafkaSchema = z.strictObject({
 
 const JournalSchema = z.strictObject({
   dir: z.string().optional().describe('Journal directory; default <data>/journal'),
-  segmentBytes: z.number().int().min(4096).default(64 * 1024 * 1024).describe('Segment roll size'),
-  maxBytes: z.number().int().min(4096).default(1024 * 1024 * 1024)
+  segmentBytes: z.number().int().min(4096).default(JOURNAL_DEFAULTS.segmentBytes).describe('Segment roll size'),
+  maxBytes: z.number().int().min(4096).default(JOURNAL_DEFAULTS.maxBytes)
     .describe('Bound on bytes not yet acknowledged by Kafka; at the bound writers block or are refused'),
-  retainBytes: z.number().int().min(4096).default(1024 * 1024 * 1024)
+  retainBytes: z.number().int().min(4096).default(JOURNAL_DEFAULTS.retainBytes)
     .describe('Embedded mode: bytes of history kept for readers'),
-  fsync: z.enum(['always', 'interval', 'barrier']).default('barrier')
+  fsync: z.enum(['always', 'interval', 'barrier']).default(JOURNAL_DEFAULTS.fsync)
     .describe('When the journal fsyncs: every write batch, on a timer, or only when fsync()/close() ask'),
-  fsyncIntervalMs: z.number().int().min(1).default(200).describe('Timer for fsync "interval"'),
-  cacheBytes: z.number().int().min(0).default(64 * 1024 * 1024).describe('Recent entries kept in memory for the shipper'),
+  fsyncIntervalMs: z.number().int().min(1).default(JOURNAL_DEFAULTS.fsyncIntervalMs).describe('Timer for fsync "interval"'),
+  cacheBytes: z.number().int().min(0).default(JOURNAL_DEFAULTS.cacheBytes).describe('Recent entries kept in memory for the shipper'),
 });
 
 const InstanceSchema = z.strictObject({
@@ -47,7 +48,8 @@ const RemoteInstanceSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/).describe('Instance ID this socket or credential stands for'),
   socket: z.string().describe('Unix socket path the instance connects to'),
   credential: z.string().min(16).optional().describe('Shared secret the client must present, besides the path'),
-  provider: z.string().optional().describe('Provider of this instance; default the gateway provider'),
+  provider: z.string().regex(PROVIDER_NAME, 'lower-case letters, digits and "-", at most 63').optional()
+    .describe('Provider of this instance; default the gateway provider'),
 });
 
 export const GatewayConfigSchema = z.strictObject({

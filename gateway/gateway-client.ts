@@ -25,6 +25,7 @@ export async function connectGateway(socketPath: string, credential: string | un
   let broken: LogfsError | undefined;
   const roomWaiters: (() => void)[] = [];
 
+  let onFull: 'block' | 'refuse' = 'block';
   const welcome = new Promise<InstanceIdentity>((resolve, reject) => {
     const fail = (err: LogfsError): void => {
       broken ??= err;
@@ -50,7 +51,10 @@ export async function connectGateway(socketPath: string, credential: string | un
       }
       for (const raw of frames) {
         const f = raw as ServerFrame;
-        if (f.t === 'welcome') resolve({ instance: f.instance, provider: f.provider });
+        if (f.t === 'welcome') {
+          onFull = f.onFull === 'refuse' ? 'refuse' : 'block';
+          resolve({ instance: f.instance, provider: f.provider });
+        }
         else if (f.t === 'refused') fail(new LogfsError('LOGFS_E_GATEWAY_REFUSED', `gateway refused this daemon: ${f.reason}`));
         else if (f.t === 'barrier-ok' || f.t === 'barrier-err') {
           const b = barriers.get(f.id);
@@ -73,7 +77,8 @@ export async function connectGateway(socketPath: string, credential: string | un
   };
   return {
     identity,
-    onFull: 'block',
+    // The gateway's policy: with "refuse" the mount answers ENOSPC while the gateway reports full.
+    onFull,
     ingest(_who, stream, label, lines: IngestLine[], source: RecordSource): number {
       check();
       const wire: WireLine[] = lines.map((l) => (l.part ? [l.data, l.part[0], l.part[1]] : l.data));

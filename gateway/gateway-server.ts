@@ -8,6 +8,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { errorMessage } from '../core/errors.js';
+import { validateStreamName } from '../control/stream-name.js';
 import { componentLogger, type Logger } from '../core/logger.js';
 import type { Gateway, IngestLine, InstanceIdentity } from './gateway.js';
 import { encodeFrame, FrameReader, parseClientFrame, type ClientFrame, type ServerFrame } from './gateway-protocol.js';
@@ -82,10 +83,12 @@ function handleConnection(sock: net.Socket, gateway: Gateway, identity: Instance
         return refuse(`client claims instance "${f.instance}" but this socket belongs to "${identity.instance}"`);
       }
       welcomed = true;
-      send({ t: 'welcome', instance: identity.instance, provider: identity.provider });
+      send({ t: 'welcome', instance: identity.instance, provider: identity.provider, onFull: gateway.onFull });
       return;
     }
     if (f.t === 'ingest') {
+      // The daemon resolved the path against its own store; check the name before it becomes a topic.
+      validateStreamName(f.stream);
       const lines: IngestLine[] = f.lines.map((l) => (Buffer.isBuffer(l) ? { data: l } : { data: l[0], part: [l[1], l[2]] }));
       lastPosition = gateway.ingest(identity, f.stream, f.class, lines, f.source);
     } else if (f.t === 'barrier') {

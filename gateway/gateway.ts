@@ -111,6 +111,13 @@ export class Gateway implements IngestSink {
   readonly metrics = new MetricsRegistry();
   readonly onFull: 'block' | 'refuse';
   private readonly seqs = new Map<string, number>();
+  /**
+   * Lowest sequence number of this run: the start time in microseconds. The journal's tail (and the
+   * saved high-water marks) can be lost in a power cut after records already reached Kafka; starting
+   * above every number issued before keeps record IDs unique as long as an instance averages under
+   * a million records a second and the clock does not step back. Numbers stay below 2^53 until 2255.
+   */
+  private readonly seqFloor = Date.now() * 1000;
   private readonly templates = new Map<string, Template>();
   private readonly counters: GatewayCounters;
   private blockedNow = 0;
@@ -185,7 +192,7 @@ export class Gateway implements IngestSink {
     if (this.closed) throw new LogfsError('LOGFS_E_SHUTTING_DOWN', 'gateway is shutting down');
     const { record, header } = this.template(who, stream, label, source);
     const reserve = header.bytes.length;
-    let seq = this.seqs.get(who.instance) ?? 0;
+    let seq = this.seqs.get(who.instance) ?? this.seqFloor;
     const ts = Date.now();
     const entries: Buffer[] = new Array(lines.length);
     let bytes = 0;
@@ -259,7 +266,7 @@ export class Gateway implements IngestSink {
    */
   private async recoverSequences(): Promise<void> {
     const meta = this.journal.meta as Partial<SeqMeta>;
-    for (const [inst, seq] of Object.entries(meta.seqs ?? {})) this.seqs.set(inst, seq);
+    for (const [inst, seq] of Object.entries(meta.seqs ?? {})) this.seqs.set(inst, Math.max(seq, this.seqFloor));
     let from = Math.max(meta.atLsn ?? 0, this.journal.firstLsn);
     let scanned = 0;
     for (;;) {
@@ -267,7 +274,7 @@ export class Gateway implements IngestSink {
       if (payloads.length === 0) break;
       for (const p of payloads) {
         const { key, seq } = decodeJournalEntry(p);
-        if (seq > (this.seqs.get(key) ?? 0)) this.seqs.set(key, seq);
+        if (seq > (this.seqs.get(key) ?? this.seqFloor)) this.seqs.set(key, seq);
       }
       scanned += payloads.length;
       from = lsn + payloads.length;

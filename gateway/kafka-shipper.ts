@@ -53,7 +53,7 @@ export class KafkaShipper {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
-  private readonly counters: { out: Counter; bytesOut: Counter; errors: Counter; retries: Counter; batches: Counter };
+  private readonly counters: { out: Counter; bytesOut: Counter; errors: Counter; retries: Counter; batches: Counter; readErrors: Counter; undeliverable: Counter };
   private connected = false;
 
   constructor(
@@ -72,6 +72,8 @@ export class KafkaShipper {
       errors: metrics.counter('logfs_kafka_errors_total', 'Failed produce or admin requests'),
       retries: metrics.counter('logfs_kafka_retries_total', 'Produce batches sent again after a failure'),
       batches: metrics.counter('logfs_kafka_batches_total', 'Produce batches acknowledged'),
+      readErrors: metrics.counter('logfs_journal_read_errors_total', 'Journal reads by the shipper that failed and were retried'),
+      undeliverable: metrics.counter('logfs_journal_undecodable_total', 'Journal entries that could not be decoded and were skipped (a bug: report it)'),
     };
     metrics.gauge('logfs_kafka_connected', '1 when the last produce succeeded', () => (this.connected ? 1 : 0));
     metrics.gauge('logfs_kafka_acked_lsn', 'Last journal position acknowledged by Kafka', () => this.ackedLsn);
@@ -149,23 +151,44 @@ export class KafkaShipper {
     // Shrinks when the broker says a batch is too large (a topic created elsewhere with a smaller
     // max.message.bytes), down to one record a request.
     let maxBytes = batchMaxBytes;
+    const readBackoff = new Backoff({ initialMs: 100, maxMs: 5_000 });
     while (!signal.aborted) {
-      const { lsn, payloads } = await this.journal.read(next, batchMaxRecords, maxBytes);
+      let lsn: number;
+      let payloads: Buffer[];
+      try {
+        ({ lsn, payloads } = await this.journal.read(next, batchMaxRecords, maxBytes));
+        readBackoff.reset();
+      } catch (err) {
+        // A disk read error may pass (EIO on a flaky device): keep the position and try again.
+        this.counters.readErrors.inc();
+        this.log.error({ err: errorMessage(err), lsn: next }, 'cannot read the journal; retrying');
+        await sleep(readBackoff.next(), signal).catch(() => undefined);
+        continue;
+      }
       if (payloads.length === 0) {
         await this.journal.waitForEntries(next - 1, signal).catch(() => undefined);
         continue;
       }
       const byTopic = new Map<string, Message[]>();
       let bytes = 0;
-      for (const p of payloads) {
-        const e = decodeJournalEntry(p);
+      for (const [i, p] of payloads.entries()) {
+        let e: ReturnType<typeof decodeJournalEntry>;
+        try {
+          e = decodeJournalEntry(p);
+        } catch (err) {
+          // The entry passed its checksum, so this is a bug or a format change, not a torn write.
+          // It can never be delivered; say so loudly and count it rather than stop every stream.
+          this.counters.undeliverable.inc();
+          this.log.error({ err: errorMessage(err), lsn: lsn + i }, 'journal entry cannot be decoded; skipped');
+          continue;
+        }
         let list = byTopic.get(e.topic);
         if (!list) byTopic.set(e.topic, (list = []));
         list.push({ key: e.key, value: e.value });
         bytes += e.value.length;
       }
       const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-      const sent = await this.sendUntilAcked(topicMessages, signal);
+      const sent = topicMessages.length === 0 ? 'ok' : await this.sendUntilAcked(topicMessages, signal);
       if (sent === 'stopped') return;
       if (sent === 'too-large') {
         if (payloads.length > 1) {

@@ -31,6 +31,12 @@ describe('logfsctl with an embedded-mode logfsd', () => {
     const dup = await logfsctl(['stream', 'create', 'app', '--data', d.dataDir]);
     expect(dup.code).toBe(1);
     expect(dup.stderr).toContain('stream "app" already exists');
+    const nested = await logfsctl(['stream', 'create', 'app/x', '--data', d.dataDir]);
+    expect(nested.code).toBe(1);
+    expect(nested.stderr).toContain('conflicts with stream "app"');
+    const zero = await logfsctl(['stream', 'create', 'zero', '--partitions', '0', '--data', d.dataDir]);
+    expect(zero.code).toBe(1);
+    expect(zero.stderr).toMatch(/invalid provisioning change: .*partitions/);
     const bad = await logfsctl(['stream', 'create', 'bad.name', '--data', d.dataDir]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/stream name "bad.name" is invalid/);
@@ -50,8 +56,10 @@ describe('logfsctl with an embedded-mode logfsd', () => {
     expect(all.code).toBe(0);
     const lines = all.stdout.trim().split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${d.instance}#1 one$`));
-    expect(lines[1]).toMatch(/#2 \[err\] two$/);
+    const first = new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z ${d.instance}#(\\d+) one$`).exec(lines[0]!);
+    expect(first, lines[0]).not.toBeNull();
+    expect(lines[1]).toBe(lines[1]!.replace(/#\d+ /, `#${Number(first![1]) + 1} `));
+    expect(lines[1]).toMatch(/#\d+ \[err\] two$/);
     const errs = await logfsctl(['tail', 'app', '--from-beginning', '--class', 'err', '--count', '2', '--json', '--timeout', '10', '--data', d.dataDir]);
     const recs = errs.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(recs.map((r) => [r.class, r.data, r.dataEncoding])).toEqual([

@@ -15,7 +15,7 @@ describe('write path: FUSE mount → gateway → Kafka', () => {
     await ensureKafka();
     d = await Daemon.start({
       kafka: true,
-      streams: ['shell', 'stdio', 'conc', { name: 'myapp/error', partitions: 3 }, 'bytes', 'errs'],
+      streams: ['shell', 'stdio', 'conc', { name: 'myapp/error', partitions: 3 }, 'bytes', 'errs', 'nobody'],
       config: { mount: { maxRecordBytes: 1024 } },
     });
   });
@@ -187,6 +187,29 @@ print(repr(out))
     );
     const [r] = await consumeRecords(d.topic('errs'), 1);
     expect(text(r!)).toBe('after seek');
+  });
+
+  it('gives an unprivileged user the same answers as root', async () => {
+    // The temp dirs are private; let "nobody" reach the mount.
+    await fsp.chmod(path.dirname(d.mnt), 0o755);
+    const py = `
+import errno, os
+s = '${d.path('nobody')}'
+def code(f):
+    try:
+        f()
+        return 'ok'
+    except OSError as e:
+        return errno.errorcode[e.errno]
+def write():
+    with open(s + '@nobody', 'a') as f:
+        f.write('written by nobody\\n')
+print(code(write), code(lambda: open(s).read()), code(lambda: os.unlink(s)), code(lambda: open('${d.mnt}/nope', 'a')), code(lambda: os.mkdir('${d.mnt}/dir')))
+`;
+    const { stdout } = await execFileP('runuser', ['-u', 'nobody', '--', 'python3', '-c', py]);
+    expect(stdout.trim()).toBe('ok EACCES EPERM ENOENT EPERM');
+    const [r] = await consumeRecords(d.topic('nobody'), 1);
+    expect([r!.class, text(r!)]).toEqual(['nobody', 'written by nobody']);
   });
 
   it('a stream created while mounted appears at once; a deleted one disappears', async () => {

@@ -29,8 +29,8 @@ async function journalRecords(gw: Gateway) {
 describe('Gateway (embedded mode)', () => {
   it('stamps records with provider, instance, host, time and a per-instance sequence', async () => {
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
-    const gw = await start(dir);
     const before = Date.now();
+    const gw = await start(dir);
     const a = { instance: 'inst-a', provider: 'acme' };
     const b = { instance: 'inst-b', provider: 'acme' };
     gw.ingest(a, 'ns/app', null, [{ data: Buffer.from('one') }, { data: Buffer.from('two') }], 'fuse');
@@ -38,12 +38,18 @@ describe('Gateway (embedded mode)', () => {
     const pos = gw.ingest(a, 'other', 'x/y', [{ data: Buffer.from('four'), part: [0, false] }, { data: Buffer.from('five'), part: [1, true] }], 'socket');
     await gw.barrier(pos);
     const got = await journalRecords(gw);
+    // Sequences start at the gateway's start time in microseconds and count up per instance.
+    const a1 = got[0]!.record.seq;
+    const b1 = got[2]!.record.seq;
+    expect(a1).toBeGreaterThanOrEqual(before * 1000);
+    expect(a1).toBeLessThanOrEqual(Date.now() * 1000);
+    expect(b1).toBe(a1);
     expect(got.map(({ record: r }) => [r.instance, r.seq, r.stream, r.class, r.data.toString(), r.source, r.part])).toEqual([
-      ['inst-a', 1, 'ns/app', null, 'one', 'fuse', undefined],
-      ['inst-a', 2, 'ns/app', null, 'two', 'fuse', undefined],
-      ['inst-b', 1, 'ns/app', 'err', 'three', 'fuse', undefined],
-      ['inst-a', 3, 'other', 'x/y', 'four', 'socket', [0, false]],
-      ['inst-a', 4, 'other', 'x/y', 'five', 'socket', [1, true]],
+      ['inst-a', a1, 'ns/app', null, 'one', 'fuse', undefined],
+      ['inst-a', a1 + 1, 'ns/app', null, 'two', 'fuse', undefined],
+      ['inst-b', b1, 'ns/app', 'err', 'three', 'fuse', undefined],
+      ['inst-a', a1 + 2, 'other', 'x/y', 'four', 'socket', [0, false]],
+      ['inst-a', a1 + 3, 'other', 'x/y', 'five', 'socket', [1, true]],
     ]);
     for (const { entry, record } of got) {
       expect(record).toMatchObject({ v: 1, provider: 'acme', host: 'test-host' });
@@ -73,8 +79,27 @@ describe('Gateway (embedded mode)', () => {
     gw = await start(dir);
     const pos = gw.ingest(a, 's', null, [{ data: Buffer.from('after restart') }], 'fuse');
     await gw.barrier(pos);
-    const got = await journalRecords(gw);
-    expect(got.map(({ record }) => record.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    const seqs = (await journalRecords(gw)).map(({ record }) => record.seq);
+    expect(seqs.slice(1, 10)).toEqual(seqs.slice(0, 9).map((s) => s + 1));
+    // Strictly above the journal's last number (the clock floor of the second run is too).
+    expect(seqs[10]).toBeGreaterThan(seqs[9]!);
+    await gw.close();
+  });
+
+  it('never repeats a sequence number even when the journal and its meta were lost (power cut)', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
+    let gw = await start(dir);
+    const a = { instance: 'inst-a', provider: 'acme' };
+    let pos = gw.ingest(a, 's', null, [{ data: Buffer.from('x') }, { data: Buffer.from('y') }], 'fuse');
+    await gw.barrier(pos);
+    const lastBefore = (await journalRecords(gw)).at(-1)!.record.seq;
+    await gw.close();
+    await fsp.rm(path.join(dir, 'journal'), { recursive: true });
+    await new Promise((r) => setTimeout(r, 5));
+    gw = await start(dir);
+    pos = gw.ingest(a, 's', null, [{ data: Buffer.from('z') }], 'fuse');
+    await gw.barrier(pos);
+    expect((await journalRecords(gw))[0]!.record.seq).toBeGreaterThan(lastBefore);
     await gw.close();
   });
 
