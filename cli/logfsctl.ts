@@ -203,7 +203,9 @@ async function main(): Promise<void> {
             const s = store.snapshot().streams[argv.name as string];
             if (!s) throw new LogfsError('LOGFS_E_NOT_FOUND', `stream "${argv.name}" does not exist`);
             const rt = await readRuntime(argv.data);
-            out(JSON.stringify({ ...s, topic: topicForStream(s.provider, s.name, rt?.topicPrefix ?? 'logfs'), path: rt ? path.join(rt.mountpoint, s.name) : null }, null, 2));
+            // The running mount shows only its provider's streams.
+            const mounted = rt && rt.provider === s.provider ? path.join(rt.mountpoint, s.name) : null;
+            out(JSON.stringify({ ...s, topic: topicForStream(s.provider, s.name, rt?.topicPrefix ?? 'logfs'), path: mounted }, null, 2));
           },
         )
         .command(

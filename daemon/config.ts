@@ -30,7 +30,8 @@ export const DaemonConfigSchema = z.strictObject({
     .describe('Connect to a separate per-host gateway on this unix socket instead of running one inside'),
   gatewayCredential: z.string().optional().describe('Credential presented to a separate gateway'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
-    .default((process.env.LOGFS_LOG_LEVEL as 'info' | undefined) ?? 'info').describe('Log level (or LOGFS_LOG_LEVEL)'),
+    // prefault: a bad LOGFS_LOG_LEVEL is reported like any other invalid setting.
+    .prefault((process.env.LOGFS_LOG_LEVEL ?? 'info') as 'info').describe('Log level (or LOGFS_LOG_LEVEL)'),
 });
 
 /** Over this, a record plus its fields and batch framing may not fit the Kafka limits below. */

@@ -194,11 +194,11 @@ export class LogFs {
 
   private async deliverNow(h: Handle, lines: FramedLine[]): Promise<void> {
     const sink = this.deps.sink;
+    if (sink.refusing()) {
+      sink.noteBackpressure('refused');
+      throw new LogfsError('LOGFS_E_JOURNAL_FULL', 'journal full; write refused', { retriable: true });
+    }
     if (sink.isFull()) {
-      if (sink.onFull === 'refuse') {
-        sink.noteBackpressure('refused');
-        throw new LogfsError('LOGFS_E_JOURNAL_FULL', 'journal full; write refused', { retriable: true });
-      }
       sink.noteBackpressure('blocked');
       await sink.waitForRoom();
     }
@@ -303,7 +303,7 @@ export class LogFs {
         const h = this.handles.get(fd);
         if (!h) return cb(Fuse.EBADF);
         const sink = this.deps.sink;
-        if (sink.onFull === 'refuse' && sink.isFull()) {
+        if (sink.refusing()) {
           // Refuse before the framer takes the bytes, so that the application's retry of the same
           // write() is framed exactly once.
           sink.noteBackpressure('refused');

@@ -77,15 +77,18 @@ export async function connectGateway(socketPath: string, credential: string | un
   };
   return {
     identity,
-    // The gateway's policy: with "refuse" the mount answers ENOSPC while the gateway reports full.
-    onFull,
+
     ingest(_who, stream, label, lines: IngestLine[], source: RecordSource): number {
       check();
       const wire: WireLine[] = lines.map((l) => (l.part ? [l.data, l.part[0], l.part[1]] : l.data));
       sock.write(encodeFrame({ t: 'ingest', stream, class: label, source, lines: wire }));
       return 0;
     },
-    isFull: () => Boolean(broken) || serverFull || sock.writableNeedDrain,
+    // A full local socket buffer is backpressure (wait), never a reason to refuse; a lost
+    // connection makes ingest throw (EIO), not ENOSPC.
+    isFull: () => !broken && ((serverFull && onFull === 'block') || sock.writableNeedDrain),
+    // The gateway's policy: with "refuse" the mount answers ENOSPC while the gateway reports full.
+    refusing: () => !broken && serverFull && onFull === 'refuse',
     waitForRoom: () => {
       if (broken) return Promise.reject(broken);
       return new Promise<void>((resolve) => roomWaiters.push(resolve)).then(check);

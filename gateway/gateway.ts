@@ -6,7 +6,7 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type http from 'node:http';
-import { LogfsError } from '../core/errors.js';
+import { errorMessage, LogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
 import { topicForStream } from '../control/stream-name.js';
 import type { ProvisioningStore } from '../control/store.js';
@@ -30,13 +30,14 @@ export interface InstanceIdentity {
 /** What producers (the FUSE mount, sockets, remote daemons) see of the gateway. */
 export interface IngestSink {
   /**
-   * Stamps and journals `lines`; returns the position to pass to `barrier`. Callers check `isFull()`
-   * first and wait or refuse by `onFull`: the bound may be overshot by one write, never ignored.
+   * Stamps and journals `lines`; returns the position to pass to `barrier`. Callers check
+   * `refusing()` and `isFull()` first: the bound may be overshot by one write, never ignored.
    */
   ingest(who: InstanceIdentity, stream: string, label: string | null, lines: IngestLine[], source: RecordSource): number;
-  /** True when a write now would have to wait (block policy) or be refused (refuse policy). */
+  /** True when a write now has to wait for room. */
   isFull(): boolean;
-  readonly onFull: 'block' | 'refuse';
+  /** True when a write now must fail with ENOSPC (the "refuse" policy at the bound). */
+  refusing(): boolean;
   waitForRoom(): Promise<void>;
   /** Resolves when everything up to `position` is durable by the configured policy. */
   barrier(position: number): Promise<void>;
@@ -214,6 +215,10 @@ export class Gateway implements IngestSink {
     return this.journal.isFull();
   }
 
+  refusing(): boolean {
+    return this.onFull === 'refuse' && this.journal.isFull();
+  }
+
   /** Encoders for one (instance, stream, label, source), kept while they are in use. */
   private template(who: InstanceIdentity, stream: string, label: string | null, source: RecordSource): Template {
     const key = `${who.provider}\0${who.instance}\0${stream}\0${label ?? '\u0001'}\0${source}`;
@@ -272,9 +277,16 @@ export class Gateway implements IngestSink {
     for (;;) {
       const { lsn, payloads } = await this.journal.read(from, 10_000, 16 * 1024 * 1024);
       if (payloads.length === 0) break;
-      for (const p of payloads) {
-        const { key, seq } = decodeJournalEntry(p);
-        if (seq > (this.seqs.get(key) ?? this.seqFloor)) this.seqs.set(key, seq);
+      for (const [i, p] of payloads.entries()) {
+        let entry: ReturnType<typeof decodeJournalEntry>;
+        try {
+          entry = decodeJournalEntry(p);
+        } catch (err) {
+          // The shipper skips and counts such an entry too; starting must not fail on it.
+          this.log.error({ err: errorMessage(err), lsn: lsn + i }, 'journal entry cannot be decoded while recovering sequences');
+          continue;
+        }
+        if (entry.seq > (this.seqs.get(entry.key) ?? this.seqFloor)) this.seqs.set(entry.key, entry.seq);
       }
       scanned += payloads.length;
       from = lsn + payloads.length;

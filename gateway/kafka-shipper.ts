@@ -171,6 +171,7 @@ export class KafkaShipper {
       }
       const byTopic = new Map<string, Message[]>();
       let bytes = 0;
+      let delivered = 0;
       for (const [i, p] of payloads.entries()) {
         let e: ReturnType<typeof decodeJournalEntry>;
         try {
@@ -186,6 +187,7 @@ export class KafkaShipper {
         if (!list) byTopic.set(e.topic, (list = []));
         list.push({ key: e.key, value: e.value });
         bytes += e.value.length;
+        delivered += 1;
       }
       const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
       const sent = topicMessages.length === 0 ? 'ok' : await this.sendUntilAcked(topicMessages, signal);
@@ -205,7 +207,7 @@ export class KafkaShipper {
       const last = lsn + payloads.length - 1;
       this.journal.ack(CONSUMER, last);
       this.ackedLsn = last;
-      this.counters.out.inc(payloads.length);
+      this.counters.out.inc(delivered);
       this.counters.bytesOut.inc(bytes);
       this.counters.batches.inc();
       this.releaseWaiters();
