@@ -15,7 +15,9 @@ const KafkaSchema = z.strictObject({
   compression: z.enum(['none', 'gzip']).default('none').describe('Compression of produced batches'),
   topicPrefix: z.string().regex(/^[A-Za-z0-9-]{1,20}$/, 'letters, digits and "-", at most 20').default('logfs').describe('First part of every stream topic name'),
   replicationFactor: z.number().int().min(1).default(1).describe('Replication factor of topics created at provisioning'),
-  batchMaxRecords: z.number().int().min(1).default(20_000).describe('Most records in one produce request'),
+  batchMaxRecords: z.number().int().min(1).default(10_000).describe('Most records in one produce request'),
+  lingerMs: z.number().int().min(0).max(1000).default(2)
+    .describe('After the journal was empty, wait this long for more records before producing (0 = at once)'),
   batchMaxBytes: z.number().int().min(1024).default(4 * 1024 * 1024)
     .describe('Most bytes in one produce request; must stay below the topics\' max.message.bytes'),
   topicMaxMessageBytes: z.number().int().min(1024 * 1024).default(16 * 1024 * 1024)
@@ -34,7 +36,7 @@ const JournalSchema = z.strictObject({
   fsync: z.enum(['always', 'interval', 'barrier']).default(JOURNAL_DEFAULTS.fsync)
     .describe('When the journal fsyncs: every write batch, on a timer, or only when fsync()/close() ask'),
   fsyncIntervalMs: z.number().int().min(1).default(JOURNAL_DEFAULTS.fsyncIntervalMs).describe('Timer for fsync "interval"'),
-  cacheBytes: z.number().int().min(0).default(JOURNAL_DEFAULTS.cacheBytes).describe('Recent entries kept in memory for the shipper'),
+  cacheBytes: z.number().int().min(0).default(16 * 1024 * 1024).describe('Recent entries kept in memory for the shipper'),
 });
 
 const InstanceSchema = z.strictObject({

@@ -54,6 +54,11 @@ export interface JournalOptions {
   closeTimeoutMs: number;
   /** Minimum time between writes of cursors.json; acks arrive far more often than that. */
   cursorWriteIntervalMs: number;
+  /**
+   * While less than 64 KiB is pending and nobody waits for durability, wait this long before writing
+   * so that one-line writes arriving one by one share a write() call (0 = next turn).
+   */
+  coalesceMs: number;
   /** Backoff between retries of a failed write or fsync. */
   writeRetry: BackoffOptions;
 }
@@ -70,6 +75,7 @@ export const JOURNAL_DEFAULTS: Omit<JournalOptions, 'dir'> = {
   cacheBytes: 64 * MiB,
   closeTimeoutMs: 10_000,
   cursorWriteIntervalMs: 200,
+  coalesceMs: 1,
   // Short first delay: a full disk is often freed by log rotation within a second.
   writeRetry: { initialMs: 20, maxMs: 2_000, factor: 2, jitter: 0.2 },
 };
@@ -85,6 +91,7 @@ const OptionsSchema: z.ZodType<JournalOptions> = z.strictObject({
   cacheBytes: z.number().int().nonnegative(),
   closeTimeoutMs: z.number().int().nonnegative(),
   cursorWriteIntervalMs: z.number().int().nonnegative(),
+  coalesceMs: z.number().int().nonnegative(),
   writeRetry: z.strictObject({
     initialMs: z.number().nonnegative(),
     maxMs: z.number().nonnegative(),
@@ -145,6 +152,8 @@ interface Waiter {
 }
 
 /** Waiters sorted by LSN; they nearly always arrive in order, so adding is a push. */
+const COALESCE_BELOW_BYTES = 64 * 1024;
+
 class LsnWaiters {
   private items: Waiter[] = [];
   private head = 0;
@@ -465,7 +474,12 @@ export class Journal {
   private kick(): void {
     if (this.flushBusy) return;
     this.flushBusy = true;
-    this.flushDone = new Promise<void>((resolve) => setImmediate(() => void this.runFlush().then(resolve)));
+    const coalesce = this.opts.coalesceMs > 0 && this.pendingBytes < COALESCE_BELOW_BYTES && this.durableWaiters.minLsn === Infinity;
+    this.flushDone = new Promise<void>((resolve) => {
+      const run = (): void => void this.runFlush().then(resolve);
+      if (coalesce) setTimeout(run, this.opts.coalesceMs);
+      else setImmediate(run);
+    });
   }
 
   private async runFlush(): Promise<void> {

@@ -4,6 +4,8 @@
  * acknowledged in the journal only after Kafka acknowledged it; while Kafka is unreachable the same
  * batch is retried with backoff and the journal keeps accepting (up to its bound).
  */
+// Must come before kafkajs is loaded: it replaces kafkajs' quadratic partition grouping.
+import { linearGroupingInstalled } from './kafkajs-grouping.js';
 import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin, type TopicMessages, type Message } from 'kafkajs';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
@@ -66,6 +68,7 @@ export class KafkaShipper {
     this.log = componentLogger('kafka-shipper', parentLog);
     this.kafka = createKafka(config, this.log);
     this.ackedLsn = journal.cursor(CONSUMER);
+    if (!linearGroupingInstalled) this.log.warn('kafkajs was loaded before the grouping fix; large batches will cost quadratic CPU');
     this.counters = {
       out: metrics.counter('logfs_records_out_total', 'Records acknowledged by Kafka'),
       bytesOut: metrics.counter('logfs_bytes_out_total', 'Bytes of Kafka message values acknowledged'),
@@ -167,6 +170,8 @@ export class KafkaShipper {
       }
       if (payloads.length === 0) {
         await this.journal.waitForEntries(next - 1, signal).catch(() => undefined);
+        // Linger: a request per handful of records costs far more CPU than the wait.
+        if (this.config.kafka.lingerMs > 0) await sleep(this.config.kafka.lingerMs, signal).catch(() => undefined);
         continue;
       }
       const byTopic = new Map<string, Message[]>();
