@@ -48,7 +48,7 @@ const PacedWriterResultSchema = z.strictObject({
 });
 export type PacedWriterResult = z.infer<typeof PacedWriterResultSchema>;
 
-/** Runs a program and parses the JSON object it prints (nanosecond times exceed 2^53 slightly: ms precision kept). */
+/** Runs a program and parses the JSON object it prints (ns times exceed 2^53: they keep ~0.25 µs precision). */
 function runJson<T>(program: string, args: string[], schema: z.ZodType<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -57,7 +57,8 @@ function runJson<T>(program: string, args: string[], schema: z.ZodType<T>): Prom
     child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
     child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
     child.once('error', reject);
-    child.once('exit', (code) => {
+    // 'close', not 'exit': only then has all of stdout been read.
+    child.once('close', (code) => {
       if (code !== 0) return reject(new Error(`${path.basename(program)} ${args.join(' ')} exited with ${code}: ${err.trim()}`));
       try {
         resolve(schema.parse(JSON.parse(out)));

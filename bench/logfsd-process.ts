@@ -35,6 +35,8 @@ async function isMountPoint(dir: string): Promise<boolean> {
 
 export class LogfsdProcess {
   private exitCode: number | null | undefined;
+  private exitSignal: NodeJS.Signals | null = null;
+  private stopping = false;
   private readonly exited: Promise<void>;
 
   private constructor(
@@ -46,6 +48,8 @@ export class LogfsdProcess {
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
         this.exitCode = code ?? (signal ? -1 : null);
+        this.exitSignal = signal;
+        if (!this.stopping) log.error({ pid: child.pid, code, signal }, 'logfsd exited unexpectedly');
         resolve();
       }),
     );
@@ -111,14 +115,28 @@ export class LogfsdProcess {
     throw new Error(`logfsd did not mount ${this.mountpoint} within ${timeoutMs} ms`);
   }
 
+  /** Throws when logfsd is no longer running, saying how it ended. */
+  assertRunning(): void {
+    if (this.exitCode !== undefined) {
+      throw new Error(`logfsd (pid ${this.pid}) exited ${this.exitSignal ? `on ${this.exitSignal}` : `with code ${this.exitCode}`} during the benchmark`);
+    }
+  }
+
   /** The Prometheus counters and gauges, by name. */
   async metrics(): Promise<Record<string, number>> {
-    const res = await fetch(`http://${this.runtime.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) });
-    return parsePrometheusText(await res.text());
+    this.assertRunning();
+    try {
+      const res = await fetch(`http://${this.runtime.metrics}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      return parsePrometheusText(await res.text());
+    } catch (err) {
+      this.assertRunning();
+      throw err;
+    }
   }
 
   /** SIGTERM (logfsd unmounts and exits), SIGKILL and a lazy unmount if it does not within 30 s. */
   async stop(): Promise<void> {
+    this.stopping = true;
     if (this.exitCode === undefined) {
       this.child.kill('SIGTERM');
       const timer = setTimeout(() => {

@@ -26,6 +26,7 @@ import { parseGatewayConfig } from '../gateway/index.js';
 import { topicForStream } from '../control/stream-name.js';
 import { compileWriters, runLineWriter, type LineWriterResult, type WriteMode, type Writers } from './c-writers.js';
 import { createBenchTopic, deleteTopic, ensureBroker, stopBroker, type Broker } from './kafka-broker.js';
+import { kafkajsCeiling, type CeilingResult } from './kafkajs-ceiling.js';
 import { measureLatency, type LatencyResult } from './latency-probe.js';
 import { BENCH_STREAM, LogfsdProcess } from './logfsd-process.js';
 import { formatNumber, markdownTable, type Cell } from './markdown-table.js';
@@ -37,7 +38,7 @@ const LINE_BYTES = 100;
 
 // ---- options -------------------------------------------------------------------------------------
 
-const SECTIONS = ['kafka', 'latency', 'embedded', 'tmpfs', 'blksize', 'fuse-options'] as const;
+const SECTIONS = ['kafka', 'latency', 'embedded', 'tmpfs', 'blksize', 'fuse-options', 'kafkajs'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const OptionsSchema = z.strictObject({
@@ -194,8 +195,10 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
     self: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
   });
   const cpuBefore = sleepUntil(startAt).then(sample);
+  cpuBefore.catch(() => undefined); // awaited below
   let done = false;
   const acked = target.kind === 'logfsd' && kafka ? whenAcked(target.logfsd, outBefore + total, () => done, 600_000) : undefined;
+  acked?.catch(() => undefined); // awaited below; a failure while the writers run must not go unhandled
   let results: LineWriterResult[];
   try {
     results = await Promise.all(Array.from({ length: w.writers }, (_, k) => runLineWriter(ctx.writers, w.mode, file(k), lines, LINE_BYTES, startAt)));
@@ -247,6 +250,7 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
 interface Run {
   results: WorkloadResult[];
   latency: LatencyResult | undefined;
+  ceiling: CeilingResult[];
   /** Highest VmHWM seen in the Kafka configuration with default settings. */
   peakRssDefault: number | undefined;
 }
@@ -254,7 +258,9 @@ interface Run {
 interface Resources {
   tmp: string;
   shm: string | undefined;
+  /** The stream's topic; the kafkajs-alone section uses a second one. Both deleted at the end. */
   topic: string | undefined;
+  ceilingTopic: string | undefined;
   logfsd: LogfsdProcess | undefined;
 }
 
@@ -283,7 +289,7 @@ async function withLogfsd<T>(
 }
 
 async function runAll(ctx: Context, res: Resources): Promise<Run> {
-  const run: Run = { results: [], latency: undefined, peakRssDefault: undefined };
+  const run: Run = { results: [], latency: undefined, ceiling: [], peakRssDefault: undefined };
   const want = (s: Section): boolean => ctx.opts.sections.includes(s);
   const all = Object.values(WORKLOADS);
 
@@ -336,6 +342,13 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
       await withLogfsd(ctx, res, `${base}-${name.replace(/[ _]/g, '-')}`, { mount }, async (p) => {
         for (const w of [WORKLOADS.a, WORKLOADS.d]) run.results.push(await runWorkload(ctx, `${base}, ${name}`, variantTarget(p), w));
       });
+    }
+  }
+  if (want('kafkajs') && ctx.broker && res.ceilingTopic) {
+    const records = Math.max(20_000, Math.round(100_000 * ctx.opts.scale));
+    for (const [batch, explicit] of [[1_000, false], [1_000, true], [parseGatewayConfig({}).kafka.batchMaxRecords, false]] as const) {
+      ctx.log.info({ batch, explicitPartition: explicit, records }, 'kafkajs alone');
+      run.ceiling.push(await kafkajsCeiling(ctx.broker.address, res.ceilingTopic, batch, records, explicit));
     }
   }
   return run;
@@ -437,6 +450,21 @@ function latencyTable(l: LatencyResult): string {
   ]);
 }
 
+function ceilingTable(results: CeilingResult[]): string {
+  return markdownTable(
+    ['records per sendBatch', 'partition', 'records', 'records/s', 'MB/s of 100-byte lines', 'CPU cores', 'CPU µs/record'],
+    results.map((r) => [
+      r.batchRecords,
+      r.explicitPartition ? 'set on each message' : 'by kafkajs (murmur2 of key)',
+      r.records,
+      r.records / r.seconds,
+      (r.records * LINE_BYTES) / MB / r.seconds,
+      r.cpuS / r.seconds,
+      (1e6 * r.cpuS) / r.records,
+    ]),
+  );
+}
+
 function targetsTable(run: Run): string {
   const rows: Cell[][] = [];
   for (const w of Object.values(WORKLOADS)) {
@@ -489,17 +517,20 @@ function report(run: Run, opts: Options, env: string, elapsedS: number): string 
   out.push(
     '## Throughput',
     '',
-    `Lines are ${LINE_BYTES} bytes including the newline; MB = 10^6 bytes. "loop" = first writer start to the last write loop's end; "incl. close" adds close(), which waits for durability (journal fsync by default); "Kafka-acked" = until logfsd's logfs_records_out_total counted every line (acks=all). logfsd CPU (utime+stime of all its threads) and cores are over start → acked (Kafka) or → closed (embedded); "other jobs" is the CPU everything else on the host used meanwhile (noise). Peak RSS is VmHWM reset before each workload. tmpfs = the same writers on a plain file in /dev/shm.`,
+    `Lines are ${LINE_BYTES} bytes including the newline; MB = 10^6 bytes. "loop" = first writer start to the last write loop's end; "incl. close" adds close(), which waits for durability (journal fsync by default); "Kafka-acked" = until logfsd's logfs_records_out_total counted every line (acks=all). logfsd CPU (utime+stime of all its threads) and cores are over start → acked (Kafka) or → closed (embedded); "other jobs" is the CPU everything else on the host used meanwhile (noise). Peak RSS is VmHWM reset before each workload. tmpfs = the same writers on a plain file in /dev/shm (workload b: four writers appending to one file).`,
     '',
     throughputTable(run.results),
     '',
   );
+  if (run.results.some((r) => r.config !== 'tmpfs' && !r.peakIsPerWorkload)) {
+    out.push('Peak RSS could not be reset (/proc/<pid>/clear_refs): it is the peak since logfsd started.', '');
+  }
   const blk = blksizeTable(run.results);
   if (blk) {
     out.push(
       '## st_blksize and stdio (workload c)',
       '',
-      'glibc sizes a FILE* buffer by st_blksize only when it is below BUFSIZ (8192); a larger st_blksize gives 8 KiB (libio/filedoalloc.c). Tools that size their own buffers by st_blksize (coreutils, Python\'s open()) do use it.',
+      'glibc sizes a FILE* buffer by st_blksize only when it is below BUFSIZ (8192), so a larger st_blksize still gives 8 KiB (libio/filedoalloc.c) and only a smaller one changes anything. Programs that size their buffers from st_blksize themselves (CPython\'s open(), for one) do get the large buffer.',
       '',
       blk,
       '',
@@ -515,6 +546,16 @@ function report(run: Run, opts: Options, env: string, elapsedS: number): string 
       `One paced writer, one write() per line; achieved ${formatNumber(l.achievedRate)} lines/s, ${formatNumber(l.writer.lateLines)} lines started > 1 ms behind schedule; close() took ${formatNumber((l.writer.closeEndNs - l.writer.loopEndNs) / 1e6)} ms.`,
       '',
       latencyTable(l),
+      '',
+    );
+  }
+  if (run.ceiling.length > 0) {
+    out.push(
+      '## kafkajs alone (no logfsd)',
+      '',
+      'The gateway\'s producer settings (idempotent, acks=all, one request in flight, key = instance) and its record encoding, one JS thread, into a fresh one-partition topic. kafkajs 2.2.4 groups a batch by partition with an array spread per message (O(n²), kafkajs PR #1576), so the batch size matters; the last row is the gateway\'s default batchMaxRecords.',
+      '',
+      ceilingTable(run.ceiling),
       '',
     );
   }
@@ -539,7 +580,7 @@ async function main(): Promise<void> {
   const log = componentLogger('bench', configureLogger({ level: process.env.LOGFS_LOG_LEVEL ?? 'info' }));
   if (!fs.existsSync('/dev/fuse')) throw new Error('/dev/fuse is missing: the benchmark needs FUSE');
   const started = Date.now();
-  const res: Resources = { tmp: await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-')), shm: await tmpfsDir(), topic: undefined, logfsd: undefined };
+  const res: Resources = { tmp: await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-')), shm: await tmpfsDir(), topic: undefined, ceilingTopic: undefined, logfsd: undefined };
   if (!res.shm && opts.sections.includes('tmpfs')) {
     // No tmpfs at /dev/shm: mount one of our own inside the temp dir.
     const dir = path.join(res.tmp, 'tmpfs');
@@ -550,7 +591,7 @@ async function main(): Promise<void> {
   let broker: Broker | undefined;
   const cleanup = async (): Promise<void> => {
     await res.logfsd?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stopping logfsd failed'));
-    if (broker && res.topic) await deleteTopic(broker.address, res.topic, log);
+    for (const t of [res.topic, res.ceilingTopic]) if (broker && t) await deleteTopic(broker.address, t, log);
     if (broker) await stopBroker(ROOT, broker, log);
     if (res.shm?.startsWith(res.tmp)) execFileSync('umount', [res.shm]);
     if (res.shm) await fsp.rm(res.shm, { recursive: true, force: true });
@@ -565,6 +606,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('unhandledRejection', (err) => {
+    // A bug here must still unmount and stop what the run started.
+    log.error({ err: String(err) }, 'unhandled rejection; cleaning up');
+    if (interrupted) return;
+    interrupted = true;
+    void cleanup().finally(() => process.exit(1));
+  });
 
   try {
     const writers = await compileWriters(ROOT, res.tmp);
@@ -576,6 +624,11 @@ async function main(): Promise<void> {
       const topic = topicForStream('default', BENCH_STREAM, prefix);
       await createBenchTopic(broker.address, topic, parseGatewayConfig({}).kafka.topicMaxMessageBytes);
       res.topic = topic;
+      if (opts.sections.includes('kafkajs')) {
+        const ceilingTopic = topicForStream('default', 'kafkajs-alone', prefix);
+        await createBenchTopic(broker.address, ceilingTopic, parseGatewayConfig({}).kafka.topicMaxMessageBytes);
+        res.ceilingTopic = ceilingTopic;
+      }
     }
     const env = environment(broker);
     const run = await runAll({ opts, log, writers, broker }, res);
@@ -586,6 +639,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 });
