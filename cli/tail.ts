@@ -7,7 +7,7 @@ import { topicForStream } from '../control/stream-name.js';
 import { decodeJournalEntry, decodeRecord, type LogRecord } from '../gateway/index.js';
 import { JournalReader } from '../gateway/journal-reader.js';
 import { Kafka, logLevel } from 'kafkajs';
-import { kafkaLogCreator } from '../gateway/kafka-shipper.js';
+import { kafkaLogCreator } from '../gateway/kafka-producer.js';
 
 export interface TailOptions {
   stream: string;

@@ -1,12 +1,14 @@
 /**
- * Ships the journal to Kafka in journal order: one produce request in flight (the idempotent
- * producer needs it, and it keeps per-instance order), acks=all, key = instance ID. A batch is
- * acknowledged in the journal only after Kafka acknowledged it; while Kafka is unreachable the same
- * batch is retried with backoff and the journal keeps accepting (up to its bound).
+ * Ships the journal to Kafka in journal order: one batch in flight (the idempotent producer needs
+ * it, and it keeps per-instance order). A batch is acknowledged in the journal only after Kafka
+ * acknowledged it; while Kafka is unreachable the same batch is retried with backoff and the journal
+ * keeps accepting (up to its bound). The kafkajs producer itself runs in a worker thread
+ * (kafka-producer-worker.ts): its per-record encoding would otherwise take the main thread from the
+ * FUSE handlers.
  */
-// Must come before kafkajs is loaded: it replaces kafkajs' quadratic partition grouping.
-import { linearGroupingInstalled } from './kafkajs-grouping.js';
-import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin, type TopicMessages, type Message } from 'kafkajs';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
 import { Backoff, sleep } from '../core/retry.js';
@@ -14,42 +16,26 @@ import type { ProvisioningStore, ProvisioningState } from '../control/store.js';
 import { topicForStream } from '../control/stream-name.js';
 import type { GatewayConfig } from './config.js';
 import type { Journal } from './journal.js';
-import { decodeJournalEntry } from './journal-entry.js';
+import type { SendOutcome } from './kafka-producer.js';
+import type { FromProducer, ToProducer } from './kafka-producer-protocol.js';
 import type { Counter, MetricsRegistry } from './metrics.js';
+
+export { createKafka, kafkaLogCreator } from './kafka-producer.js';
 
 const CONSUMER = 'kafka';
 
-export function kafkaLogCreator(log: Logger) {
-  return () =>
-    ({ level, log: entry }: { level: number; log: { message: string } & Record<string, unknown> }) => {
-      const { message, ...rest } = entry;
-      if (level <= logLevel.ERROR) log.error(rest, message);
-      else if (level === logLevel.WARN) log.warn(rest, message);
-      else log.debug(rest, message);
-    };
-}
-
-export function createKafka(config: GatewayConfig, log: Logger, clientId = config.kafka.clientId): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: config.kafka.brokers,
-    connectionTimeout: config.kafka.connectionTimeoutMs,
-    requestTimeout: config.kafka.requestTimeoutMs,
-    logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator(log),
-    // The shipper owns retrying (forever, with backoff); kafkajs retries briefly within a request.
-    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
-  });
+/**
+ * The compiled worker. Under vitest this module runs from TypeScript sources, where the sibling
+ * is a .ts file Node cannot run as a worker; the build output (scripts/setup.sh builds) is used then.
+ */
+function workerFile(): URL {
+  const sibling = new URL('./kafka-producer-worker.js', import.meta.url);
+  if (fs.existsSync(fileURLToPath(sibling))) return sibling;
+  return new URL('../dist/gateway/kafka-producer-worker.js', import.meta.url);
 }
 
 export class KafkaShipper {
   private readonly log: Logger;
-  private readonly kafka: Kafka;
-  private producer: Producer | undefined;
-  private admin: Admin | undefined;
-  private readonly knownTopics = new Set<string>();
-  private topicWork: Promise<void> = Promise.resolve();
-  private readonly partitionsByTopic = new Map<string, number>();
   private ackedLsn: number;
   private readonly ackWaiters: { lsn: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private readonly abort = new AbortController();
@@ -57,6 +43,10 @@ export class KafkaShipper {
   private unwatch: (() => void) | undefined;
   private readonly counters: { out: Counter; bytesOut: Counter; errors: Counter; retries: Counter; batches: Counter; readErrors: Counter; undeliverable: Counter };
   private connected = false;
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, { resolve: (o: SendOutcome) => void; reject: (e: Error) => void }>();
+  private nextId = 1;
+  private workerStopped: (() => void) | undefined;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -66,9 +56,7 @@ export class KafkaShipper {
     parentLog?: Logger,
   ) {
     this.log = componentLogger('kafka-shipper', parentLog);
-    this.kafka = createKafka(config, this.log);
     this.ackedLsn = journal.cursor(CONSUMER);
-    if (!linearGroupingInstalled) this.log.warn('kafkajs was loaded before the grouping fix; large batches will cost quadratic CPU');
     this.counters = {
       out: metrics.counter('logfs_records_out_total', 'Records acknowledged by Kafka'),
       bytesOut: metrics.counter('logfs_bytes_out_total', 'Bytes of Kafka message values acknowledged'),
@@ -83,10 +71,10 @@ export class KafkaShipper {
   }
 
   start(): void {
-    this.onState(this.store.snapshot());
+    this.spawnWorker();
     this.unwatch = this.store.watch((s) => this.onState(s));
     this.loop = this.run().catch((err) => {
-      if (!this.abort.signal.aborted) this.log.fatal({ err }, 'shipper loop died');
+      if (!this.abort.signal.aborted) this.log.fatal({ err: errorMessage(err) }, 'shipper loop died');
     });
   }
 
@@ -99,52 +87,86 @@ export class KafkaShipper {
   async stop(): Promise<void> {
     this.unwatch?.();
     this.abort.abort(new LogfsError('LOGFS_E_SHUTTING_DOWN', 'shipper stopping'));
+    const worker = this.worker;
+    if (worker) {
+      // The worker abandons a batch in flight (it stays in the journal) and disconnects.
+      const stopped = new Promise<void>((resolve) => (this.workerStopped = resolve));
+      this.post({ t: 'stop' });
+      await Promise.race([stopped, sleep(5_000)]);
+      await worker.terminate();
+      this.failPending(new LogfsError('LOGFS_E_SHUTTING_DOWN', 'shipper stopping'));
+    }
     await this.loop;
     const stopping = new LogfsError('LOGFS_E_SHUTTING_DOWN', 'gateway stopped before Kafka acknowledged; records stay in the journal');
     for (const w of this.ackWaiters.splice(0)) w.reject(stopping);
-    await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect()]);
   }
 
-  /** Topics are created at provisioning (when the store says a stream exists) with its partitions. */
-  private onState(state: ProvisioningState): void {
-    for (const s of Object.values(state.streams)) {
-      this.partitionsByTopic.set(topicForStream(s.provider, s.name, this.config.kafka.topicPrefix), s.partitions);
-    }
-    void this.ensureTopics([...this.partitionsByTopic.keys()]).catch((err) => {
-      this.log.warn({ err: errorMessage(err) }, 'could not create stream topics yet; will retry when shipping');
+  /** Starts the producer worker; a worker that dies is replaced (its batch stays in the journal). */
+  private spawnWorker(): void {
+    const worker = new Worker(workerFile(), { workerData: { config: this.config, logLevel: this.log.level } });
+    this.worker = worker;
+    worker.on('message', (m: FromProducer) => this.onWorkerMessage(m));
+    worker.on('error', (err) => this.log.fatal({ err: errorMessage(err) }, 'Kafka producer worker failed; records stay in the journal'));
+    worker.on('exit', (code) => {
+      this.failPending(new LogfsError('LOGFS_E_KAFKA', `Kafka producer worker exited with code ${code}`, { retriable: true }));
+      if (this.worker === worker && !this.abort.signal.aborted) {
+        this.log.error({ code }, 'restarting the Kafka producer worker');
+        this.spawnWorker();
+      }
     });
+    this.onState(this.store.snapshot());
   }
 
-  /** One topic check at a time: the store watcher and the send loop both ask. */
-  private ensureTopics(topics: string[]): Promise<void> {
-    if (topics.every((t) => this.knownTopics.has(t))) return Promise.resolve();
-    const run = this.topicWork.then(() => this.createMissingTopics(topics));
-    this.topicWork = run.catch(() => undefined);
-    return run;
+  private failPending(err: Error): void {
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
   }
 
-  private async createMissingTopics(topics: string[]): Promise<void> {
-    const missing = topics.filter((t) => !this.knownTopics.has(t));
-    if (missing.length === 0) return;
-    if (!this.admin) {
-      this.admin = this.kafka.admin();
-      await this.admin.connect();
+  private post(m: ToProducer, transfer: ArrayBuffer[] = []): void {
+    this.worker?.postMessage(m, transfer);
+  }
+
+  private onWorkerMessage(m: FromProducer): void {
+    switch (m.t) {
+      case 'sent':
+        this.pending.get(m.id)?.resolve(m.outcome);
+        this.pending.delete(m.id);
+        break;
+      case 'failed':
+        this.pending.get(m.id)?.reject(new LogfsError('LOGFS_E_KAFKA', m.message));
+        this.pending.delete(m.id);
+        break;
+      case 'error':
+        this.counters.errors.inc();
+        if (m.retrying) this.counters.retries.inc();
+        break;
+      case 'connected':
+        this.connected = m.up;
+        break;
+      case 'stopped':
+        this.workerStopped?.();
+        break;
     }
-    const existing = new Set(await this.admin.listTopics());
-    const toCreate = missing.filter((t) => !existing.has(t));
-    if (toCreate.length > 0) {
-      await this.admin.createTopics({
-        waitForLeaders: true,
-        topics: toCreate.map((topic) => ({
-          topic,
-          numPartitions: this.partitionsByTopic.get(topic) ?? 1,
-          replicationFactor: this.config.kafka.replicationFactor,
-          configEntries: [{ name: 'max.message.bytes', value: String(this.config.kafka.topicMaxMessageBytes) }],
-        })),
-      });
-      this.log.info({ topics: toCreate }, 'created stream topics');
-    }
-    for (const t of missing) this.knownTopics.add(t);
+  }
+
+  private onState(state: ProvisioningState): void {
+    const partitions: [string, number][] = Object.values(state.streams).map((s) => [topicForStream(s.provider, s.name, this.config.kafka.topicPrefix), s.partitions]);
+    this.post({ t: 'topics', partitions });
+  }
+
+  /** Hands a batch to the worker: one copy into a transferred buffer, no per-record messages. */
+  private send(lsn: number, payloads: Buffer[]): Promise<SendOutcome> {
+    let total = 0;
+    const lengths = payloads.map((p) => ((total += p.length), p.length));
+    const buf = new ArrayBuffer(total);
+    const view = Buffer.from(buf);
+    let o = 0;
+    for (const p of payloads) o += p.copy(view, o);
+    const id = this.nextId++;
+    return new Promise<SendOutcome>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.post({ t: 'send', id, lsn, buf, lengths }, [buf]);
+    });
   }
 
   private async run(): Promise<void> {
@@ -174,100 +196,41 @@ export class KafkaShipper {
         if (this.config.kafka.lingerMs > 0) await sleep(this.config.kafka.lingerMs, signal).catch(() => undefined);
         continue;
       }
-      const byTopic = new Map<string, Message[]>();
-      let bytes = 0;
-      let delivered = 0;
-      for (const [i, p] of payloads.entries()) {
-        let e: ReturnType<typeof decodeJournalEntry>;
-        try {
-          e = decodeJournalEntry(p);
-        } catch (err) {
-          // The entry passed its checksum, so this is a bug or a format change, not a torn write.
-          // It can never be delivered; say so loudly and count it rather than stop every stream.
-          this.counters.undeliverable.inc();
-          this.log.error({ err: errorMessage(err), lsn: lsn + i }, 'journal entry cannot be decoded; skipped');
-          continue;
-        }
-        let list = byTopic.get(e.topic);
-        if (!list) byTopic.set(e.topic, (list = []));
-        list.push({ key: e.key, value: e.value });
-        bytes += e.value.length;
-        delivered += 1;
+      let outcome: SendOutcome;
+      try {
+        outcome = await this.send(lsn, payloads);
+      } catch (err) {
+        if (signal.aborted) return;
+        this.log.error({ err: errorMessage(err) }, 'Kafka producer worker failed a batch; retrying it');
+        await sleep(1_000, signal).catch(() => undefined);
+        continue;
       }
-      const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-      const sent = topicMessages.length === 0 ? 'ok' : await this.sendUntilAcked(topicMessages, signal);
-      if (sent === 'stopped') return;
-      if (sent === 'too-large') {
+      for (const u of outcome.undecodable) {
+        this.counters.undeliverable.inc();
+        this.log.error({ err: u.error, lsn: u.lsn }, 'journal entry cannot be decoded; skipped');
+      }
+      if (outcome.result === 'stopped') return;
+      if (outcome.result === 'too-large') {
         if (payloads.length > 1) {
-          maxBytes = Math.max(1, Math.floor(bytes / 2));
+          maxBytes = Math.max(1, Math.floor(outcome.bytes / 2));
           this.log.warn({ maxBytes }, 'broker refused a batch as too large; sending smaller batches');
           continue;
         }
         // One record larger than the topic allows: it can never be delivered. Stop shipping
         // rather than drop it; the operator must raise the topic's max.message.bytes.
-        this.log.fatal({ lsn, bytes, topic: topicMessages[0]?.topic }, 'a single record exceeds the topic max.message.bytes; shipping stopped until the topic allows it');
+        this.log.fatal({ lsn, bytes: outcome.bytes }, 'a single record exceeds the topic max.message.bytes; shipping stopped until the topic allows it');
         await sleep(30_000, signal).catch(() => undefined);
         continue;
       }
       const last = lsn + payloads.length - 1;
       this.journal.ack(CONSUMER, last);
       this.ackedLsn = last;
-      this.counters.out.inc(delivered);
-      this.counters.bytesOut.inc(bytes);
+      this.counters.out.inc(outcome.delivered);
+      this.counters.bytesOut.inc(outcome.bytes);
       this.counters.batches.inc();
       this.releaseWaiters();
       next = last + 1;
     }
-  }
-
-  /** Retries one batch until Kafka acknowledges it (or says it is too large, or we stop). */
-  private async sendUntilAcked(topicMessages: TopicMessages[], signal: AbortSignal): Promise<'ok' | 'too-large' | 'stopped'> {
-    const backoff = new Backoff({ initialMs: 200, maxMs: 5_000 });
-    for (;;) {
-      if (signal.aborted) return 'stopped';
-      try {
-        await this.ensureTopics(topicMessages.map((t) => t.topic));
-        const producer = await this.connectedProducer();
-        await producer.sendBatch({
-          topicMessages,
-          acks: -1,
-          timeout: this.config.kafka.requestTimeoutMs,
-          compression: this.config.kafka.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
-        });
-        if (!this.connected) this.log.info('Kafka reachable; shipping');
-        this.connected = true;
-        return 'ok';
-      } catch (err) {
-        this.counters.errors.inc();
-        if ((err as { type?: string }).type === 'MESSAGE_TOO_LARGE') return 'too-large';
-        this.counters.retries.inc();
-        const delay = backoff.next();
-        if (this.connected || backoff.attempts === 1) {
-          this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'Kafka produce failed; records stay in the journal and are retried');
-        }
-        this.connected = false;
-        await sleep(delay, signal).catch(() => undefined);
-      }
-    }
-  }
-
-  private async connectedProducer(): Promise<Producer> {
-    if (!this.producer) {
-      const producer = this.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      // Keep the producer (and with it the idempotent producer id and sequences) only once it is
-      // connected, so a retry after a failed connect starts clean.
-      await producer.connect().catch(async (err: unknown) => {
-        await producer.disconnect().catch(() => undefined);
-        throw err;
-      });
-      this.producer = producer;
-    }
-    return this.producer;
   }
 
   private releaseWaiters(): void {

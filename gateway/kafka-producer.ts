@@ -1,0 +1,199 @@
+/**
+ * The kafkajs side of shipping: topics, the idempotent producer (acks=all, one request in flight,
+ * key = instance ID) and the retry of one batch until Kafka acknowledges it. It runs in its own
+ * worker thread (kafka-producer-worker.ts) so that kafkajs' per-record encoding does not compete
+ * with the FUSE handlers for the main thread.
+ */
+// Must come before kafkajs is loaded: it replaces kafkajs' quadratic partition grouping.
+import { linearGroupingInstalled } from './kafkajs-grouping.js';
+import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin, type TopicMessages, type Message } from 'kafkajs';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { Backoff, sleep } from '../core/retry.js';
+import type { GatewayConfig } from './config.js';
+import { decodeJournalEntry } from './journal-entry.js';
+
+export function kafkaLogCreator(log: Logger) {
+  return () =>
+    ({ level, log: entry }: { level: number; log: { message: string } & Record<string, unknown> }) => {
+      const { message, ...rest } = entry;
+      if (level <= logLevel.ERROR) log.error(rest, message);
+      else if (level === logLevel.WARN) log.warn(rest, message);
+      else log.debug(rest, message);
+    };
+}
+
+export function createKafka(config: GatewayConfig, log: Logger, clientId = config.kafka.clientId): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: config.kafka.brokers,
+    connectionTimeout: config.kafka.connectionTimeoutMs,
+    requestTimeout: config.kafka.requestTimeoutMs,
+    logLevel: logLevel.WARN,
+    logCreator: kafkaLogCreator(log),
+    // The shipper owns retrying (forever, with backoff); kafkajs retries briefly within a request.
+    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+  });
+}
+
+export type SendResult = 'ok' | 'too-large' | 'stopped';
+
+export interface SendOutcome {
+  result: SendResult;
+  /** Records handed to Kafka (entries that could not be decoded are skipped and counted). */
+  delivered: number;
+  bytes: number;
+  undecodable: { lsn: number; error: string }[];
+}
+
+/** What the producer reports for metrics and logs while it works. */
+export interface ProducerEvents {
+  error(retrying: boolean): void;
+  connected(up: boolean): void;
+}
+
+export class KafkaProducerSession {
+  private readonly kafka: Kafka;
+  private producer: Producer | undefined;
+  private admin: Admin | undefined;
+  private readonly knownTopics = new Set<string>();
+  private topicWork: Promise<void> = Promise.resolve();
+  private readonly partitionsByTopic = new Map<string, number>();
+  private connected = false;
+
+  constructor(
+    private readonly config: GatewayConfig,
+    private readonly log: Logger,
+    private readonly events: ProducerEvents,
+  ) {
+    this.kafka = createKafka(config, log);
+    if (!linearGroupingInstalled) log.warn('kafkajs was loaded before the grouping fix; large batches will cost quadratic CPU');
+  }
+
+  /** Topics are created at provisioning (when the store says a stream exists) with its partitions. */
+  setTopics(partitions: [string, number][]): void {
+    for (const [topic, n] of partitions) this.partitionsByTopic.set(topic, n);
+    void this.ensureTopics(partitions.map(([t]) => t)).catch((err) => {
+      this.log.warn({ err: errorMessage(err) }, 'could not create stream topics yet; will retry when shipping');
+    });
+  }
+
+  /**
+   * Sends journal entries (first one at `lsn`) and retries until Kafka acknowledges them, the broker
+   * says the batch is too large, or `signal` stops us.
+   */
+  async send(lsn: number, payloads: Buffer[], signal: AbortSignal): Promise<SendOutcome> {
+    const byTopic = new Map<string, Message[]>();
+    let bytes = 0;
+    let delivered = 0;
+    const undecodable: SendOutcome['undecodable'] = [];
+    for (const [i, p] of payloads.entries()) {
+      let e: ReturnType<typeof decodeJournalEntry>;
+      try {
+        e = decodeJournalEntry(p);
+      } catch (err) {
+        // The entry passed its checksum, so this is a bug or a format change, not a torn write.
+        // It can never be delivered; say so loudly and count it rather than stop every stream.
+        undecodable.push({ lsn: lsn + i, error: errorMessage(err) });
+        continue;
+      }
+      let list = byTopic.get(e.topic);
+      if (!list) byTopic.set(e.topic, (list = []));
+      list.push({ key: e.key, value: e.value });
+      bytes += e.value.length;
+      delivered += 1;
+    }
+    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+    const result = topicMessages.length === 0 ? 'ok' : await this.sendUntilAcked(topicMessages, signal);
+    return { result, delivered, bytes, undecodable };
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect()]);
+  }
+
+  /** One topic check at a time: the store watcher and the send loop both ask. */
+  private ensureTopics(topics: string[]): Promise<void> {
+    if (topics.every((t) => this.knownTopics.has(t))) return Promise.resolve();
+    const run = this.topicWork.then(() => this.createMissingTopics(topics));
+    this.topicWork = run.catch(() => undefined);
+    return run;
+  }
+
+  private async createMissingTopics(topics: string[]): Promise<void> {
+    const missing = topics.filter((t) => !this.knownTopics.has(t));
+    if (missing.length === 0) return;
+    if (!this.admin) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+    }
+    const existing = new Set(await this.admin.listTopics());
+    const toCreate = missing.filter((t) => !existing.has(t));
+    if (toCreate.length > 0) {
+      await this.admin.createTopics({
+        waitForLeaders: true,
+        topics: toCreate.map((topic) => ({
+          topic,
+          numPartitions: this.partitionsByTopic.get(topic) ?? 1,
+          replicationFactor: this.config.kafka.replicationFactor,
+          configEntries: [{ name: 'max.message.bytes', value: String(this.config.kafka.topicMaxMessageBytes) }],
+        })),
+      });
+      this.log.info({ topics: toCreate }, 'created stream topics');
+    }
+    for (const t of missing) this.knownTopics.add(t);
+  }
+
+  private async sendUntilAcked(topicMessages: TopicMessages[], signal: AbortSignal): Promise<SendResult> {
+    const backoff = new Backoff({ initialMs: 200, maxMs: 5_000 });
+    for (;;) {
+      if (signal.aborted) return 'stopped';
+      try {
+        await this.ensureTopics(topicMessages.map((t) => t.topic));
+        const producer = await this.connectedProducer();
+        await producer.sendBatch({
+          topicMessages,
+          acks: -1,
+          timeout: this.config.kafka.requestTimeoutMs,
+          compression: this.config.kafka.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        });
+        if (!this.connected) {
+          this.log.info('Kafka reachable; shipping');
+          this.events.connected(true);
+        }
+        this.connected = true;
+        return 'ok';
+      } catch (err) {
+        const tooLarge = (err as { type?: string }).type === 'MESSAGE_TOO_LARGE';
+        this.events.error(!tooLarge);
+        if (tooLarge) return 'too-large';
+        const delay = backoff.next();
+        if (this.connected || backoff.attempts === 1) {
+          this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'Kafka produce failed; records stay in the journal and are retried');
+        }
+        if (this.connected) this.events.connected(false);
+        this.connected = false;
+        await sleep(delay, signal).catch(() => undefined);
+      }
+    }
+  }
+
+  private async connectedProducer(): Promise<Producer> {
+    if (!this.producer) {
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      // Keep the producer (and with it the idempotent producer id and sequences) only once it is
+      // connected, so a retry after a failed connect starts clean.
+      await producer.connect().catch(async (err: unknown) => {
+        await producer.disconnect().catch(() => undefined);
+        throw err;
+      });
+      this.producer = producer;
+    }
+    return this.producer;
+  }
+}
