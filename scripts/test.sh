@@ -12,4 +12,13 @@ LOGFS_TEST_KAFKA=$(scripts/kafka.sh start | tail -1)
 export LOGFS_TEST_KAFKA
 cleanup() { if [ $started -eq 1 ]; then scripts/kafka.sh stop || true; fi; }
 trap cleanup EXIT
-npx --no-install vitest run "$@"
+mkdir -p test-artifacts
+status=0
+npx --no-install vitest run --reporter=default --reporter=json --outputFile.json=test-artifacts/vitest.json "$@" || status=$?
+# One plain closing line, whatever the runner printed above it.
+node -e '
+const r = JSON.parse(require("fs").readFileSync("test-artifacts/vitest.json", "utf8"));
+const skipped = r.numPendingTests + r.numTodoTests;
+console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' || true
+exit $status
