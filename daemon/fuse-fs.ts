@@ -210,6 +210,12 @@ export class LogFs {
     const lines: FramedLine[] = [];
     h.framer.flush(lines);
     if (lines.length > 0) await this.deliver(h, lines);
+    await this.handleBarrier(h);
+  }
+
+  /** Durability of every record written through `h`, including a delivery still waiting for room. */
+  private async handleBarrier(h: Handle): Promise<void> {
+    await h.waiting;
     await this.deps.sink.barrier(h.lastPosition);
   }
 
@@ -335,7 +341,7 @@ export class LogFs {
       fsync: (_path, _datasync, fd, cb) => {
         const h = this.handles.get(fd);
         if (!h) return cb(Fuse.EBADF);
-        reply(cb, this.deps.sink.barrier(h.lastPosition), 'fsync');
+        reply(cb, this.handleBarrier(h), 'fsync');
       },
       release: (_path, fd, cb) => {
         const h = this.handles.get(fd);
