@@ -15,7 +15,7 @@ const MountSchema = z.strictObject({
   maxRecordBytes: z.number().int().min(64).max(64 * 1024 * 1024).default(MOUNT_DEFAULTS.maxRecordBytes)
     .describe('Longest record; longer lines are cut into parts'),
   blksize: z.number().int().min(512).max(16 * 1024 * 1024).default(MOUNT_DEFAULTS.blksize)
-    .describe('st_blksize reported for stream files (stdio buffer size)'),
+    .describe('st_blksize reported for stream files (the buffer size of programs that size by it)'),
   bigWrites: z.boolean().default(MOUNT_DEFAULTS.bigWrites).describe('FUSE big_writes, 128 KiB write requests'),
   directIo: z.boolean().default(MOUNT_DEFAULTS.directIo).describe('FUSE direct_io, no page cache'),
   allowOther: z.boolean().default(MOUNT_DEFAULTS.allowOther).describe('Let every user write to the mount'),

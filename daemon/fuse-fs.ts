@@ -22,7 +22,10 @@ export const MOUNT_DEFAULTS = {
   mountpoint: '/dev/logFS',
   /** Longest record; longer lines become several records marked as parts. */
   maxRecordBytes: 1024 * 1024,
-  /** st_blksize of stream files: stdio sizes its buffers by it (measured in bench/write-path.ts). */
+  /**
+   * st_blksize of stream files. Programs that size buffers by it (CPython) write 128 KiB at a time;
+   * glibc stdio uses it only below 8 KiB, so a small value would only slow it (bench/write-path.ts).
+   */
   blksize: 128 * 1024,
   /** Provision an unknown stream on its first create instead of answering ENOENT. */
   autoProvision: false,
