@@ -55,6 +55,7 @@ describe('separate gateway with two instances', () => {
     for (const d of daemons) await d.cleanup();
     gateway?.kill('SIGTERM');
     await gatewayExit;
+    await fsp.rm(dir, { recursive: true, force: true });
   });
 
   it('stamps each daemon\'s records with the identity of its socket', async () => {

@@ -97,8 +97,12 @@ export class Daemon {
     this.logFile = path.join(dataDir, 'logfsd.log');
   }
 
+  /** A temp dir this harness made for the daemon, removed by cleanup(). */
+  ownedBase: string | undefined;
+
   static async start(opts: DaemonOptions = {}): Promise<Daemon> {
-    const base = opts.dataDir ? path.dirname(opts.dataDir) : await tempDir();
+    const ownedBase = opts.dataDir ? undefined : await tempDir();
+    const base = opts.dataDir ? path.dirname(opts.dataDir) : (ownedBase as string);
     const dataDir = opts.dataDir ?? path.join(base, 'data');
     const mnt = opts.mountDir ?? path.join(base, 'mnt');
     const provider = opts.provider ?? randomName('p');
@@ -116,6 +120,7 @@ export class Daemon {
       const r = await logfsctl(['stream', 'create', spec.name, '--data', dataDir, '--provider', provider, '--partitions', String(spec.partitions ?? 1)]);
       if (r.code !== 0) throw new Error(`stream create failed: ${r.stderr}`);
     }
+    d.ownedBase = ownedBase;
     await d.launch();
     return d;
   }
@@ -169,10 +174,11 @@ export class Daemon {
     await this.exited;
   }
 
-  /** Stops the daemon and lazily unmounts anything left, then removes the temp dirs. */
+  /** Stops the daemon and lazily unmounts anything left, then removes the temp dirs it made. */
   async cleanup(): Promise<void> {
     await this.stop();
     if (await isMounted(this.mnt)) await execFileP('fusermount', ['-uz', this.mnt]).catch(() => undefined);
+    if (this.ownedBase && !(await isMounted(this.mnt))) await fsp.rm(this.ownedBase, { recursive: true, force: true });
   }
 }
 
