@@ -12,11 +12,12 @@ import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import { configureLogger } from '../core/logger.js';
+import { processAlive } from '../core/process-alive.js';
 import { sleep } from '../core/retry.js';
 import { createStream, deleteStream, FileProvisioningStore, type StreamSpec } from '../control/store.js';
 import { topicForStream, validateProviderName } from '../control/stream-name.js';
 import { readRuntime, runDaemon, type RuntimeInfo } from '../daemon/daemon.js';
-import { isMountPoint } from '../daemon/fuse-fs.js';
+import { isMountPoint, lazyUnmount } from '../daemon/fuse-fs.js';
 import { parsePrometheusText } from '../gateway/index.js';
 import { daemonConfigFromFlags, daemonFlags, brokersOf } from './daemon-options.js';
 import { tailRecords } from './tail.js';
@@ -77,9 +78,7 @@ async function umountCommand(argv: Common & { dir: string }): Promise<void> {
     process.kill(rt.pid, 'SIGTERM');
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline) {
-      try {
-        process.kill(rt.pid, 0);
-      } catch {
+      if (!processAlive(rt.pid)) {
         out(`unmounted ${dir}`);
         return;
       }
@@ -89,8 +88,8 @@ async function umountCommand(argv: Common & { dir: string }): Promise<void> {
   }
   if (await isMountPoint(dir)) {
     // Mounted but not by the logfsd of this data dir: a stale mount or another data dir's.
-    const { execFileSync } = await import('node:child_process');
-    execFileSync('fusermount', ['-uz', dir]);
+    await lazyUnmount(dir);
+    if (await isMountPoint(dir)) throw new LogfsError('LOGFS_E_CONFIG', `could not unmount ${dir}`);
     out(`unmounted ${dir} (no logfsd of ${argv.data} served it)`);
     return;
   }

@@ -7,6 +7,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { isLogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
+import { processAlive } from '../core/process-alive.js';
 import { createStream, FileProvisioningStore, StreamCatalog, type ProvisioningStore } from '../control/store.js';
 import { Gateway, resolveInstanceId, type IngestSink, type InstanceIdentity } from '../gateway/index.js';
 import { connectGateway, type GatewayClient } from '../gateway/gateway-client.js';
@@ -183,12 +184,7 @@ export async function runDaemon(config: DaemonConfig, log?: Logger): Promise<voi
 export async function readRuntime(dataDir: string): Promise<RuntimeInfo | undefined> {
   try {
     const info = JSON.parse(await fsp.readFile(path.join(dataDir, RUNTIME_FILE), 'utf8')) as RuntimeInfo;
-    try {
-      process.kill(info.pid, 0);
-    } catch {
-      return undefined; // left by a process that died
-    }
-    return info;
+    return processAlive(info.pid) ? info : undefined; // else left by a process that died
   } catch {
     return undefined;
   }

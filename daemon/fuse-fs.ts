@@ -136,7 +136,7 @@ export class LogFs {
         resolve();
       }),
     );
-    await lazyUnmountIfMounted(this.opts.mountpoint);
+    await lazyUnmount(this.opts.mountpoint);
     this.log.info({ mountpoint: this.opts.mountpoint, openHandles: this.handles.size }, 'unmounted');
   }
 
@@ -376,7 +376,8 @@ export async function isMountPoint(dir: string): Promise<boolean> {
   return info.split('\n').some((line) => line.split(' ')[4] === escaped);
 }
 
-async function lazyUnmountIfMounted(dir: string): Promise<void> {
+/** Lazily unmounts `dir` if it is mounted (fusermount, fusermount3, then umount -l). */
+export async function lazyUnmount(dir: string): Promise<void> {
   if (!(await isMountPoint(dir))) return;
   for (const cmd of ['fusermount', 'fusermount3', 'umount']) {
     const args = cmd === 'umount' ? ['-l', dir] : ['-uz', dir];
@@ -400,7 +401,7 @@ export async function clearStaleMount(dir: string, log: Logger): Promise<void> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOTCONN') {
       log.warn({ mountpoint: dir }, 'clearing a stale mount left by a crash');
-      await lazyUnmountIfMounted(dir);
+      await lazyUnmount(dir);
       return;
     }
     throw err;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type http from 'node:http';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
+import { processAlive } from '../core/process-alive.js';
 import { topicForStream } from '../control/stream-name.js';
 import type { ProvisioningStore } from '../control/store.js';
 import type { GatewayConfig } from './config.js';
@@ -87,15 +88,6 @@ async function lockDirectory(dir: string): Promise<() => Promise<void>> {
     }
   }
   throw new LogfsError('LOGFS_E_CONFIG', `cannot lock journal ${dir}`);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 interface Template {

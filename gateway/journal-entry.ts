@@ -42,21 +42,10 @@ export class JournalEntryHeader {
 }
 
 export function encodeJournalEntry(topic: string, key: string, seq: number, value: Buffer): Buffer {
-  const topicLen = Buffer.byteLength(topic);
-  const keyLen = Buffer.byteLength(key);
-  if (topicLen > 255 || keyLen > 255) throw new RangeError('journal entry topic or key longer than 255 bytes');
-  const head = 1 + 1 + topicLen + 1 + keyLen + 8;
-  const buf = Buffer.allocUnsafe(head + value.length);
-  let o = 0;
-  buf[o++] = FORMAT;
-  buf[o++] = topicLen;
-  o += buf.write(topic, o, 'utf8');
-  buf[o++] = keyLen;
-  o += buf.write(key, o, 'utf8');
-  buf.writeDoubleBE(seq, o);
-  o += 8;
-  value.copy(buf, o);
-  return buf;
+  const header = new JournalEntryHeader(topic, key);
+  const buf = Buffer.allocUnsafe(header.bytes.length + value.length);
+  value.copy(buf, header.bytes.length);
+  return header.fill(buf, seq);
 }
 
 export function decodeJournalEntry(buf: Buffer): JournalEntry {

@@ -57,6 +57,8 @@ export class JournalReader {
       let o = 0;
       while (o + ENTRY_HEADER_BYTES <= buf.length) {
         const len = buf.readUInt32BE(o);
+        // Appends never write empty entries; zeros here are a block not yet written (as the journal's recovery treats them).
+        if (len === 0) break;
         if (o + ENTRY_HEADER_BYTES + len > buf.length) {
           // An entry larger than what we read: read again with room for it.
           if (o === 0 && buf.length === want) want = ENTRY_HEADER_BYTES + len;
