@@ -20,6 +20,10 @@ export const ERROR_CODES = [
   'LOGFS_E_GATEWAY_REFUSED', // the gateway refused a client's identity
   'LOGFS_E_GATEWAY_UNAVAILABLE', // connection to the gateway lost
   'LOGFS_E_SHUTTING_DOWN', // component is closing
+  'LOGFS_E_GRAPH_INVALID', // a graph definition failed validation
+  'LOGFS_E_AGENT', // an agent failed to process or flush records
+  'LOGFS_E_SANDBOX', // a custom agent broke a sandbox limit or threw
+  'LOGFS_E_ARCHIVE_IO', // the archive could not be written or read
   'LOGFS_E_INTERNAL', // a bug: never retried
 ] as const;
 
