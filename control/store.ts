@@ -1,5 +1,5 @@
 /**
- * The provisioning store: streams (and, later, graphs) that every component watches.
+ * The provisioning store: streams and graphs, which every component watches.
  * File-backed here: one JSON document replaced atomically (write temp, fsync, rename) under an
  * exclusive lock file, so several processes can update it safely. The `ProvisioningStore`
  * interface is what components use; a Kafka-backed store (a compacted topic) can implement it later.
@@ -23,13 +23,26 @@ export const StreamSpecSchema = z.strictObject({
 });
 export type StreamSpec = z.infer<typeof StreamSpecSchema>;
 
+/**
+ * A processing graph as committed: the definition is checked by pipeline/graph before it is
+ * committed and again by every worker that loads it (control does not depend on the pipeline).
+ */
+export const GraphSpecSchema = z.strictObject({
+  name: z.string().describe('Graph name'),
+  version: z.number().int().min(1).describe('Bumped on every committed change; archived records carry it'),
+  definition: z.record(z.string(), z.unknown()).describe('The graph definition (pipeline/graph/graph-schema.ts)'),
+  updatedAt: z.string().describe('ISO time of the last change'),
+});
+export type GraphSpec = z.infer<typeof GraphSpecSchema>;
+
 export const ProvisioningStateSchema = z.strictObject({
   version: z.number().int().nonnegative(),
   streams: z.record(z.string(), StreamSpecSchema),
+  graphs: z.record(z.string(), GraphSpecSchema).default({}),
 });
 export type ProvisioningState = z.infer<typeof ProvisioningStateSchema>;
 
-export const EMPTY_STATE: ProvisioningState = { version: 0, streams: {} };
+export const EMPTY_STATE: ProvisioningState = { version: 0, streams: {}, graphs: {} };
 
 export interface ProvisioningStore {
   snapshot(): ProvisioningState;

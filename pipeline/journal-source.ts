@@ -1,0 +1,82 @@
+/**
+ * Embedded mode: the journal is the bus (DESIGN.md). Each graph reads it through its own named
+ * cursor (`graph:<name>`) and acknowledges entries after its sinks did; the journal keeps every
+ * entry until the `pipeline` consumer (the slowest graph, see PipelineWorker) has passed it, which
+ * is also the backpressure: writers block when the pipeline falls a journal's bound behind.
+ */
+import type { Logger } from 'pino';
+import { sleep } from '../core/retry.js';
+import { decodeJournalEntry, type Journal } from '../gateway/index.js';
+import type { GraphRuntime } from './engine.js';
+import { SOURCE } from './graph/graph-schema.js';
+import type { PipelineRecord } from './record.js';
+import { decodeOrFlag, type Source } from './source.js';
+import type { TopicInput } from './kafka-source.js';
+
+export const JOURNAL_SOURCE_DEFAULTS = {
+  maxEntries: 8192,
+  maxBytes: 8 * 1024 * 1024,
+  tickMs: 1_000,
+};
+
+export interface JournalSourceOptions {
+  journal: Journal;
+  consumer: string;
+  topics: TopicInput[];
+  log: Logger;
+  /** Called after each acknowledgement, so the worker can move the `pipeline` cursor. */
+  onAck?: () => void;
+}
+
+export class JournalSource implements Source {
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly opts: JournalSourceOptions) {}
+
+  async start(runtime: GraphRuntime, onFailure: (err: unknown) => void): Promise<void> {
+    this.running = true;
+    this.loop = this.run(runtime).catch((err: unknown) => {
+      if (this.running) onFailure(err);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.abort.abort();
+    await this.loop;
+  }
+
+  private async run(runtime: GraphRuntime): Promise<void> {
+    const { journal, consumer, topics } = this.opts;
+    const byTopic = new Map(topics.map((t) => [t.topic, t]));
+    let lastTick = Date.now();
+    while (this.running) {
+      const from = journal.cursor(consumer) + 1;
+      const { lsn, payloads } = await journal.read(from, JOURNAL_SOURCE_DEFAULTS.maxEntries, JOURNAL_SOURCE_DEFAULTS.maxBytes);
+      if (payloads.length === 0) {
+        // Wake on new entries, or at the tick so windows close on an idle stream.
+        await Promise.race([journal.waitForEntries(from - 1, this.abort.signal), sleep(JOURNAL_SOURCE_DEFAULTS.tickMs, this.abort.signal)]).catch(() => {});
+        if (!this.running) break;
+        await runtime.tick();
+        lastTick = Date.now();
+        continue;
+      }
+      const records: PipelineRecord[] = [];
+      for (let i = 0; i < payloads.length; i++) {
+        const entry = decodeJournalEntry(payloads[i]!);
+        const input = byTopic.get(entry.topic);
+        if (!input) continue; // another graph's stream
+        records.push(decodeOrFlag(entry.value, { stream: input.stream, provider: input.provider, key: entry.key, position: `journal@${lsn + i}` }));
+      }
+      if (records.length > 0) await runtime.runBatch([{ from: SOURCE, port: 'out', records }]);
+      else if (Date.now() - lastTick >= JOURNAL_SOURCE_DEFAULTS.tickMs) {
+        await runtime.tick();
+        lastTick = Date.now();
+      }
+      journal.ack(consumer, lsn + payloads.length - 1);
+      this.opts.onAck?.();
+    }
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * A graph's records from Kafka: one consumer group per graph (and per phase), so several workers
+ * share the partitions and a new worker rebalances without loss. Offsets are committed explicitly
+ * after each batch has been through every sink; kafkajs' auto-commit is off.
+ */
+import { SOURCE } from './graph/graph-schema.js';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorMessage, LogfsError } from '../core/errors.js';
+import type { GraphRuntime, EdgeBatch } from './engine.js';
+import type { PipelineRecord } from './record.js';
+import { decodeOrFlag, type Source } from './source.js';
+
+export const KAFKA_SOURCE_DEFAULTS = {
+  sessionTimeoutMs: 30_000,
+  heartbeatIntervalMs: 3_000,
+  maxBytesPerPartition: 4 * 1024 * 1024,
+  maxBytes: 16 * 1024 * 1024,
+  maxWaitTimeMs: 200,
+  /** How often windowed agents are ticked when no records arrive. */
+  tickMs: 1_000,
+};
+
+export interface TopicInput {
+  topic: string;
+  stream: string;
+  provider: string;
+}
+
+/** Turns a fetched batch into the runtime's input; phase topics carry the edge in the message. */
+export type BatchDecoder = (batch: EachBatchPayload['batch'], input: TopicInput | undefined) => EdgeBatch[];
+
+export interface KafkaSourceOptions {
+  kafka: Kafka;
+  groupId: string;
+  topics: TopicInput[];
+  log: Logger;
+  /** Called after each (re)assignment of partitions: the archive re-reads what other workers stored. */
+  onAssigned?: () => Promise<void>;
+  decode?: BatchDecoder;
+  fromBeginning?: boolean;
+}
+
+export const decodeStreamBatch: BatchDecoder = (batch, input) => {
+  const records: PipelineRecord[] = new Array(batch.messages.length);
+  for (let i = 0; i < batch.messages.length; i++) {
+    const m = batch.messages[i]!;
+    records[i] = decodeOrFlag(m.value ?? Buffer.alloc(0), {
+      stream: input?.stream ?? batch.topic,
+      provider: input?.provider ?? 'unknown',
+      key: m.key?.toString() ?? null,
+      position: `${batch.topic}/${batch.partition}@${m.offset}`,
+    });
+  }
+  return [{ from: SOURCE, port: 'out', records }];
+};
+
+export class KafkaSource implements Source {
+  private consumer: Consumer | undefined;
+  private failed = false;
+  private joins = 0;
+  private ticker: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: KafkaSourceOptions) {}
+
+  async start(runtime: GraphRuntime, onFailure: (err: unknown) => void): Promise<void> {
+    const { kafka, groupId, topics, log } = this.opts;
+    const byTopic = new Map(topics.map((t) => [t.topic, t]));
+    const decode = this.opts.decode ?? decodeStreamBatch;
+    const consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: KAFKA_SOURCE_DEFAULTS.sessionTimeoutMs,
+      heartbeatInterval: KAFKA_SOURCE_DEFAULTS.heartbeatIntervalMs,
+      maxBytesPerPartition: KAFKA_SOURCE_DEFAULTS.maxBytesPerPartition,
+      maxBytes: KAFKA_SOURCE_DEFAULTS.maxBytes,
+      maxWaitTimeInMs: KAFKA_SOURCE_DEFAULTS.maxWaitTimeMs,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joins++;
+      log.info({ groupId, assigned: e.payload.memberAssignment }, 'partitions assigned');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      // kafkajs restarts itself on retriable errors; anything else ends this source.
+      if (!e.payload.restart) this.fail(new LogfsError('LOGFS_E_KAFKA', `consumer group ${groupId} stopped: ${errorMessage(e.payload.error)}`, { cause: e.payload.error }), onFailure);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: topics.map((t) => t.topic), fromBeginning: this.opts.fromBeginning ?? true });
+    let assignedSeen = 0;
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: async (payload) => {
+        const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
+        if (this.failed || !isRunning() || isStale() || batch.messages.length === 0) return;
+        // A rebalance since the last batch: another worker may have archived records we now own.
+        if (this.joins !== assignedSeen) {
+          assignedSeen = this.joins;
+          await this.opts.onAssigned?.();
+        }
+        try {
+          await runtime.runBatch(decode(batch, byTopic.get(batch.topic)));
+        } catch (err) {
+          // Nothing of this batch is committed: a restarted runtime reads it again.
+          this.fail(err, onFailure);
+          return;
+        }
+        resolveOffset(batch.lastOffset());
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+        await heartbeat();
+      },
+    });
+    this.ticker = setInterval(() => {
+      if (this.failed) return;
+      runtime.tick().catch((err: unknown) => this.fail(err, onFailure));
+    }, KAFKA_SOURCE_DEFAULTS.tickMs);
+    this.ticker.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.ticker);
+    const c = this.consumer;
+    this.consumer = undefined;
+    if (!c) return;
+    // stop() waits for the batch in flight (whose offsets it then commits) and leaves the group.
+    await c.stop().catch(() => {});
+    await c.disconnect().catch(() => {});
+  }
+
+  private fail(err: unknown, onFailure: (err: unknown) => void): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.consumer?.pause(this.opts.topics.map((t) => ({ topic: t.topic })));
+    onFailure(err);
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Where a graph's records come from: Kafka consumer groups (pipeline/kafka-source.ts) or, in
+ * embedded mode, the local journal (pipeline/journal-source.ts). Both hand decoded batches to a
+ * GraphRuntime and move their position (commit the offsets, ack the journal cursor) only after the
+ * runtime resolved, i.e. after every sink acknowledged.
+ */
+import { errorMessage } from '../core/errors.js';
+import type { GraphRuntime } from './engine.js';
+import { fromLogRecord, type PipelineRecord } from './record.js';
+import { decodeRecord } from '../gateway/index.js';
+
+export interface Source {
+  /** Starts feeding `runtime`; `onFailure` is called once if a batch cannot be processed. */
+  start(runtime: GraphRuntime, onFailure: (err: unknown) => void): Promise<void>;
+  /**
+   * Stabilise: stop fetching, let the batch in flight finish (its position is then committed),
+   * and return. Records not yet fetched stay for the next runtime.
+   */
+  stop(): Promise<void>;
+}
+
+export const UNDECODABLE_FLAG = 'undecodable';
+
+/**
+ * A message that is not a record (written by something else, or damaged) must not vanish nor stop
+ * the graph: it becomes a record holding the raw bytes, flagged, with the decoder's message.
+ */
+export function decodeOrFlag(value: Buffer, where: { stream: string; provider: string; key: string | null; position: string }): PipelineRecord {
+  try {
+    return fromLogRecord(decodeRecord(value));
+  } catch (err) {
+    const r = fromLogRecord({
+      v: 1,
+      provider: where.provider,
+      stream: where.stream,
+      class: null,
+      instance: where.key ?? 'unknown',
+      host: 'unknown',
+      seq: 0,
+      ts: Date.now(),
+      source: 'fuse',
+      data: value,
+    });
+    r.id = `undecodable:${where.position}`;
+    r.flags.push(UNDECODABLE_FLAG);
+    r.fields._decode_error = `not a logFS record at ${where.position}: ${errorMessage(err)}`;
+    return r;
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * A pipeline worker: runs the graphs of the provisioning store (all of them, or those it is told
+ * to) and follows their changes live, by the seed's protocol. For each new version it initialises
+ * the new runtime first (a config that cannot start leaves the old version running), then
+ * stabilises the old one (stop fetching, finish the batch in flight and commit it, flush open
+ * windows into the sinks), then activates the new one on the same consumer group / journal cursor,
+ * so every record is processed by exactly one version and none is lost.
+ */
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import type { Admin, Kafka } from 'kafkajs';
+import type { Logger } from 'pino';
+import { errorMessage } from '../core/errors.js';
+import { Backoff } from '../core/retry.js';
+import type { ProvisioningState, ProvisioningStore } from '../control/store.js';
+import { topicForStream } from '../control/stream-name.js';
+import type { Journal } from '../gateway/index.js';
+import type { AgentServices } from './agent.js';
+import { GraphRuntime, type GraphStats } from './engine.js';
+import { DEFAULT_GRAPH, defaultGraphDefinition, planGraph, unassignedStreams } from './graph/graph-store.js';
+import type { GraphPlan } from './graph/graph-validate.js';
+import { JournalSource } from './journal-source.js';
+import { KafkaSource, type TopicInput } from './kafka-source.js';
+import type { Source } from './source.js';
+
+export const WORKER_DEFAULTS = {
+  /** How often the worker writes its stats file (graph show --stats reads it). */
+  statsIntervalMs: 2_000,
+  /** Consumer groups are `<topicPrefix>.graph.<name>`. */
+  groupInfix: 'graph',
+  /** Journal consumer that gates deletion in embedded mode: the slowest graph's position. */
+  journalConsumer: 'pipeline',
+};
+
+/** The services plus what the worker needs to manage them. */
+export interface PipelineServices extends AgentServices {
+  /** Re-reads state other workers wrote (archive de-duplication marks) after a rebalance. */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type WorkerBus =
+  | { kind: 'kafka'; kafka: Kafka; topicPrefix: string; replicationFactor?: number }
+  | { kind: 'journal'; journal: Journal; topicPrefix: string };
+
+export interface PipelineWorkerOptions {
+  dataDir: string;
+  store: ProvisioningStore;
+  bus: WorkerBus;
+  services: PipelineServices;
+  log: Logger;
+  /** Run only these graphs (default: all, including the default graph). */
+  graphs?: string[];
+  workerId?: string;
+}
+
+export interface GraphStatus {
+  name: string;
+  version: number;
+  state: 'starting' | 'running' | 'failed' | 'stopped';
+  error: string | null;
+  streams: string[];
+  stats: GraphStats | null;
+}
+
+export interface WorkerStatsFile {
+  workerId: string;
+  pid: number;
+  host: string;
+  updatedAt: string;
+  graphs: GraphStatus[];
+}
+
+export class PipelineWorker {
+  readonly workerId: string;
+  private readonly runners = new Map<string, GraphRunner>();
+  private chain: Promise<void> = Promise.resolve();
+  private unwatch: (() => void) | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private admin: Admin | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: PipelineWorkerOptions) {
+    this.workerId = opts.workerId ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+  }
+
+  get statsFile(): string {
+    return path.join(this.opts.dataDir, 'pipeline', 'stats', `${this.workerId}.json`);
+  }
+
+  async start(): Promise<void> {
+    await fsp.mkdir(path.dirname(this.statsFile), { recursive: true });
+    await this.reconcile(this.opts.store.snapshot());
+    this.unwatch = this.opts.store.watch((s) => void this.reconcile(s));
+    this.statsTimer = setInterval(() => void this.writeStats(), WORKER_DEFAULTS.statsIntervalMs);
+    this.statsTimer.unref();
+    this.opts.log.info({ workerId: this.workerId, bus: this.opts.bus.kind }, 'pipeline worker started');
+  }
+
+  /** Stabilises every graph (commit, flush windows) and stops. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unwatch?.();
+    clearInterval(this.statsTimer);
+    await this.chain;
+    await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    this.ackJournal();
+    await this.writeStats();
+    await this.opts.services.close();
+    await this.admin?.disconnect().catch(() => {});
+    await fsp.rm(this.statsFile, { force: true });
+  }
+
+  status(): GraphStatus[] {
+    return [...this.runners.values()].map((r) => r.status());
+  }
+
+  /** Resolves when every change seen so far has been applied (tests and `graph apply --wait`). */
+  settled(): Promise<void> {
+    return this.chain;
+  }
+
+  private reconcile(state: ProvisioningState): Promise<void> {
+    const run = this.chain.then(() => this.reconcileNow(state));
+    this.chain = run.catch((err: unknown) => this.opts.log.error({ err }, 'pipeline: reconciling graphs failed'));
+    return this.chain;
+  }
+
+  private async reconcileNow(state: ProvisioningState): Promise<void> {
+    if (this.stopped) return;
+    const wanted = new Map<string, { version: number; definition: unknown }>();
+    for (const g of Object.values(state.graphs)) wanted.set(g.name, { version: g.version, definition: g.definition });
+    const rest = unassignedStreams(state);
+    if (rest.length > 0) wanted.set(DEFAULT_GRAPH, { version: state.version, definition: defaultGraphDefinition(rest) });
+    if (this.opts.graphs) for (const name of [...wanted.keys()]) if (!this.opts.graphs.includes(name)) wanted.delete(name);
+
+    for (const [name, runner] of this.runners) {
+      if (!wanted.has(name)) {
+        await runner.stop();
+        this.runners.delete(name);
+      }
+    }
+    for (const [name, want] of wanted) {
+      let plan: GraphPlan;
+      try {
+        // Streams deleted since the graph was committed are left out rather than failing the graph.
+        plan = planGraph(want.definition);
+      } catch (err) {
+        this.opts.log.error({ graph: name, err: errorMessage(err) }, 'pipeline: graph in the store is invalid; keeping what runs');
+        continue;
+      }
+      const topics = plan.streams.flatMap((s): TopicInput[] => {
+        const spec = state.streams[s];
+        if (!spec) {
+          this.opts.log.warn({ graph: name, stream: s }, 'pipeline: graph takes a stream that is not provisioned; skipping it');
+          return [];
+        }
+        return [{ stream: s, provider: spec.provider, topic: topicForStream(spec.provider, s, this.opts.bus.topicPrefix) }];
+      });
+      let runner = this.runners.get(name);
+      if (!runner) {
+        runner = new GraphRunner(name, this);
+        this.runners.set(name, runner);
+      }
+      const key = `${want.version}|${JSON.stringify(topics)}`;
+      if (runner.key === key) continue;
+      if (this.opts.bus.kind === 'kafka') await this.ensureTopics(topics, state);
+      await runner.apply(plan, want.version, topics, key);
+    }
+  }
+
+  // ---- what GraphRunner needs --------------------------------------------------------------------
+
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  get services(): PipelineServices {
+    return this.opts.services;
+  }
+
+  makeSource(graph: string, topics: TopicInput[]): Source {
+    const bus = this.opts.bus;
+    const log = this.opts.log.child({ graph });
+    if (bus.kind === 'journal') {
+      return new JournalSource({ journal: bus.journal, consumer: `graph:${graph}`, topics, log, onAck: () => this.ackJournal() });
+    }
+    return new KafkaSource({
+      kafka: bus.kafka,
+      groupId: `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`,
+      topics,
+      log,
+      onAssigned: () => this.opts.services.refresh(),
+    });
+  }
+
+  /** Embedded mode: the journal may drop an entry once every running graph has passed it. */
+  ackJournal(): void {
+    const bus = this.opts.bus;
+    if (bus.kind !== 'journal') return;
+    const running = [...this.runners.keys()];
+    const last = bus.journal.nextLsn - 1;
+    const min = running.length === 0 ? last : Math.min(...running.map((g) => bus.journal.cursor(`graph:${g}`)));
+    if (min > bus.journal.cursor(WORKER_DEFAULTS.journalConsumer) && min <= last) bus.journal.ack(WORKER_DEFAULTS.journalConsumer, min);
+  }
+
+  private async ensureTopics(topics: TopicInput[], state: ProvisioningState): Promise<void> {
+    const bus = this.opts.bus;
+    if (bus.kind !== 'kafka' || topics.length === 0) return;
+    if (!this.admin) {
+      this.admin = bus.kafka.admin();
+      await this.admin.connect();
+    }
+    const existing = new Set(await this.admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length === 0) return;
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((t) => ({ topic: t.topic, numPartitions: state.streams[t.stream]?.partitions ?? 1, replicationFactor: bus.replicationFactor ?? 1 })),
+    });
+  }
+
+  private async writeStats(): Promise<void> {
+    const file: WorkerStatsFile = { workerId: this.workerId, pid: process.pid, host: os.hostname(), updatedAt: new Date().toISOString(), graphs: this.status() };
+    const tmp = `${this.statsFile}.tmp`;
+    try {
+      await fsp.writeFile(tmp, JSON.stringify(file));
+      await fsp.rename(tmp, this.statsFile);
+    } catch (err) {
+      this.opts.log.debug({ err }, 'pipeline: could not write stats');
+    }
+  }
+}
+
+interface Active {
+  runtime: GraphRuntime;
+  source: Source;
+}
+
+/** One graph in one worker: its active version, and the switch to the next. */
+class GraphRunner {
+  key: string | undefined;
+  private active: Active | undefined;
+  private plan: GraphPlan | undefined;
+  private version = 0;
+  private topics: TopicInput[] = [];
+  private state: GraphStatus['state'] = 'starting';
+  private error: string | null = null;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
+  private work: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly name: string,
+    private readonly worker: PipelineWorker,
+  ) {}
+
+  status(): GraphStatus {
+    return { name: this.name, version: this.version, state: this.state, error: this.error, streams: this.topics.map((t) => t.stream), stats: this.active?.runtime.stats() ?? null };
+  }
+
+  apply(plan: GraphPlan, version: number, topics: TopicInput[], key: string): Promise<void> {
+    this.key = key;
+    clearTimeout(this.restartTimer);
+    return this.serial(async () => {
+      const log = this.worker.log.child({ graph: this.name, version });
+      // 1. Initialise the new version; if it cannot start, the old one keeps running.
+      let runtime: GraphRuntime;
+      try {
+        runtime = await GraphRuntime.create(plan, { version, services: this.worker.services, log });
+      } catch (err) {
+        this.error = `version ${version} rejected: ${errorMessage(err)}`;
+        log.error({ err: errorMessage(err) }, 'pipeline: new graph version cannot start; the previous version keeps running');
+        if (!this.active) this.state = 'failed';
+        return;
+      }
+      // 2. Stabilise the old version: stop fetching, finish and commit the batch in flight, flush windows.
+      if (this.active) await this.stabilise(this.active, log);
+      // 3. Activate the new one from where the old one stopped.
+      this.plan = plan;
+      this.version = version;
+      this.topics = topics;
+      await this.activate(runtime, log);
+    });
+  }
+
+  stop(): Promise<void> {
+    clearTimeout(this.restartTimer);
+    return this.serial(async () => {
+      if (this.active) await this.stabilise(this.active, this.worker.log.child({ graph: this.name }));
+      this.active = undefined;
+      this.state = 'stopped';
+    });
+  }
+
+  private async activate(runtime: GraphRuntime, log: Logger): Promise<void> {
+    const source = this.worker.makeSource(this.name, this.topics);
+    const active: Active = { runtime, source };
+    this.active = active;
+    this.state = 'running';
+    this.error = null;
+    try {
+      await source.start(runtime, (err) => this.failed(active, err));
+      if (this.active === active) this.backoff.reset();
+      log.info({ streams: this.topics.map((t) => t.stream) }, 'pipeline: graph version active');
+    } catch (err) {
+      this.failed(active, err);
+    }
+  }
+
+  private async stabilise(a: Active, log: Logger): Promise<void> {
+    await a.source.stop();
+    try {
+      await a.runtime.drain();
+    } catch (err) {
+      log.error({ err: errorMessage(err) }, 'pipeline: flushing open windows of the old version failed');
+    }
+    await a.runtime.close();
+    log.info({ version: a.runtime.version }, 'pipeline: graph version stabilised and stopped');
+  }
+
+  /**
+   * A batch could not be stored (a sink failed for good, the consumer crashed): its offsets were not
+   * committed. Restart from the committed position with a fresh runtime, after a backoff.
+   */
+  private failed(a: Active, err: unknown): void {
+    if (this.active !== a) return;
+    this.active = undefined;
+    this.state = 'failed';
+    this.error = errorMessage(err);
+    this.worker.log.error({ graph: this.name, err: this.error }, 'pipeline: graph failed; restarting from the last committed position');
+    void this.serial(async () => {
+      await a.source.stop();
+      await a.runtime.close();
+    });
+    this.scheduleRestart();
+  }
+
+  private scheduleRestart(): void {
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => void this.serial(() => this.restart()), this.backoff.next());
+    this.restartTimer.unref();
+  }
+
+  private async restart(): Promise<void> {
+    if (this.active || !this.plan || this.state === 'stopped') return;
+    const log = this.worker.log.child({ graph: this.name, version: this.version });
+    let runtime: GraphRuntime;
+    try {
+      runtime = await GraphRuntime.create(this.plan, { version: this.version, services: this.worker.services, log });
+    } catch (err) {
+      this.error = errorMessage(err);
+      this.scheduleRestart();
+      return;
+    }
+    await this.activate(runtime, log);
+  }
+
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const run = this.work.then(fn);
+    this.work = run.catch((err: unknown) => this.worker.log.error({ graph: this.name, err }, 'pipeline: graph runner step failed'));
+    return run;
+  }
+}
+

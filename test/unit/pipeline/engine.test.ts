@@ -1,0 +1,177 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { LogfsError } from '../../../core/errors.js';
+import { defineAgent, type AgentDefinition } from '../../../pipeline/agent.js';
+import { GraphRuntime, type PhaseBoundary } from '../../../pipeline/engine.js';
+import { validateGraph } from '../../../pipeline/graph/graph-validate.js';
+import { derivedRecord, type PipelineRecord } from '../../../pipeline/record.js';
+import { REGISTRY } from '../../../pipeline/registry.js';
+import { makeRecord, MemoryServices } from './agent-harness.js';
+
+const log = pino({ level: 'silent' });
+const Empty = z.strictObject({});
+
+/** A sink that records what it got and how often flush was asked; it can fail its first flushes. */
+function sinkAgent(store: { got: string[]; flushes: number; failFirst: number; fatal?: boolean }): AgentDefinition<object> {
+  return defineAgent({
+    type: 'test-sink',
+    description: 'test sink that records data',
+    configSchema: Empty,
+    ports: () => [],
+    sink: true,
+    create: () => {
+      let buffered: string[] = [];
+      return {
+        process(batch) {
+          for (const r of batch) buffered.push(`${r.data}${r.fields.tag ? `+${String(r.fields.tag)}` : ''}`);
+        },
+        async flush() {
+          store.flushes++;
+          if (store.failFirst > 0) {
+            store.failFirst--;
+            throw new LogfsError('LOGFS_E_ARCHIVE_IO', 'disk busy', { retriable: !store.fatal });
+          }
+          store.got.push(...buffered);
+          buffered = [];
+        },
+      };
+    },
+  });
+}
+
+const tagger = defineAgent({
+  type: 'test-tag',
+  description: 'test agent that tags records and throws on "boom"',
+  configSchema: z.strictObject({ tag: z.string().describe('tag') }),
+  ports: () => ['out'],
+  sink: false,
+  create: (c) => ({
+    process(batch: PipelineRecord[], out) {
+      for (const r of batch) if (r.data.toString() === 'boom') throw new Error('cannot tag boom');
+      for (const r of batch) {
+        r.fields.tag = c.tag;
+        out.emit('out', r);
+      }
+    },
+  }),
+});
+
+const windowed = defineAgent({
+  type: 'test-window',
+  description: 'test agent that counts and emits the count on drain only',
+  configSchema: Empty,
+  ports: () => ['out'],
+  sink: false,
+  create: (_c, ctx) => {
+    let n = 0;
+    return {
+      process(batch) {
+        n += batch.length;
+      },
+      drain(out) {
+        out.emit('out', derivedRecord({ id: `${ctx.nodeId}:w`, kind: 'aggregate', like: makeRecord(''), ts: 0, data: `count=${n}`, fields: {} }));
+      },
+    };
+  },
+});
+
+async function runtimeFor(nodes: unknown[], extra: AgentDefinition<any>[], phase?: string, boundary?: PhaseBoundary, phases?: string[]) {
+  const registry = new Map([...REGISTRY, ...extra.map((a) => [a.type, a] as const)]);
+  const r = validateGraph({ name: 'g', nodes, ...(phases ? { phases } : {}) }, registry);
+  if (!r.ok) throw new Error(JSON.stringify(r.problems));
+  return GraphRuntime.create(r.plan, { version: 7, services: new MemoryServices(), log, ...(phase ? { phase } : {}), ...(boundary ? { boundary } : {}) });
+}
+
+describe('graph runtime', () => {
+  it('runs records through the DAG; branches get separate copies', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const b = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const sinkA = sinkAgent(a);
+    const sinkB = { ...sinkAgent(b), type: 'test-sink-b' };
+    const rt = await runtimeFor(
+      [
+        { id: 'tag', type: 'test-tag', inputs: ['source'], config: { tag: 'x' } },
+        { id: 'sa', type: 'test-sink', inputs: ['tag'] },
+        { id: 'sb', type: 'test-sink-b', inputs: ['source'] },
+      ],
+      [tagger, sinkA, sinkB],
+    );
+    await rt.runBatch([{ from: 'source', port: 'out', records: [makeRecord('one'), makeRecord('two')] }]);
+    expect(a.got).toEqual(['one+x', 'two+x']);
+    // sb took the source too, but the tag set on tag's copy must not show in its copy.
+    expect(b.got).toEqual(['one', 'two']);
+    const s = rt.stats();
+    expect(s.nodes.tag!.recordsIn).toBe(2);
+    expect(s.nodes.tag!.out.out).toBe(2);
+    expect(s.streams.web).toEqual({ records: 2, bytes: 6 });
+    expect(s.batches).toBe(1);
+  });
+
+  it('resolves a batch only after a failing sink flush succeeded on retry', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 2 };
+    const rt = await runtimeFor([{ id: 's', type: 'test-sink', inputs: ['source'] }], [sinkAgent(a)]);
+    await rt.runBatch([{ from: 'source', port: 'out', records: [makeRecord('r')] }]);
+    expect(a.flushes).toBe(3);
+    expect(a.got).toEqual(['r']);
+    expect(rt.stats().nodes.s!.errors).toBe(2);
+  });
+
+  it('fails the batch when a sink fails for good', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 1, fatal: true };
+    const rt = await runtimeFor([{ id: 's', type: 'test-sink', inputs: ['source'] }], [sinkAgent(a)]);
+    await expect(rt.runBatch([{ from: 'source', port: 'out', records: [makeRecord('r')] }])).rejects.toMatchObject({ code: 'LOGFS_E_AGENT' });
+  });
+
+  it('passes records an agent throws on, flagged, and the rest normally', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const rt = await runtimeFor(
+      [
+        { id: 'tag', type: 'test-tag', inputs: ['source'], config: { tag: 'x' } },
+        { id: 's', type: 'test-sink', inputs: ['tag'] },
+      ],
+      [tagger, sinkAgent(a)],
+    );
+    await rt.runBatch([{ from: 'source', port: 'out', records: [makeRecord('ok'), makeRecord('boom'), makeRecord('fine')] }]);
+    expect(a.got).toEqual(['ok+x', 'boom', 'fine+x']);
+    expect(rt.stats().nodes.tag!.errors).toBe(1);
+  });
+
+  it('drain emits open windows through the rest of the graph', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const rt = await runtimeFor(
+      [
+        { id: 'w', type: 'test-window', inputs: ['source'] },
+        { id: 's', type: 'test-sink', inputs: ['w'] },
+      ],
+      [windowed, sinkAgent(a)],
+    );
+    await rt.runBatch([{ from: 'source', port: 'out', records: [makeRecord('1'), makeRecord('2'), makeRecord('3')] }]);
+    expect(a.got).toEqual([]);
+    await rt.drain();
+    expect(a.got).toEqual(['count=3']);
+    await rt.close();
+    await expect(rt.runBatch([])).rejects.toMatchObject({ code: 'LOGFS_E_SHUTTING_DOWN' });
+  });
+
+  it('in a phase, sends what later phases take to the boundary and accepts edge batches', async () => {
+    const sent: string[] = [];
+    let boundaryFlushes = 0;
+    const boundary: PhaseBoundary = {
+      send: (from, port, records) => void sent.push(...records.map((r) => `${from}.${port}:${r.data}`)),
+      flush: async () => void boundaryFlushes++,
+    };
+    const a = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const nodes = [
+      { id: 'tag', type: 'test-tag', inputs: ['source'], config: { tag: 'x' }, phase: 'one' },
+      { id: 's', type: 'test-sink', inputs: ['tag'], phase: 'two' },
+    ];
+    const first = await runtimeFor(nodes, [tagger, sinkAgent(a)], 'one', boundary, ['one', 'two']);
+    await first.runBatch([{ from: 'source', port: 'out', records: [makeRecord('p')] }]);
+    expect(sent).toEqual(['tag.out:p']);
+    expect(boundaryFlushes).toBe(1);
+    const second = await runtimeFor(nodes, [tagger, sinkAgent(a)], 'two', undefined, ['one', 'two']);
+    await second.runBatch([{ from: 'tag', port: 'out', records: [makeRecord('q')] }]);
+    expect(a.got).toEqual(['q']);
+  });
+});
