@@ -53,3 +53,36 @@ export function validateProviderName(name: string): string {
 export function topicForStream(provider: string, stream: string, prefix = 'logfs'): string {
   return `${prefix}.${provider}.${stream.split('/').join('.')}`;
 }
+
+/** Longest class label, in bytes of UTF-8. */
+export const LABEL_MAX_BYTES = 200;
+
+// Control characters (C0, DEL, C1) are refused in labels; so are the path separator and `@`.
+// eslint-disable-next-line no-control-regex
+const LABEL_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f/@]/u;
+
+/**
+ * Checks a class label (levels joined by "/"): the rule of the mount (daemon/stream-path.ts) and of
+ * classify, so a class set by a graph is one a writer could have given. Throws
+ * LOGFS_E_INVALID_LABEL or LOGFS_E_NAME_TOO_LONG.
+ */
+export function validateLabel(label: string): string {
+  if (Buffer.byteLength(label) > LABEL_MAX_BYTES) {
+    throw new LogfsError('LOGFS_E_NAME_TOO_LONG', `class label is longer than ${LABEL_MAX_BYTES} bytes`, {
+      context: { label },
+    });
+  }
+  for (const level of label.split('/')) {
+    if (level === '' || level === '.' || level === '..') {
+      throw new LogfsError('LOGFS_E_INVALID_LABEL', `class label "${label}" has an empty, "." or ".." level`, {
+        context: { label },
+      });
+    }
+    if (LABEL_FORBIDDEN.test(level)) {
+      throw new LogfsError('LOGFS_E_INVALID_LABEL', `class label "${label}" contains a control character or "@"`, {
+        context: { label },
+      });
+    }
+  }
+  return label;
+}

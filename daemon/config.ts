@@ -29,6 +29,8 @@ export const DaemonConfigSchema = z.strictObject({
   gatewaySocket: z.string().optional()
     .describe('Connect to a separate per-host gateway on this unix socket instead of running one inside'),
   gatewayCredential: z.string().optional().describe('Credential presented to a separate gateway'),
+  pipeline: z.enum(['auto', 'on', 'off']).default('auto')
+    .describe('Run a pipeline worker in this process: auto = in embedded mode only (with Kafka, run logfsctl pipeline run)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
     // prefault: a bad LOGFS_LOG_LEVEL is reported like any other invalid setting.
     .prefault((process.env.LOGFS_LOG_LEVEL ?? 'info') as 'info').describe('Log level (or LOGFS_LOG_LEVEL)'),

@@ -48,7 +48,18 @@ export const DAEMON_DEFAULTS = {
   mountCheckMs: 1000,
 };
 
-export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Promise<RunningDaemon> {
+/**
+ * Something that runs inside logfsd beside the gateway (the embedded pipeline worker); the daemon
+ * starts it once the gateway is up and stops it before the gateway closes, and does not know what
+ * it is (dependencies point one way: the pipeline knows the gateway, not the other way round).
+ */
+export interface DaemonAttachment {
+  /** Journal consumers that must pass an entry before it is deleted (embedded mode). */
+  journalConsumers: string[];
+  start(ctx: { gateway: Gateway; store: ProvisioningStore; dataDir: string }): Promise<{ stop(): Promise<void> }>;
+}
+
+export async function startDaemon(config: DaemonConfig, parentLog?: Logger, attachment?: DaemonAttachment): Promise<RunningDaemon> {
   const log = componentLogger('logfsd', parentLog);
   await fsp.mkdir(config.dataDir, { recursive: true });
   const store = await FileProvisioningStore.open(config.dataDir);
@@ -66,7 +77,7 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Pro
       const { id, source } = await resolveInstanceId(config.gateway.instance);
       log.info({ instance: id, source }, 'instance identity');
       identity = { instance: id, provider: config.gateway.provider };
-      gateway = await Gateway.start(config.gateway, { dataDir: config.dataDir, store, log: parentLog });
+      gateway = await Gateway.start(config.gateway, { dataDir: config.dataDir, store, log: parentLog, embeddedConsumers: attachment?.journalConsumers ?? [] });
       sink = gateway;
     }
   } catch (err) {
@@ -103,10 +114,13 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Pro
       allowOther: config.mount.allowOther,
     },
   );
+  let attached: { stop(): Promise<void> } | undefined;
   try {
+    if (attachment && gateway) attached = await attachment.start({ gateway, store, dataDir: config.dataDir });
     await fs.mount();
   } catch (err) {
     unwatch();
+    await attached?.stop();
     await gateway?.close();
     await client?.close();
     store.close();
@@ -140,6 +154,8 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Pro
       clearInterval(mountCheck);
       await fs.unmount();
         unwatch();
+        // The pipeline finishes its batch in flight and flushes open windows; what it has not read stays in the journal.
+        await attached?.stop().catch((err: unknown) => log.error({ err }, 'stopping the pipeline failed'));
         await gateway?.close();
         await client?.close();
         store.close();
@@ -168,8 +184,8 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger): Pro
 }
 
 /** Runs logfsd until SIGINT or SIGTERM; resolves when it has stopped cleanly. */
-export async function runDaemon(config: DaemonConfig, log?: Logger): Promise<void> {
-  const daemon = await startDaemon(config, log);
+export async function runDaemon(config: DaemonConfig, log?: Logger, attachment?: DaemonAttachment): Promise<void> {
+  const daemon = await startDaemon(config, log, attachment);
   const onSignal = (sig: NodeJS.Signals): void => {
     componentLogger('logfsd', log).info({ signal: sig }, 'signal received');
     void daemon.stop();

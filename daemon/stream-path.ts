@@ -9,43 +9,19 @@
  * are directories. See docs/filesystem.md.
  */
 import { LogfsError } from '../core/errors.js';
-import { STREAM_NAME_MAX_BYTES } from '../control/stream-name.js';
+import { LABEL_MAX_BYTES, STREAM_NAME_MAX_BYTES, validateLabel } from '../control/stream-name.js';
+
+export { validateLabel };
 
 export const LABEL_SEPARATOR = '@';
 
 export const PATH_LIMITS = {
   /** Longest class label, in bytes of UTF-8. */
-  maxLabelBytes: 200,
+  maxLabelBytes: LABEL_MAX_BYTES,
   maxStreamNameBytes: STREAM_NAME_MAX_BYTES,
   /** Longest single path component Linux allows. */
   maxComponentBytes: 255,
 } as const;
-
-// Control characters (C0, DEL, C1) are refused in labels; so are the path separator and `@`.
-// eslint-disable-next-line no-control-regex
-const LABEL_FORBIDDEN = /[\u0000-\u001f\u007f-\u009f/@]/u;
-
-/** Checks one label level; throws LOGFS_E_INVALID_LABEL or LOGFS_E_NAME_TOO_LONG. */
-export function validateLabel(label: string): string {
-  if (Buffer.byteLength(label) > PATH_LIMITS.maxLabelBytes) {
-    throw new LogfsError('LOGFS_E_NAME_TOO_LONG', `class label is longer than ${PATH_LIMITS.maxLabelBytes} bytes`, {
-      context: { label },
-    });
-  }
-  for (const level of label.split('/')) {
-    if (level === '' || level === '.' || level === '..') {
-      throw new LogfsError('LOGFS_E_INVALID_LABEL', `class label "${label}" has an empty, "." or ".." level`, {
-        context: { label },
-      });
-    }
-    if (LABEL_FORBIDDEN.test(level)) {
-      throw new LogfsError('LOGFS_E_INVALID_LABEL', `class label "${label}" contains a control character or "@"`, {
-        context: { label },
-      });
-    }
-  }
-  return label;
-}
 
 export type ResolvedPath =
   | { kind: 'root' }

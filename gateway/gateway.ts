@@ -57,6 +57,11 @@ export interface GatewayDeps {
   dataDir: string;
   store: ProvisioningStore;
   log?: Logger;
+  /**
+   * In embedded mode, journal consumers that must pass an entry before it may be deleted (the
+   * in-process pipeline: the journal is its bus). With Kafka, Kafka is the one required consumer.
+   */
+  embeddedConsumers?: string[];
 }
 
 /**
@@ -153,7 +158,7 @@ export class Gateway implements IngestSink {
     let journal: Journal;
     try {
       journal = await Journal.open(
-        { ...config.journal, dir: journalDir, requiredConsumers: embedded ? [] : ['kafka'] },
+        { ...config.journal, dir: journalDir, requiredConsumers: embedded ? (deps.embeddedConsumers ?? []) : ['kafka'] },
         componentLogger('journal', deps.log),
       );
     } catch (err) {

@@ -65,10 +65,8 @@ export interface GraphRuntimeOptions {
   /** Run only the nodes of this phase (records from earlier phases arrive as EdgeBatches). */
   phase?: string;
   boundary?: PhaseBoundary;
-}
-
-interface Target {
-  node: RuntimeNode | null; // null: the boundary
+  /** Sees every record a node emits (graph test's dry run). */
+  trace?: (node: string, port: string, record: PipelineRecord) => void;
 }
 
 class RuntimeNode implements Outputs {
@@ -81,6 +79,7 @@ class RuntimeNode implements Outputs {
   constructor(
     readonly plan: PlannedNode,
     private readonly boundary: PhaseBoundary | undefined,
+    private readonly trace: GraphRuntimeOptions['trace'],
   ) {
     this.stats = { type: plan.type, recordsIn: 0, bytesIn: 0, out: {}, unrouted: 0, cpuMicros: 0, errors: 0 };
   }
@@ -88,6 +87,7 @@ class RuntimeNode implements Outputs {
   emit(port: string, record: PipelineRecord): void {
     const targets = this.targets.get(port);
     this.stats.out[port] = (this.stats.out[port] ?? 0) + 1;
+    this.trace?.(this.plan.id, port, record);
     const crossing = this.crossing.has(port);
     if (!targets || targets.length === 0) {
       if (crossing) this.boundary!.send(this.plan.id, port, [record]);
@@ -117,7 +117,7 @@ export class GraphRuntime {
     private readonly opts: GraphRuntimeOptions,
   ) {
     const mine = opts.phase === undefined ? plan.nodes : plan.nodes.filter((n) => n.phase === opts.phase);
-    this.nodes = mine.map((n) => new RuntimeNode(n, opts.boundary));
+    this.nodes = mine.map((n) => new RuntimeNode(n, opts.boundary, opts.trace));
     this.byId = new Map(this.nodes.map((n) => [n.plan.id, n]));
     const phaseOf = new Map(plan.nodes.map((n) => [n.id, n.phase]));
     for (const node of this.nodes) {

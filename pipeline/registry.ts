@@ -3,10 +3,15 @@
  * pipeline/agents/ is listed here and meets the agent contract).
  */
 import type { AgentDefinition } from './agent.js';
+import { classify } from './agents/classify.js';
 import { discard } from './agents/discard.js';
+import { filter } from './agents/filter.js';
+import { parse } from './agents/parse.js';
+import { sample } from './agents/sample.js';
 import { split } from './agents/split.js';
+import { validate } from './agents/validate.js';
 
-export const AGENTS: readonly AgentDefinition<any>[] = [split, discard];
+export const AGENTS: readonly AgentDefinition<any>[] = [split, discard, parse, validate, classify, filter, sample];
 
 export type AgentRegistry = ReadonlyMap<string, AgentDefinition<any>>;
 

@@ -1,0 +1,268 @@
+/**
+ * parse: extracts fields from the line (or from a text field) by a regular expression with named
+ * groups, JSON, logfmt or key=value pairs, and attaches them to record.fields.
+ *
+ * A record that does not parse is never dropped: it goes on flagged `parse_failed`, with
+ * fields._parse_error saying what was wrong, so validate, filter or the archive can deal with it.
+ */
+import { z } from 'zod';
+import { defineAgent } from '../agent.js';
+import { fieldReader, FieldRefSchema, RegexSchema } from '../field-predicate.js';
+import { parseKeyValue, parseLogfmt, type KeyValueOptions } from '../logfmt.js';
+import { FLAGS, type PipelineRecord } from '../record.js';
+
+const DEFAULTS = {
+  source: 'data',
+  keyValueSeparator: '=',
+  /** Longest _parse_error message; a JSON error can quote much of the line. */
+  maxErrorLength: 200,
+} as const;
+
+const FORMATS = ['regex', 'json', 'logfmt', 'kv'] as const;
+const FIELD_TYPES = ['int', 'float', 'bool', 'string'] as const;
+type FieldType = (typeof FIELD_TYPES)[number];
+
+/** A name usable as fields.<name> in a field reference; `__proto__` would replace the prototype. */
+const FieldNameSchema = z
+  .string()
+  .regex(/^[^.\s]+$/, 'a field name has no "." or whitespace')
+  .refine((s) => s !== '__proto__', '"__proto__" cannot be a field name');
+
+/** The named groups of `pattern`, or undefined when it does not compile. */
+function namedGroups(pattern: string): string[] | undefined {
+  try {
+    // The empty alternative always matches, and `groups` lists every named group even when unset.
+    return Object.keys(new RegExp(`(?:${pattern})|`).exec('')?.groups ?? {});
+  } catch {
+    return undefined;
+  }
+}
+
+export const ParseConfigSchema = z
+  .strictObject({
+    format: z
+      .enum(FORMATS)
+      .describe('How to read the text: regex (named groups), json (an object), logfmt, or kv (key=value pairs with configurable separators)'),
+    pattern: RegexSchema.optional().describe(
+      'format regex only: the regular expression; each named group (?<name>...) becomes a field. Required with regex',
+    ),
+    source: FieldRefSchema.default(DEFAULTS.source).describe('What to parse: data (the line, the default) or a text field such as fields.message'),
+    target: FieldNameSchema.optional().describe('Puts the extracted fields under fields.<target> instead of merging them into fields'),
+    pairSeparator: z.string().min(1).optional().describe('format kv only: the text between pairs (default: any run of whitespace)'),
+    keyValueSeparator: z.string().min(1).default(DEFAULTS.keyValueSeparator).describe('format kv only: the text between a key and its value'),
+    types: z
+      .record(z.string().min(1), z.enum(FIELD_TYPES))
+      .default(() => ({}))
+      .describe('Converts extracted fields by name, e.g. { status: int, latency: float, ok: bool }; a value that does not convert flags the record'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.format === 'regex') {
+      if (c.pattern === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'format regex needs a pattern with named groups, e.g. "^(?<status>\\d{3}) "' });
+      } else {
+        const groups = namedGroups(c.pattern);
+        if (groups !== undefined && groups.length === 0) {
+          ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'the pattern has no named group; write (?<name>...) for each field to extract' });
+        }
+        if (groups?.includes('__proto__')) ctx.addIssue({ code: 'custom', path: ['pattern'], message: '"__proto__" cannot be a group name' });
+        for (const name of Object.keys(c.types)) {
+          if (groups !== undefined && !groups.includes(name)) {
+            ctx.addIssue({ code: 'custom', path: ['types', name], message: `"${name}" is not a named group of the pattern (groups: ${groups.join(', ')})` });
+          }
+        }
+      }
+    } else if (c.pattern !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: `pattern is only used with format regex, not ${c.format}; remove it` });
+    }
+    if (c.format !== 'kv') {
+      if (c.pairSeparator !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['pairSeparator'], message: `pairSeparator is only used with format kv, not ${c.format}; remove it` });
+      }
+      if (c.keyValueSeparator !== DEFAULTS.keyValueSeparator) {
+        ctx.addIssue({ code: 'custom', path: ['keyValueSeparator'], message: `keyValueSeparator is only used with format kv, not ${c.format}; remove it` });
+      }
+    } else if (c.pairSeparator !== undefined && c.pairSeparator === c.keyValueSeparator) {
+      ctx.addIssue({ code: 'custom', path: ['pairSeparator'], message: 'pairSeparator and keyValueSeparator must differ' });
+    }
+  });
+export type ParseConfig = z.infer<typeof ParseConfigSchema>;
+
+/**
+ * Fills the record's fields from `text`; returns the object that now holds the extracted fields
+ * (for type conversion), or a message saying why the text did not parse.
+ */
+type Extractor = (text: string, r: PipelineRecord) => Record<string, unknown> | string;
+
+function regexExtractor(pattern: string, target: string | undefined): Extractor {
+  const re = new RegExp(pattern);
+  const names = namedGroups(pattern) ?? [];
+  return (text, r) => {
+    const m = re.exec(text);
+    if (m === null) return 'regex: the text does not match the pattern';
+    const groups = m.groups as Record<string, string | undefined>;
+    // Straight into the record's fields: no intermediate object on the hot path.
+    const dest = target === undefined ? r.fields : (r.fields[target] = {});
+    for (let k = 0; k < names.length; k++) {
+      const name = names[k]!;
+      const v = groups[name];
+      if (v !== undefined) dest[name] = v;
+    }
+    return dest;
+  };
+}
+
+/** Puts a freshly extracted object where the config says. */
+function place(obj: Record<string, unknown>, r: PipelineRecord, target: string | undefined): Record<string, unknown> {
+  if (target !== undefined) {
+    r.fields[target] = obj;
+    return obj;
+  }
+  const fields = r.fields;
+  for (const key of Object.keys(obj)) {
+    // JSON.parse makes "__proto__" an own key; assigning it would swap the prototype of fields.
+    if (key !== '__proto__') fields[key] = obj[key];
+  }
+  return fields;
+}
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  const t = typeof v;
+  return t === 'object' || t === 'undefined' ? `an ${t}` : `a ${t}`;
+}
+
+function jsonExtractor(target: string | undefined): Extractor {
+  return (text, r) => {
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch (err) {
+      return `json: ${(err as Error).message}`;
+    }
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return `json: the text is ${kindOf(v)}, not an object`;
+    return place(v as Record<string, unknown>, r, target);
+  };
+}
+
+function logfmtExtractor(target: string | undefined): Extractor {
+  return (text, r) => {
+    const obj: Record<string, unknown> = {};
+    const res = parseLogfmt(text, obj);
+    return typeof res === 'string' ? res : place(obj, r, target);
+  };
+}
+
+function kvExtractor(opts: KeyValueOptions, target: string | undefined): Extractor {
+  return (text, r) => {
+    const obj: Record<string, unknown> = {};
+    const res = parseKeyValue(text, opts, obj);
+    return typeof res === 'string' ? res : place(obj, r, target);
+  };
+}
+
+const FAILED = Symbol('conversion failed');
+const INT = /^[+-]?\d+$/;
+const FLOAT = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const BOOLS = new Map<string, boolean>([
+  ['true', true],
+  ['false', false],
+  ['1', true],
+  ['0', false],
+  ['yes', true],
+  ['no', false],
+  ['on', true],
+  ['off', false],
+]);
+
+function convert(v: unknown, type: FieldType): unknown {
+  switch (type) {
+    case 'int': {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && INT.test(v) ? Number(v) : NaN;
+      return Number.isSafeInteger(n) ? n : FAILED;
+    }
+    case 'float':
+      if (typeof v === 'number') return v;
+      return typeof v === 'string' && FLOAT.test(v) ? Number(v) : FAILED;
+    case 'bool':
+      if (typeof v === 'boolean') return v;
+      if (typeof v === 'string') return BOOLS.get(v.toLowerCase()) ?? FAILED;
+      return v === 0 || v === 1 ? v === 1 : FAILED;
+    case 'string':
+      if (typeof v === 'string') return v;
+      return typeof v === 'number' || typeof v === 'boolean' ? String(v) : FAILED;
+  }
+}
+
+function shortValue(v: unknown): string {
+  const s = typeof v === 'string' ? JSON.stringify(v) : kindOf(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+/** Converts the typed fields present in `obj`; returns the first failure, leaving that value as it was. */
+function convertTypes(obj: Record<string, unknown>, types: readonly (readonly [string, FieldType])[]): string | undefined {
+  let problem: string | undefined;
+  for (let k = 0; k < types.length; k++) {
+    const [name, type] = types[k]!;
+    const v = obj[name];
+    if (v === undefined) continue;
+    const converted = convert(v, type);
+    if (converted === FAILED) problem ??= `types: ${name} is ${shortValue(v)}, not ${type === 'int' ? 'an int' : `a ${type}`}`;
+    else obj[name] = converted;
+  }
+  return problem;
+}
+
+function flagFailed(r: PipelineRecord, message: string): void {
+  if (!r.flags.includes(FLAGS.parseFailed)) r.flags.push(FLAGS.parseFailed);
+  r.fields._parse_error = message.length > DEFAULTS.maxErrorLength ? `${message.slice(0, DEFAULTS.maxErrorLength - 3)}...` : message;
+}
+
+export const parse = defineAgent<ParseConfig>({
+  type: 'parse',
+  description: 'Extracts fields from the line by regex with named groups, JSON, logfmt or key=value',
+  configSchema: ParseConfigSchema,
+  ports: () => ['out'],
+  sink: false,
+  create: (c) => {
+    const extract: Extractor =
+      c.format === 'regex'
+        ? regexExtractor(c.pattern ?? '', c.target)
+        : c.format === 'json'
+          ? jsonExtractor(c.target)
+          : c.format === 'logfmt'
+            ? logfmtExtractor(c.target)
+            : kvExtractor({ pairSeparator: c.pairSeparator, keyValueSeparator: c.keyValueSeparator }, c.target);
+    const types = Object.entries(c.types);
+    const source = c.source;
+    const read = source === 'data' ? undefined : fieldReader(source);
+
+    return {
+      process(batch, out) {
+        for (let i = 0; i < batch.length; i++) {
+          const r = batch[i]!;
+          let text: string;
+          if (read === undefined) {
+            text = r.data.toString('utf8');
+          } else {
+            const v = read(r);
+            if (typeof v === 'string') text = v;
+            else if (Buffer.isBuffer(v)) text = v.toString('utf8');
+            else {
+              flagFailed(r, v === undefined || v === null ? `${source} is missing` : `${source} is ${kindOf(v)}, not text`);
+              out.emit('out', r);
+              continue;
+            }
+          }
+          const res = extract(text, r);
+          if (typeof res === 'string') flagFailed(r, res);
+          else if (types.length > 0) {
+            const problem = convertTypes(res, types);
+            if (problem !== undefined) flagFailed(r, problem);
+          }
+          out.emit('out', r);
+        }
+      },
+    };
+  },
+});
