@@ -1,6 +1,9 @@
 /** Flags shared by `logfsd` and `logfsctl up`, and how they become a DaemonConfig. */
 import type { Argv } from 'yargs';
+import type { Logger } from '../core/logger.js';
 import { mergeConfig, parseDaemonConfig, readConfigFile, type DaemonConfig } from '../daemon/config.js';
+import type { DaemonAttachment } from '../daemon/daemon.js';
+import { pipelineAttachment } from '../pipeline/host.js';
 
 export interface DaemonFlags {
   config?: string;
@@ -17,6 +20,7 @@ export interface DaemonFlags {
   'journal-max-bytes'?: number;
   fsync?: string;
   'log-level'?: string;
+  pipeline?: string;
 }
 
 export function daemonFlags<T>(y: Argv<T>): Argv<T & DaemonFlags> {
@@ -33,6 +37,7 @@ export function daemonFlags<T>(y: Argv<T>): Argv<T & DaemonFlags> {
     .option('gateway-socket', { type: 'string', describe: 'Use a separate per-host gateway on this unix socket' })
     .option('journal-max-bytes', { type: 'number', describe: 'Bound on journal bytes not yet in Kafka' })
     .option('fsync', { choices: ['always', 'interval', 'barrier'], describe: 'Journal fsync policy' })
+    .option('pipeline', { choices: ['auto', 'on', 'off'], describe: 'Run a pipeline worker in this process (auto: in embedded mode)' })
     .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], describe: 'Log level' }) as Argv<T & DaemonFlags>;
 }
 
@@ -48,6 +53,7 @@ export async function daemonConfigFromFlags(flags: DaemonFlags & { data: string 
     dataDir: flags.data,
     logLevel: flags['log-level'],
     gatewaySocket: flags['gateway-socket'],
+    pipeline: flags.pipeline,
     mount: { path: flags.mount, autoProvision: flags['auto-provision'] },
     gateway: {
       provider: flags.provider,
@@ -60,4 +66,13 @@ export async function daemonConfigFromFlags(flags: DaemonFlags & { data: string 
     },
   };
   return parseDaemonConfig(mergeConfig(file, overrides));
+}
+
+/** The in-process pipeline worker, when the config asks for one (auto: in embedded mode). */
+export function pipelineAttachmentFor(config: DaemonConfig, log: Logger): DaemonAttachment | undefined {
+  const embedded = config.gateway.kafka.brokers.length === 0;
+  const on = config.pipeline === 'on' || (config.pipeline === 'auto' && embedded);
+  // A daemon that uses a separate gateway has no journal here; that gateway runs the pipeline.
+  if (!on || config.gatewaySocket) return undefined;
+  return pipelineAttachment(config.gateway, log);
 }

@@ -1,6 +1,6 @@
 /**
- * `logfsctl`: run logFS on one host (`up`), mount and unmount, provision streams, tail records and
- * show status. It finds the running system through `--data DIR` (default /var/lib/logfs or
+ * `logfsctl`: run logFS on one host (`up`), mount and unmount, provision streams, tail records,
+ * show status, and define and run processing graphs (graph, pipeline, archive, metrics, alarms). It finds the running system through `--data DIR` (default /var/lib/logfs or
  * LOGFS_DATA). User-facing output goes to stdout; errors to stderr with a non-zero exit code.
  */
 import { spawn } from 'node:child_process';
@@ -19,7 +19,12 @@ import { topicForStream, validateProviderName } from '../control/stream-name.js'
 import { readRuntime, runDaemon, type RuntimeInfo } from '../daemon/daemon.js';
 import { isMountPoint, lazyUnmount } from '../daemon/fuse-fs.js';
 import { parsePrometheusText } from '../gateway/index.js';
-import { daemonConfigFromFlags, daemonFlags, brokersOf } from './daemon-options.js';
+import { daemonConfigFromFlags, daemonFlags, brokersOf, pipelineAttachmentFor } from './daemon-options.js';
+import { alarmsCommand } from './alarms-command.js';
+import { archiveCommand } from './archive-command.js';
+import { graphCommand } from './graph-command.js';
+import { metricsCommand } from './metrics-command.js';
+import { pipelineCommand } from './pipeline-command.js';
 import { tailRecords } from './tail.js';
 
 const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
@@ -134,7 +139,7 @@ async function main(): Promise<void> {
         const config = await daemonConfigFromFlags(argv);
         const log = configureLogger({ level: config.logLevel });
         process.stderr.write(`logfsctl: mounting ${config.mount.path} (data ${config.dataDir}); Ctrl-C to stop\n`);
-        await runDaemon(config, log);
+        await runDaemon(config, log, pipelineAttachmentFor(config, log));
         // Shut down cleanly by now; fuse-native can keep a native handle alive after an external
         // umount, so exit rather than wait for the event loop to drain.
         process.exit(0);
@@ -249,6 +254,11 @@ async function main(): Promise<void> {
         });
       },
     )
+    .command(graphCommand as never)
+    .command(pipelineCommand as never)
+    .command(archiveCommand as never)
+    .command(metricsCommand as never)
+    .command(alarmsCommand as never)
     .command(
       'status',
       'Show the running logfsd and its counters',

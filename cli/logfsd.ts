@@ -10,7 +10,7 @@ import { runDaemon } from '../daemon/daemon.js';
 import { FileProvisioningStore } from '../control/store.js';
 import { Gateway } from '../gateway/index.js';
 import { serveGateway } from '../gateway/gateway-server.js';
-import { daemonConfigFromFlags, daemonFlags } from './daemon-options.js';
+import { daemonConfigFromFlags, daemonFlags, pipelineAttachmentFor } from './daemon-options.js';
 
 const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
 
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
       async (argv) => {
         const config = await daemonConfigFromFlags(argv);
         const log = configureLogger({ level: config.logLevel });
-        await runDaemon(config, log);
+        await runDaemon(config, log, pipelineAttachmentFor(config, log));
         // Shut down cleanly by now; fuse-native can keep a native handle alive after an external
         // umount, so exit rather than wait for the event loop to drain.
         process.exit(0);
@@ -41,7 +41,9 @@ async function main(): Promise<void> {
         const config = await daemonConfigFromFlags(argv);
         const log = configureLogger({ level: config.logLevel });
         const store = await FileProvisioningStore.open(config.dataDir);
-        const gateway = await Gateway.start(config.gateway, { dataDir: config.dataDir, store, log });
+        const attachment = pipelineAttachmentFor({ ...config, gatewaySocket: undefined }, log);
+        const gateway = await Gateway.start(config.gateway, { dataDir: config.dataDir, store, log, embeddedConsumers: attachment?.journalConsumers ?? [] });
+        const pipeline = await attachment?.start({ gateway, store, dataDir: config.dataDir });
         const server = await serveGateway(gateway, log);
         await new Promise<void>((resolve) => {
           const stop = (): void => resolve();
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
           process.once('SIGTERM', stop);
         });
         await server.close();
+        await pipeline?.stop();
         await gateway.close();
         store.close();
         process.exit(0);

@@ -23,6 +23,7 @@ import { DEFAULT_GRAPH, defaultGraphDefinition, planGraph, unassignedStreams } f
 import type { GraphPlan } from './graph/graph-validate.js';
 import { JournalSource } from './journal-source.js';
 import { KafkaSource, type TopicInput } from './kafka-source.js';
+import { decodePhaseBatch, KafkaPhaseBoundary, phaseTopic } from './phase-topic.js';
 import type { Source } from './source.js';
 
 export const WORKER_DEFAULTS = {
@@ -167,7 +168,7 @@ export class PipelineWorker {
       }
       const key = `${want.version}|${JSON.stringify(topics)}`;
       if (runner.key === key) continue;
-      if (this.opts.bus.kind === 'kafka') await this.ensureTopics(topics, state);
+      if (this.opts.bus.kind === 'kafka') await this.ensureTopics(topics, { partitions: (t) => state.streams[t.stream]?.partitions ?? 1 });
       await runner.apply(plan, want.version, topics, key);
     }
   }
@@ -182,19 +183,46 @@ export class PipelineWorker {
     return this.opts.services;
   }
 
-  makeSource(graph: string, topics: TopicInput[]): Source {
+  /**
+   * Builds a version's runtimes and their sources (not started): one for the whole graph, or with
+   * phases on Kafka one per phase, each phase after the first reading its intermediate topic with
+   * its own consumer group. If one runtime cannot be built, the others are closed and it throws.
+   */
+  async makeParts(graph: string, plan: GraphPlan, version: number, topics: TopicInput[], log: Logger): Promise<Part[]> {
     const bus = this.opts.bus;
-    const log = this.opts.log.child({ graph });
-    if (bus.kind === 'journal') {
-      return new JournalSource({ journal: bus.journal, consumer: `graph:${graph}`, topics, log, onAck: () => this.ackJournal() });
+    if (bus.kind === 'journal' || plan.phases.length === 1) {
+      const runtime = await GraphRuntime.create(plan, { version, services: this.opts.services, log });
+      const source: Source =
+        bus.kind === 'journal'
+          ? new JournalSource({ journal: bus.journal, consumer: `graph:${graph}`, topics, log, onAck: () => this.ackJournal() })
+          : new KafkaSource({ kafka: bus.kafka, groupId: `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`, topics, log, onAssigned: () => this.opts.services.refresh() });
+      return [{ runtime, source }];
     }
-    return new KafkaSource({
-      kafka: bus.kafka,
-      groupId: `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`,
-      topics,
-      log,
-      onAssigned: () => this.opts.services.refresh(),
-    });
+    const producer = this.opts.services.topicProducer;
+    if (!producer) throw new Error('phases on Kafka need the pipeline topic producer');
+    const parts: Part[] = [];
+    try {
+      for (const [i, phase] of plan.phases.entries()) {
+        const runtime = await GraphRuntime.create(plan, { version, services: this.opts.services, log: log.child({ phase }), phase, boundary: new KafkaPhaseBoundary(plan, phase, bus.topicPrefix, producer) });
+        const group = `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`;
+        const phaseIn: TopicInput = { topic: phaseTopic(bus.topicPrefix, graph, phase), stream: `${graph}/${phase}`, provider: 'pipeline' };
+        const source =
+          i === 0
+            ? new KafkaSource({ kafka: bus.kafka, groupId: group, topics, log, onAssigned: () => this.opts.services.refresh() })
+            : new KafkaSource({ kafka: bus.kafka, groupId: `${group}.${phase}`, topics: [phaseIn], log: log.child({ phase }), decode: decodePhaseBatch, onAssigned: () => this.opts.services.refresh() });
+        parts.push({ runtime, source });
+      }
+    } catch (err) {
+      await Promise.allSettled(parts.map((p) => p.runtime.close()));
+      throw err;
+    }
+    // Phase topics exist before their consumers subscribe; as many partitions as the widest stream.
+    const width = Math.max(1, ...topics.map((t) => this.partitionsOf(t.stream)));
+    await this.ensureTopics(
+      plan.phases.slice(1).map((ph) => ({ topic: phaseTopic(bus.topicPrefix, graph, ph), stream: '', provider: '' })),
+      { partitions: () => width },
+    );
+    return parts;
   }
 
   /** Embedded mode: the journal may drop an entry once every running graph has passed it. */
@@ -207,7 +235,11 @@ export class PipelineWorker {
     if (min > bus.journal.cursor(WORKER_DEFAULTS.journalConsumer) && min <= last) bus.journal.ack(WORKER_DEFAULTS.journalConsumer, min);
   }
 
-  private async ensureTopics(topics: TopicInput[], state: ProvisioningState): Promise<void> {
+  private partitionsOf(stream: string): number {
+    return this.opts.store.snapshot().streams[stream]?.partitions ?? 1;
+  }
+
+  private async ensureTopics(topics: TopicInput[], sizes: { partitions(t: TopicInput): number }): Promise<void> {
     const bus = this.opts.bus;
     if (bus.kind !== 'kafka' || topics.length === 0) return;
     if (!this.admin) {
@@ -219,7 +251,7 @@ export class PipelineWorker {
     if (missing.length === 0) return;
     await this.admin.createTopics({
       waitForLeaders: true,
-      topics: missing.map((t) => ({ topic: t.topic, numPartitions: state.streams[t.stream]?.partitions ?? 1, replicationFactor: bus.replicationFactor ?? 1 })),
+      topics: missing.map((t) => ({ topic: t.topic, numPartitions: sizes.partitions(t), replicationFactor: bus.replicationFactor ?? 1 })),
     });
   }
 
@@ -235,9 +267,22 @@ export class PipelineWorker {
   }
 }
 
-interface Active {
+/** A runtime and the source feeding it: the whole graph, or one phase of it. */
+export interface Part {
   runtime: GraphRuntime;
   source: Source;
+}
+
+interface Active {
+  parts: Part[];
+}
+
+/** The stats of a version's parts as one: phases hold different nodes; streams enter at the first. */
+function mergeStats(parts: Part[]): GraphStats | null {
+  if (parts.length === 0) return null;
+  const all = parts.map((p) => p.runtime.stats());
+  const first = all[0]!;
+  return { ...first, phase: null, batches: all.reduce((n, s) => n + s.batches, 0), nodes: Object.assign({}, ...all.map((s) => s.nodes)) };
 }
 
 /** One graph in one worker: its active version, and the switch to the next. */
@@ -259,7 +304,7 @@ class GraphRunner {
   ) {}
 
   status(): GraphStatus {
-    return { name: this.name, version: this.version, state: this.state, error: this.error, streams: this.topics.map((t) => t.stream), stats: this.active?.runtime.stats() ?? null };
+    return { name: this.name, version: this.version, state: this.state, error: this.error, streams: this.topics.map((t) => t.stream), stats: this.active ? mergeStats(this.active.parts) : null };
   }
 
   apply(plan: GraphPlan, version: number, topics: TopicInput[], key: string): Promise<void> {
@@ -268,9 +313,9 @@ class GraphRunner {
     return this.serial(async () => {
       const log = this.worker.log.child({ graph: this.name, version });
       // 1. Initialise the new version; if it cannot start, the old one keeps running.
-      let runtime: GraphRuntime;
+      let parts: Part[];
       try {
-        runtime = await GraphRuntime.create(plan, { version, services: this.worker.services, log });
+        parts = await this.worker.makeParts(this.name, plan, version, topics, log);
       } catch (err) {
         this.error = `version ${version} rejected: ${errorMessage(err)}`;
         log.error({ err: errorMessage(err) }, 'pipeline: new graph version cannot start; the previous version keeps running');
@@ -283,7 +328,7 @@ class GraphRunner {
       this.plan = plan;
       this.version = version;
       this.topics = topics;
-      await this.activate(runtime, log);
+      await this.activate(parts, log);
     });
   }
 
@@ -296,30 +341,32 @@ class GraphRunner {
     });
   }
 
-  private async activate(runtime: GraphRuntime, log: Logger): Promise<void> {
-    const source = this.worker.makeSource(this.name, this.topics);
-    const active: Active = { runtime, source };
+  private async activate(parts: Part[], log: Logger): Promise<void> {
+    const active: Active = { parts };
     this.active = active;
     this.state = 'running';
     this.error = null;
     try {
-      await source.start(runtime, (err) => this.failed(active, err));
+      for (const p of parts) await p.source.start(p.runtime, (err) => this.failed(active, err));
       if (this.active === active) this.backoff.reset();
-      log.info({ streams: this.topics.map((t) => t.stream) }, 'pipeline: graph version active');
+      log.info({ streams: this.topics.map((t) => t.stream), phases: parts.length }, 'pipeline: graph version active');
     } catch (err) {
       this.failed(active, err);
     }
   }
 
+  /** Phase by phase, so what an earlier phase flushes reaches its topic before the next one stops. */
   private async stabilise(a: Active, log: Logger): Promise<void> {
-    await a.source.stop();
-    try {
-      await a.runtime.drain();
-    } catch (err) {
-      log.error({ err: errorMessage(err) }, 'pipeline: flushing open windows of the old version failed');
+    for (const p of a.parts) {
+      await p.source.stop();
+      try {
+        await p.runtime.drain();
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'pipeline: flushing open windows of the old version failed');
+      }
+      await p.runtime.close();
     }
-    await a.runtime.close();
-    log.info({ version: a.runtime.version }, 'pipeline: graph version stabilised and stopped');
+    log.info({ version: a.parts[0]?.runtime.version }, 'pipeline: graph version stabilised and stopped');
   }
 
   /**
@@ -333,8 +380,10 @@ class GraphRunner {
     this.error = errorMessage(err);
     this.worker.log.error({ graph: this.name, err: this.error }, 'pipeline: graph failed; restarting from the last committed position');
     void this.serial(async () => {
-      await a.source.stop();
-      await a.runtime.close();
+      for (const p of a.parts) {
+        await p.source.stop();
+        await p.runtime.close();
+      }
     });
     this.scheduleRestart();
   }
@@ -348,15 +397,15 @@ class GraphRunner {
   private async restart(): Promise<void> {
     if (this.active || !this.plan || this.state === 'stopped') return;
     const log = this.worker.log.child({ graph: this.name, version: this.version });
-    let runtime: GraphRuntime;
+    let parts: Part[];
     try {
-      runtime = await GraphRuntime.create(this.plan, { version: this.version, services: this.worker.services, log });
+      parts = await this.worker.makeParts(this.name, this.plan, this.version, this.topics, log);
     } catch (err) {
       this.error = errorMessage(err);
       this.scheduleRestart();
       return;
     }
-    await this.activate(runtime, log);
+    await this.activate(parts, log);
   }
 
   private serial(fn: () => Promise<void>): Promise<void> {
@@ -365,4 +414,3 @@ class GraphRunner {
     return run;
   }
 }
-

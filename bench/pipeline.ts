@@ -1,0 +1,106 @@
+/**
+ * Pipeline benchmark (issue 3): records per second per core and peak memory for three graphs
+ * consuming realistic nginx access-log lines (150–250 bytes) from Kafka, each in its own process
+ * with a fresh consumer group and the real sinks (archive on disk, metric store). A second set of
+ * rows feeds the same records from memory, to show what the agents cost without the consumer.
+ *
+ *   npm run bench:pipeline [-- --records 300000]
+ *
+ * Uses the broker of scripts/kafka.sh (started if none runs, and then stopped again).
+ */
+import { execFile } from 'node:child_process';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pino from 'pino';
+import { encodeRecord } from '../gateway/index.js';
+import { benchKafka, deleteTopic, ensureBroker, stopBroker } from './kafka-broker.js';
+import { markdownTable } from './markdown-table.js';
+import { nginxLine } from './nginx-lines.js';
+import { BENCH_GRAPHS } from './pipeline-graphs.js';
+
+const execFileP = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const log = pino({ level: 'info' }, pino.destination(2));
+
+interface RunResult {
+  scenario: string;
+  mode: string;
+  records: number;
+  bytes: number;
+  wallS: number;
+  cpuS: number;
+  peakRssBytes: number;
+}
+
+const TARGETS: Record<string, string> = { a: '≥ 150,000 rec/s', b: '≥ 20 MiB/s', c: '≥ 50,000 rec/s' };
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+async function fillTopic(address: string, topic: string, records: number): Promise<number> {
+  const kafka = benchKafka(address);
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 2, replicationFactor: 1 }] });
+  await admin.disconnect();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  let bytes = 0;
+  const chunk = 5000;
+  for (let i = 0; i < records; i += chunk) {
+    const messages = [];
+    for (let n = i; n < Math.min(records, i + chunk); n++) {
+      const data = Buffer.from(nginxLine(n));
+      bytes += data.length;
+      const instance = `i-${n % 8}`;
+      messages.push({ key: instance, value: encodeRecord({ v: 1, provider: 'bench', stream: 'access', class: null, instance, host: 'bench', seq: n + 1, ts: 1_795_000_000_000 + n, source: 'fuse', data }) });
+    }
+    await producer.send({ topic, acks: -1, messages });
+  }
+  await producer.disconnect();
+  return bytes;
+}
+
+async function runOne(scenario: string, mode: string, address: string, topic: string, records: number): Promise<RunResult> {
+  const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-pipeline-'));
+  try {
+    const { stdout } = await execFileP(process.execPath, [path.join(ROOT, 'dist/bench/pipeline-run.js'), scenario, mode, address, topic, String(records), dataDir], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
+    return JSON.parse(stdout.trim().split('\n').pop()!) as RunResult;
+  } finally {
+    await fsp.rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const records = arg('records', 300_000);
+  const broker = await ensureBroker(ROOT, log);
+  const topic = `bench.pipeline.${Date.now()}`;
+  try {
+    log.info({ records, topic }, 'filling the benchmark topic');
+    const bytes = await fillTopic(broker.address, topic, records);
+    log.info({ avgLineBytes: +(bytes / records).toFixed(1) }, 'topic filled');
+    const rows: (string | number)[][] = [];
+    for (const mode of ['kafka', 'memory']) {
+      for (const scenario of Object.keys(BENCH_GRAPHS)) {
+        log.info({ scenario, mode }, 'running');
+        const r = await runOne(scenario, mode, broker.address, topic, records);
+        const mib = r.bytes / 1024 / 1024;
+        rows.push([BENCH_GRAPHS[scenario]!.label, mode === 'kafka' ? 'Kafka' : 'memory', r.records, Math.round(r.records / r.wallS), Math.round(r.records / r.cpuS), +(mib / r.cpuS).toFixed(1), Math.round(r.peakRssBytes / 1024 / 1024), mode === 'kafka' ? TARGETS[scenario]! : '—']);
+      }
+    }
+    process.stdout.write(`\nPipeline benchmark: ${records.toLocaleString('en-US')} nginx lines (avg ${(bytes / records).toFixed(0)} B), ${os.cpus().length} cores, Node ${process.version}\n\n`);
+    process.stdout.write(markdownTable(['graph', 'source', 'records', 'rec/s (wall)', 'rec/s per core', 'MiB/s per core', 'peak RSS MB', 'target per core'], rows) + '\n');
+  } finally {
+    await deleteTopic(broker.address, topic, log);
+    await stopBroker(ROOT, broker, log);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${String((err as Error).stack ?? err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,91 @@
+/**
+ * Pipeline workers as real child processes (`logfsctl pipeline run`), graphs applied through the
+ * CLI, and the archive read back through its query API — what an operator would do.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import YAML from 'yaml';
+import { readArchive } from '../../pipeline/archive/archive-query.js';
+import type { ArchivedRecord } from '../../pipeline/archive/archive-line.js';
+import { KAFKA, logfsctl, ROOT, waitFor } from './harness.js';
+
+export class WorkerProcess {
+  child: ChildProcess | undefined;
+  exited: Promise<number | null> = Promise.resolve(null);
+  readonly logFile: string;
+
+  constructor(
+    readonly dataDir: string,
+    readonly name = 'w1',
+    readonly extraArgs: string[] = [],
+  ) {
+    this.logFile = path.join(dataDir, `worker-${name}.log`);
+  }
+
+  static async start(dataDir: string, name = 'w1', extraArgs: string[] = []): Promise<WorkerProcess> {
+    const w = new WorkerProcess(dataDir, name, extraArgs);
+    await w.launch();
+    return w;
+  }
+
+  async launch(): Promise<void> {
+    const fd = fs.openSync(this.logFile, 'a');
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/logfsctl.js'), 'pipeline', 'run', '--data', this.dataDir, '--kafka', KAFKA, '--log-level', 'debug', ...this.extraArgs], { stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor(`worker ${this.name} to start`, async () => {
+      if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}: ${await this.logTail()}`);
+      return (await this.logTail(200)).includes('pipeline worker started');
+    });
+  }
+
+  async logTail(lines = 40): Promise<string> {
+    const text = await fsp.readFile(this.logFile, 'utf8').catch(() => '');
+    return text.split('\n').slice(-lines).join('\n');
+  }
+
+  async stop(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/** Applies a graph with the CLI; with `wait`, until a worker runs the new version. */
+export async function applyGraph(dataDir: string, graph: Record<string, unknown>, wait?: number): Promise<string> {
+  const file = path.join(dataDir, `graph-${String(graph.name)}-${Date.now()}.yaml`);
+  await fsp.writeFile(file, YAML.stringify(graph));
+  const r = await logfsctl(['graph', 'apply', file, '--data', dataDir, ...(wait === undefined ? [] : ['--wait', String(wait)])]);
+  if (r.code !== 0) throw new Error(`graph apply failed (${r.code}): ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+export async function archived(dataDir: string, name = 'default', filter: Parameters<typeof readArchive>[1] = {}): Promise<ArchivedRecord[]> {
+  const out: ArchivedRecord[] = [];
+  for await (const r of readArchive(path.join(dataDir, 'archive', name), filter)) out.push(r);
+  return out;
+}
+
+/** Waits until the archive holds at least `count` records of `stream`, and returns them. */
+export async function waitForArchived(dataDir: string, stream: string, count: number, timeoutMs = 120_000, name = 'default'): Promise<ArchivedRecord[]> {
+  let last = 0;
+  return waitFor(
+    `${count} archived records of ${stream} (have ${last})`,
+    async () => {
+      const recs = await archived(dataDir, name, { stream });
+      last = recs.length;
+      return recs.length >= count ? recs : undefined;
+    },
+    timeoutMs,
+    500,
+  );
+}
