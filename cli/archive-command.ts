@@ -175,7 +175,8 @@ function stdoutOutput(): ArchiveOutput & { end(): Promise<void> } {
   };
 }
 
-function filterOptions<T>(y: Argv<T>) {
+/** The filter options of every archive subcommand; values are required so that `--from -15m` is a value, not a flag. */
+export function archiveFilterOptions<T>(y: Argv<T>) {
   return y
     .option('name', { type: 'string', default: 'default', describe: 'Archive name: <data>/archive/<name>' })
     .option('provider', { type: 'string', requiresArg: true, describe: 'Only this provider' })
@@ -200,20 +201,20 @@ export const archiveCommand: CommandModule<{ data: string }, { data: string }> =
       .command(
         'ls',
         'List archived segments by provider, stream, date and hour, with counts (from the index)',
-        (yy) => filterOptions(yy).option('json', { type: 'boolean', default: false, describe: 'Print the segment list as JSON' }),
+        (yy) => archiveFilterOptions(yy).option('json', { type: 'boolean', default: false, describe: 'Print the segment list as JSON' }),
         (argv) => run(argv, archiveLs),
       )
       .command(
         'cat',
         'Print the data of matching records, byte for byte, one per line, in time order per stream',
-        (yy) => filterOptions(yy).option('grep', { type: 'string', requiresArg: true, describe: 'Only records whose data matches this regular expression' }),
+        (yy) => archiveFilterOptions(yy).option('grep', { type: 'string', requiresArg: true, describe: 'Only records whose data matches this regular expression' }),
         (argv) => run(argv, archiveCat),
       )
       .command(
         'query',
         'Print matching records with time, stream, instance, seq and class (--json: the archived objects)',
         (yy) =>
-          filterOptions(yy)
+          archiveFilterOptions(yy)
             .option('grep', { type: 'string', requiresArg: true, describe: 'Only records whose data matches this regular expression' })
             .option('json', { type: 'boolean', default: false, describe: 'One archived JSON object per line' }),
         (argv) => run(argv, archiveQuery),

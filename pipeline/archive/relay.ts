@@ -30,27 +30,29 @@ export class RelayEncoder {
   private key: PipelineRecord | undefined;
 
   encode(r: PipelineRecord, origin: ArchiveOrigin): Buffer {
-    let extras: Buffer;
-    try {
-      extras = packr.pack({ id: r.id, kind: r.kind, fields: r.fields, flags: r.flags, graph: origin.graph, version: origin.version });
-    } catch (err) {
-      extras = packr.pack({ id: r.id, kind: r.kind, fields: { _relayError: errorMessage(err) }, flags: r.flags, graph: origin.graph, version: origin.version });
-    }
     let wire: Buffer;
     try {
       wire = this.templateFor(r).encode(r.seq, r.ts, r.data, r.part, r.attrs);
     } catch {
       // A seq or ts the wire format cannot hold (negative, fractional): msgpackr writes it as it is.
       const { v, provider, stream, class: cls, instance, host, seq, ts, source, data, part, attrs } = r;
-      wire = packr.pack({ v, provider, stream, class: cls, instance, host, seq, ts, source, data, ...(part ? { part } : {}), ...(attrs ? { attrs } : {}) });
+      // Copied: msgpackr reuses the buffer it returns on the next pack().
+      wire = Buffer.from(packr.pack({ v, provider, stream, class: cls, instance, host, seq, ts, source, data, ...(part ? { part } : {}), ...(attrs ? { attrs } : {}) }));
     }
-    // Both are fixmaps (at most 15 entries): merge them under one map16 header.
-    const count = (wire[0] as number) - 0x80 + ((extras[0] as number) - 0x80);
-    const out = Buffer.allocUnsafe(3 + wire.length - 1 + extras.length - 1);
+    let extras: Buffer;
+    try {
+      extras = packr.pack({ id: r.id, kind: r.kind, fields: r.fields, flags: r.flags, graph: origin.graph, version: origin.version });
+    } catch (err) {
+      extras = packr.pack({ id: r.id, kind: r.kind, fields: { _relayError: errorMessage(err) }, flags: r.flags, graph: origin.graph, version: origin.version });
+    }
+    // Two maps become one: a map16 header with both counts, then both maps' entries.
+    const [wireCount, wireHead] = mapHeader(wire);
+    const [extraCount, extraHead] = mapHeader(extras);
+    const out = Buffer.allocUnsafe(3 + wire.length - wireHead + extras.length - extraHead);
     out[0] = 0xde;
-    out.writeUInt16BE(count, 1);
-    wire.copy(out, 3, 1);
-    extras.copy(out, 3 + wire.length - 1, 1);
+    out.writeUInt16BE(wireCount + extraCount, 1);
+    wire.copy(out, 3, wireHead);
+    extras.copy(out, 3 + wire.length - wireHead, extraHead);
     return out;
   }
 
@@ -253,6 +255,15 @@ export class TcpRelay implements ArchiveWriter {
     });
     return this.connecting;
   }
+}
+
+/** [entries, header bytes] of a MessagePack map (fixmap, map16 or map32). */
+function mapHeader(b: Buffer): [number, number] {
+  const t = b[0] as number;
+  if (t >= 0x80 && t <= 0x8f) return [t & 0x0f, 1];
+  if (t === 0xde) return [b.readUInt16BE(1), 3];
+  if (t === 0xdf) return [b.readUInt32BE(1), 5];
+  throw new LogfsError('LOGFS_E_INTERNAL', `relay: expected a MessagePack map, got type byte 0x${t.toString(16)}`);
 }
 
 /** Parses `host:port` (an IPv6 host in brackets); throws LOGFS_E_CONFIG otherwise. */

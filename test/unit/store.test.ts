@@ -56,7 +56,7 @@ describe('FileProvisioningStore', () => {
   it('starts empty when there is no file, and creates the directory', async () => {
     fs.rmSync(dir, { recursive: true });
     const s = await open();
-    expect(s.snapshot()).toEqual({ version: 0, streams: {} });
+    expect(s.snapshot()).toEqual({ version: 0, streams: {}, graphs: {} });
     expect(fs.statSync(dir).isDirectory()).toBe(true);
   });
 
@@ -68,7 +68,7 @@ describe('FileProvisioningStore', () => {
     expect(Date.parse(spec.createdAt)).toBeGreaterThanOrEqual(before - 1000);
     expect(s.snapshot().version).toBe(1);
     expect(s.snapshot().streams['ns/app']).toEqual(spec);
-    expect(onDisk()).toEqual({ version: 1, streams: { 'ns/app': spec } });
+    expect(onDisk()).toEqual({ version: 1, streams: { 'ns/app': spec }, graphs: {} });
     // No temp or lock file left behind.
     expect(fs.readdirSync(dir)).toEqual([STORE_DEFAULTS.fileName]);
   });
