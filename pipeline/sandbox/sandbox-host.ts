@@ -23,6 +23,8 @@ export const SANDBOX_DEFAULTS = {
   cpuMsPerBatch: 200,
   memoryMb: 64,
   maxOutputPerRecord: 100,
+  /** Loading the module and init(options) may take this long even when the batch limit is lower. */
+  loadCpuMs: 1000,
   /** Console lines a module keeps per call (batch, load); more are counted and reported, not kept. */
   maxLogLines: 20,
   /** Longer console lines are cut. */
@@ -138,6 +140,7 @@ export class SandboxHost {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
   private readonly watchdogMs: number;
+  private readonly loadCpuMs: number;
   private logWindowStart = 0;
   private logLinesInWindow = 0;
   private logLinesSuppressed = 0;
@@ -148,6 +151,7 @@ export class SandboxHost {
     private readonly log: Logger,
   ) {
     this.watchdogMs = Math.max(SANDBOX_DEFAULTS.watchdogMinMs, SANDBOX_DEFAULTS.watchdogFactor * cfg.cpuMsPerBatch);
+    this.loadCpuMs = Math.max(SANDBOX_DEFAULTS.loadCpuMs, cfg.cpuMsPerBatch);
   }
 
   /** Starts the sandbox and loads the module; rejects with LOGFS_E_SANDBOX naming what went wrong. */
@@ -257,11 +261,12 @@ export class SandboxHost {
       options: JSON.stringify(cfg.options ?? null),
       ports: cfg.ports,
       cpuMs: cfg.cpuMsPerBatch,
+      loadCpuMs: this.loadCpuMs,
       maxOutputPerRecord: cfg.maxOutputPerRecord,
       maxLogLines: SANDBOX_DEFAULTS.maxLogLines,
       maxLogChars: SANDBOX_DEFAULTS.maxLogChars,
     };
-    const reply = await this.request(proc, load, 0, SANDBOX_DEFAULTS.startupMs + 2 * this.watchdogMs);
+    const reply = await this.request(proc, load, 0, SANDBOX_DEFAULTS.startupMs + SANDBOX_DEFAULTS.watchdogFactor * this.loadCpuMs);
     let failure: string | undefined;
     if (reply.t === 'loaded') {
       const envelope = this.readEnvelope(reply.envelope);
@@ -272,7 +277,7 @@ export class SandboxHost {
         reply.kind === 'syntax'
           ? `the module has a syntax error: ${reply.message}`
           : reply.kind === 'cpu'
-            ? `the module exceeded the CPU limit of ${cfg.cpuMsPerBatch}ms ${what} (limits.cpuMsPerBatch)`
+            ? `the module exceeded the CPU limit of ${this.loadCpuMs}ms ${what}`
             : `the sandbox failed ${what}: ${reply.message}`;
     } else if (reply.t === 'died') {
       failure = `the sandbox ${reply.reason} while loading the module`;

@@ -15,7 +15,10 @@ export interface SandboxLoad {
   options: string;
   /** Ports the module may emit on; the first is the default. */
   ports: string[];
+  /** vm timeout of a batch. */
   cpuMs: number;
+  /** vm timeout of loading the module and of init: a fresh process runs cold code. */
+  loadCpuMs: number;
   maxOutputPerRecord: number;
   maxLogLines: number;
   maxLogChars: number;

@@ -92,11 +92,14 @@ describe('pipeline on Kafka', () => {
 
     expect(await applyGraph(d.dataDir, v1, 60)).toContain('version 1');
     const prefix = randomName('r');
-    const writing = writeLines(d.path('reload'), prefix, 100_000, 1000, 60);
+    let writerDone = false;
+    const writing = writeLines(d.path('reload'), prefix, 100_000, 1000, 120).then(() => (writerDone = true));
     await waitFor('some records archived by version 1', async () => (await archived(d.dataDir, 'reload', { stream: 'reload' })).length > 5_000, 60_000, 200);
     expect(await applyGraph(d.dataDir, v2, 60)).toContain('version 2');
     await waitFor('some records archived by version 2', async () => (await archived(d.dataDir, 'reload', { stream: 'reload' })).some((r) => r.version === 2), 60_000, 200);
     expect(await applyGraph(d.dataDir, v3, 60)).toContain('version 3');
+    // The premise of the test: both changes happened while records were still being written.
+    expect(writerDone).toBe(false);
     await writing;
 
     const records = await waitForArchived(d.dataDir, 'reload', 100_000, 180_000, 'reload');

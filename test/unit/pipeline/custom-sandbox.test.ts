@@ -113,12 +113,12 @@ describe('custom agent sandbox', () => {
       try { globalThis.__logfs_run = () => '{}'; } catch (e) {}
       Object.defineProperty(Error.prototype, 'code', { set(v) {}, get() { return 'fake'; } });
       module.exports = { process(r) { if (r.data === 'spin') for (;;) {} return r; } };`;
-    const { runtime } = await build(custom, { code, samples: ['x'], limits: { cpuMsPerBatch: 100 } });
+    const { runtime } = await build(custom, { code, samples: ['x'], limits: { cpuMsPerBatch: 250 } });
     open.push(runtime);
     const ok = await run(runtime, [makeRecord('fine')]);
     expect(ok.on('out').map((r) => r.data.toString())).toEqual(['fine']);
     const out = await run(runtime, [makeRecord('spin')]);
-    expect(out.on('error')[0]!.fields._custom_error).toBe('exceeded the CPU limit of 100ms per batch');
+    expect(out.on('error')[0]!.fields._custom_error).toBe('exceeded the CPU limit of 250ms per batch');
   });
 
   it('survives an unhandled promise rejection in the module', async () => {
