@@ -6,6 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import { LogfsError } from '../core/errors.js';
+import { decodeRecordFast } from './record-decoder.js';
 
 export const RECORD_SCHEMA_VERSION = 1;
 
@@ -181,6 +182,12 @@ const REQUIRED_STRING_FIELDS = ['provider', 'stream', 'instance', 'host', 'sourc
 
 /** Decodes and checks a record; throws LOGFS_E_GATEWAY_PROTOCOL naming the first bad field. */
 export function decodeRecord(bytes: Buffer | Uint8Array): LogRecord {
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return decodeRecordFast(buf) ?? decodeRecordGeneric(buf);
+}
+
+/** Any valid MessagePack encoding of a record (msgpackr), and the error naming what is wrong. */
+function decodeRecordGeneric(bytes: Buffer): LogRecord {
   let value: unknown;
   try {
     value = packr.unpack(bytes);
@@ -203,11 +210,22 @@ export function decodeRecord(bytes: Buffer | Uint8Array): LogRecord {
   if (typeof r.ts !== 'number') bad('ts');
   if (!(r.data instanceof Uint8Array)) bad('data');
   const data = r.data as Uint8Array;
-  return {
-    ...(r as unknown as LogRecord),
+  // Only the schema's fields: keys a newer writer adds are skipped, as the fast path does.
+  const out: LogRecord = {
+    v: r.v as number,
+    provider: r.provider as string,
+    stream: r.stream as string,
     class: (r.class as string | null | undefined) ?? null,
+    instance: r.instance as string,
+    host: r.host as string,
+    seq: r.seq as number,
+    ts: r.ts as number,
+    source: r.source as RecordSource,
     data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
   };
+  if (r.part !== undefined) out.part = r.part as [number, boolean];
+  if (r.attrs !== undefined) out.attrs = r.attrs as Record<string, unknown>;
+  return out;
 }
 
 export function recordId(record: Pick<LogRecord, 'instance' | 'seq'>): string {

@@ -29,14 +29,30 @@ export interface PipelineRecord extends Omit<LogRecord, 'source'> {
   flags: string[];
 }
 
-/** A log record from the wire, ready for the agents. */
+/**
+ * A log record from the wire, ready for the agents. A fresh object literal with every property in
+ * one order: all records share one hidden class, which keeps the agents' property reads fast
+ * (adding properties to the decoder's object cost 15% of an archive-only graph).
+ */
 export function fromLogRecord(r: LogRecord): PipelineRecord {
-  const p = r as unknown as PipelineRecord;
-  p.id = `${r.instance}:${r.seq}`;
-  p.kind = 'log';
-  p.fields = {};
-  p.flags = [];
-  return p;
+  return {
+    v: r.v,
+    provider: r.provider,
+    stream: r.stream,
+    class: r.class,
+    instance: r.instance,
+    host: r.host,
+    seq: r.seq,
+    ts: r.ts,
+    source: r.source,
+    data: r.data,
+    part: r.part,
+    attrs: r.attrs,
+    id: `${r.instance}:${r.seq}`,
+    kind: 'log',
+    fields: {},
+    flags: [],
+  };
 }
 
 export function decodePipelineRecord(bytes: Buffer | Uint8Array): PipelineRecord {

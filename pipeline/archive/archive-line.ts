@@ -5,6 +5,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { PipelineRecord, RecordKind } from '../record.js';
+import { LineBuffer } from './line-buffer.js';
 
 export interface ArchiveOrigin {
   graph: string;
@@ -51,8 +52,9 @@ export class LineEncoder {
    * instance's records share their provider, stream, class and host.
    */
   private readonly middles = new Map<string, { provider: string; stream: string; class: string | null; host: string; json: string }>();
-  private lastTs = NaN;
-  private lastTime = '';
+  /** `YYYY-MM-DDTHH:MM:SS.` of the second `isoSecond`: only the milliseconds change within it. */
+  private isoSecond = NaN;
+  private isoPrefix = '';
   private lastKind: unknown;
   private kindJson = 'null';
   private lastSource: unknown;
@@ -62,8 +64,8 @@ export class LineEncoder {
   /** Records whose fields/attrs could not be serialised. */
   unserialisable = 0;
 
-  /** The line for `r`, with its newline. */
-  encode(r: PipelineRecord, origin: ArchiveOrigin): string {
+  /** Appends the line for `r`, with its newline, to `out`. */
+  encodeTo(out: LineBuffer, r: PipelineRecord, origin: ArchiveOrigin): void {
     let m = this.middles.get(r.instance);
     if (m === undefined || m.provider !== r.provider || m.stream !== r.stream || m.class !== r.class || m.host !== r.host) {
       if (this.middles.size >= 4096) this.middles.clear();
@@ -80,10 +82,6 @@ export class LineEncoder {
       this.originKey = origin;
       this.tail = `,"graph":${json(origin.graph)},"version":${json(origin.version)}}\n`;
     }
-    if (r.ts !== this.lastTs) {
-      this.lastTs = r.ts;
-      this.lastTime = Number.isFinite(r.ts) && Math.abs(r.ts) <= 8.64e15 ? new Date(r.ts).toISOString() : '';
-    }
     if (r.kind !== this.lastKind) {
       this.lastKind = r.kind;
       this.kindJson = json(r.kind);
@@ -92,28 +90,69 @@ export class LineEncoder {
       this.lastSource = r.source;
       this.sourceJson = json(r.source);
     }
+    const head = `{"id":${JSON.stringify(r.id) ?? 'null'},"kind":${this.kindJson}${m.json},"seq":${num(r.seq)},"ts":${num(r.ts)},"time":"${this.time(r.ts)}","source":${this.sourceJson},"data":`;
     const data = r.data;
-    const text = isUtf8(data) ? `,"data":${JSON.stringify(data.toString('utf8'))}` : `,"data":"${data.toString('base64')}","dataEncoding":"base64"`;
+    // Plain ASCII without quotes, backslashes or control characters is its own JSON string body:
+    // copied as bytes, it skips decoding to a string, escaping and encoding back.
+    const raw = plainAscii(data);
+    let text = '';
+    if (!raw) text = isUtf8(data) ? JSON.stringify(data.toString('utf8')) : `"${data.toString('base64')}","dataEncoding":"base64"`;
     let rest = '';
     if (r.part) rest += `,"part":[${json(r.part[0])},${r.part[1] ? 'true' : 'false'}]`;
     let fields: string;
-    let attrs: string | undefined;
     try {
-      if (r.attrs !== undefined) attrs = JSON.stringify(r.attrs);
-      fields = JSON.stringify(r.fields) ?? '{}';
+      if (r.attrs !== undefined) rest += `,"attrs":${JSON.stringify(r.attrs) ?? 'null'}`;
+      fields = hasKeys(r.fields) ? (JSON.stringify(r.fields) ?? '{}') : '{}';
     } catch (err) {
       // A custom agent can attach values JSON cannot hold (BigInt, cycles): keep the record, say why.
       this.unserialisable++;
       fields = JSON.stringify({ _archiveError: (err as Error).message });
-      attrs = undefined;
       if (!r.flags.includes(UNSERIALISABLE_FLAG)) r.flags.push(UNSERIALISABLE_FLAG);
     }
-    if (attrs !== undefined) rest += `,"attrs":${attrs}`;
-    return (
-      `{"id":${JSON.stringify(r.id) ?? 'null'},"kind":${this.kindJson}${m.json},"seq":${num(r.seq)},"ts":${num(r.ts)},"time":"${this.lastTime}","source":${this.sourceJson}` +
-      `${text}${rest},"fields":${fields},"flags":${r.flags.length === 0 ? '[]' : JSON.stringify(r.flags)}${this.tail}`
-    );
+    rest += `,"fields":${fields},"flags":${r.flags.length === 0 ? '[]' : JSON.stringify(r.flags)}${this.tail}`;
+    // UTF-8 needs at most 3 bytes per UTF-16 unit.
+    out.reserve(3 * (head.length + text.length + rest.length) + (raw ? data.length + 2 : 0));
+    out.text(head);
+    if (raw) {
+      out.text('"');
+      out.bytes(data);
+      out.text('"');
+    } else out.text(text);
+    out.text(rest);
   }
+
+  /** The line for `r` as a string (tests, tools). */
+  encode(r: PipelineRecord, origin: ArchiveOrigin): string {
+    const b = new LineBuffer();
+    this.encodeTo(b, r, origin);
+    return Buffer.concat(b.take()).toString('utf8');
+  }
+
+  private time(ts: number): string {
+    if (!Number.isFinite(ts) || Math.abs(ts) > 8.64e15) return '';
+    // Four-digit years only: outside them the ISO form is longer than the cached prefix assumes.
+    if (ts < 0 || ts >= 253_402_300_800_000) return new Date(ts).toISOString();
+    const second = Math.floor(ts / 1000);
+    if (second !== this.isoSecond) {
+      this.isoSecond = second;
+      this.isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    }
+    const ms = ts - second * 1000;
+    return ms === Math.trunc(ms) ? `${this.isoPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z` : new Date(ts).toISOString();
+  }
+}
+
+function plainAscii(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i] as number;
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+  }
+  return true;
+}
+
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }
 
 /** JSON of a scalar; a missing value (wire input can lack anything) becomes null, not "undefined". */

@@ -31,7 +31,8 @@ import type { PipelineRecord } from '../record.js';
 import { emptyEntry, FORMAT_VERSION, HourIndexSchema, mergeEntry, SegmentStats, WriterStateSchema, type SegmentEntry, type WriterState } from './archive-index.js';
 import { decodeName, decodeStreamDir, hourDirOf, hourOf, indexFileName, newWriterId, segmentFileName, validTs, WRITER_ID, WRITERS_DIR, writerStatePath } from './archive-layout.js';
 import { LineEncoder, type ArchiveOrigin } from './archive-line.js';
-import { archiveIoError, ensureDir, fsyncDir, io, readIfExists, writeFileAtomic } from './durable-file.js';
+import { LineBuffer } from './line-buffer.js';
+import { archiveIoError, ensureDir, fsyncDir, io, prepareReplace, readIfExists, replaceFile, syncFile, writeFileAtomic } from './durable-file.js';
 
 const gzip = promisify(zlib.gzip);
 
@@ -99,7 +100,7 @@ interface Segment {
   fh: FileHandle | undefined;
   committed: SegmentEntry;
   /** Lines appended since the last commit, UTF-8. */
-  pending: ByteChunk;
+  pending: LineBuffer;
   stats: SegmentStats;
   lastOrigin: ArchiveOrigin | undefined;
   /** Listed in the committed writer state, so recovery knows the file. */
@@ -117,13 +118,17 @@ interface HourDir {
   entries: Map<string, SegmentEntry>;
   /** Entries written by an earlier run of this writer ID were merged in. */
   loaded: boolean;
+  /** Entries changed since the index file was last written. */
   dirty: boolean;
+  /** The index file on disk is fsynced (it is written without waiting for the disk). */
+  synced: boolean;
 }
 
 interface Snapshot {
   seg: Segment;
   data: Buffer[];
   stats: SegmentStats;
+  member?: Buffer;
   entry?: SegmentEntry;
 }
 
@@ -224,7 +229,7 @@ export class ArchiveStore implements ArchiveWriter {
         this.cacheSegment = seg;
         this.cacheHour = hour;
       }
-      seg.pending.write(this.encoder.encode(r, origin));
+      this.encoder.encodeTo(seg.pending, r, origin);
       seg.stats.add(r, ts);
       if (seg.lastOrigin !== origin) {
         seg.lastOrigin = origin;
@@ -292,9 +297,13 @@ export class ArchiveStore implements ArchiveWriter {
       try {
         const fresh = snaps.filter((s) => !s.seg.registered);
         if (fresh.length > 0) await this.register(fresh.map((s) => s.seg));
-        await Promise.all(snaps.map((s) => this.writeMembers(s)));
+        await Promise.all(snaps.map((s) => this.compress(s)));
         const entries = new Map(snaps.map((s) => [s.seg, s.entry as SegmentEntry]));
-        await this.writeState(marks, derived, entries);
+        // The new state goes to a temp file while the data is written; renaming it is the commit,
+        // and happens only once the data is on disk.
+        const [state, ...writes] = await Promise.allSettled([prepareReplace(writerStatePath(this.dir, this.writerId), this.stateText(marks, derived, entries), this.writerId), ...snaps.map((s) => this.writeMember(s))]);
+        for (const w of [state, ...writes]) if (w?.status === 'rejected') throw w.reason;
+        await (state as PromiseFulfilledResult<() => Promise<void>>).value();
       } catch (err) {
         for (const s of snaps) {
           const seg = s.seg;
@@ -341,15 +350,26 @@ export class ArchiveStore implements ArchiveWriter {
     }
   }
 
-  /** Compresses the snapshot into gzip members (one per block) and writes them at the committed length. */
-  private async writeMembers(s: Snapshot): Promise<void> {
-    const seg = s.seg;
+  /** Compresses the snapshot into gzip members, one per block, in parallel on the thread pool. */
+  private async compress(s: Snapshot): Promise<void> {
     const level = this.settings.compressionLevel;
     const members = await Promise.all(s.data.map((block) => gzip(block, { level })));
-    const bytes = s.data.reduce((n, b) => n + b.length, 0);
+    const member = members.length === 1 ? (members[0] as Buffer) : Buffer.concat(members);
+    s.member = member;
+    s.entry = mergeEntry(
+      s.seg.committed,
+      s.stats,
+      member.length,
+      s.data.reduce((n, b) => n + b.length, 0),
+    );
+  }
+
+  /** Writes the compressed snapshot at the committed length and fsyncs it. */
+  private async writeMember(s: Snapshot): Promise<void> {
+    const seg = s.seg;
+    const member = s.member as Buffer;
     const fh = (seg.fh ??= await io('open', seg.abs, () => fsp.open(seg.abs, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644)));
     const at = seg.committed.length;
-    const member = members.length === 1 ? (members[0] as Buffer) : Buffer.concat(members);
     await io('write', seg.abs, async () => {
       for (let off = 0; off < member.length; ) {
         const { bytesWritten } = await fh.write(member, off, member.length - off, at + off);
@@ -359,10 +379,13 @@ export class ArchiveStore implements ArchiveWriter {
       if (seg.dirty) await fh.truncate(at + member.length);
       await fh.sync();
     });
-    s.entry = mergeEntry(seg.committed, s.stats, member.length, bytes);
   }
 
-  private async writeState(marks: string, derived: string, entries?: Map<Segment, SegmentEntry>): Promise<void> {
+  private async writeState(marks: string, derived: string): Promise<void> {
+    await writeFileAtomic(writerStatePath(this.dir, this.writerId), this.stateText(marks, derived), this.writerId);
+  }
+
+  private stateText(marks: string, derived: string, entries?: Map<Segment, SegmentEntry>): string {
     const open: WriterState['open'] = [];
     for (const seg of this.segments) if (seg.registered) open.push({ dir: seg.dir, entry: entries?.get(seg) ?? seg.committed });
     const state: Omit<WriterState, 'marks' | 'derivedIds'> = {
@@ -375,8 +398,7 @@ export class ArchiveStore implements ArchiveWriter {
       nextSegment: this.nextSegment,
       open,
     };
-    const text = `${JSON.stringify(state).slice(0, -1)},"marks":${marks},"derivedIds":${derived}}`;
-    await writeFileAtomic(writerStatePath(this.dir, this.writerId), text, this.writerId);
+    return `${JSON.stringify(state).slice(0, -1)},"marks":${marks},"derivedIds":${derived}}`;
   }
 
   private async writeIndexes(): Promise<void> {
@@ -390,8 +412,11 @@ export class ArchiveStore implements ArchiveWriter {
             for (const e of (await readHourIndex(file))?.segments ?? []) if (!hd.entries.has(e.file)) hd.entries.set(e.file, e);
             hd.loaded = true;
           }
-          await writeFileAtomic(file, hourIndexText(this.writerId, hd.provider, hd.stream, hd.entries.values()), this.writerId);
+          // Not fsynced: the writer state, which is, lists every open segment, and recovery rebuilds
+          // the index from it. Before a segment leaves the state, closeSegment syncs its index.
+          await replaceFile(file, hourIndexText(this.writerId, hd.provider, hd.stream, hd.entries.values()), this.writerId);
           hd.dirty = false;
+          hd.synced = false;
         } catch (err) {
           failures.push(err);
         }
@@ -410,13 +435,24 @@ export class ArchiveStore implements ArchiveWriter {
     quiet.sort((a, b) => a.lastAppend - b.lastAppend);
     for (const seg of quiet) {
       if (seg.retiring || seg.lastAppend <= idle || surplus > 0) {
-        await this.closeSegment(seg);
-        surplus--;
+        try {
+          await this.closeSegment(seg);
+          surplus--;
+        } catch (err) {
+          // Committed and listed in the writer state: it stays open and is closed later.
+          this.log.warn({ err, file: seg.abs }, 'archive: could not close a segment; trying again after the next flush');
+        }
       }
     }
   }
 
+  /** Closes a segment; it leaves the writer state at the next commit, so its index must be durable first. */
   private async closeSegment(seg: Segment): Promise<void> {
+    const hd = this.dirs.get(seg.dir);
+    if (hd && !hd.synced && hd.entries.size > 0) {
+      await syncFile(path.join(this.dir, seg.dir, indexFileName(this.writerId)));
+      hd.synced = true;
+    }
     this.segments.delete(seg);
     if (this.current.get(seg.key) === seg) this.current.delete(seg.key);
     if (this.cacheSegment === seg) this.cacheSegment = undefined;
@@ -425,7 +461,6 @@ export class ArchiveStore implements ArchiveWriter {
     if (fh) await fh.close().catch((err: unknown) => this.log.warn({ err, file: seg.abs }, 'archive: closing a segment failed'));
     // Forget hour directories nothing is written to any more; a late record reloads the index.
     for (const s of this.segments) if (s.dir === seg.dir) return;
-    const hd = this.dirs.get(seg.dir);
     if (hd && !hd.dirty) this.dirs.delete(seg.dir);
   }
 
@@ -457,7 +492,7 @@ export class ArchiveStore implements ArchiveWriter {
       abs: path.join(this.dir, dir, file),
       fh: undefined,
       committed: emptyEntry(file),
-      pending: new ByteChunk(),
+      pending: new LineBuffer(),
       stats: new SegmentStats(),
       lastOrigin: undefined,
       registered: false,
@@ -467,7 +502,7 @@ export class ArchiveStore implements ArchiveWriter {
     };
     this.current.set(key, seg);
     this.segments.add(seg);
-    if (!this.dirs.has(dir)) this.dirs.set(dir, { provider, stream, entries: new Map(), loaded: false, dirty: false });
+    if (!this.dirs.has(dir)) this.dirs.set(dir, { provider, stream, entries: new Map(), loaded: false, dirty: false, synced: true });
     return seg;
   }
 
@@ -632,54 +667,6 @@ export class ArchiveStore implements ArchiveWriter {
   }
 }
 
-/**
- * Pending lines as UTF-8 blocks (up to 1 MiB; they start small so that a quiet segment holds little).
- * Lines go in as bytes at once instead of living on as strings until the flush, a line never spans
- * two blocks, and each block becomes one gzip member, compressed in parallel on the thread pool.
- */
-class ByteChunk {
-  private blocks: Buffer[] = [];
-  private cur = EMPTY;
-  private used = 0;
-  length = 0;
-
-  write(s: string): void {
-    const max = s.length * 3;
-    if (this.used + max > this.cur.length) {
-      this.seal();
-      this.cur = Buffer.allocUnsafe(Math.max(max, Math.min(BLOCK_MAX, Math.max(BLOCK_MIN, this.length))));
-    }
-    const n = this.cur.write(s, this.used, 'utf8');
-    this.used += n;
-    this.length += n;
-  }
-
-  /** Everything written so far; the chunk starts empty again. */
-  take(): Buffer[] {
-    this.seal();
-    const out = this.blocks;
-    this.blocks = [];
-    this.length = 0;
-    return out;
-  }
-
-  /** Puts back what `take` returned (its flush failed), ahead of what was written since. */
-  giveBack(blocks: Buffer[]): void {
-    this.seal();
-    this.blocks = blocks.concat(this.blocks);
-    this.length = this.blocks.reduce((n, b) => n + b.length, 0);
-  }
-
-  private seal(): void {
-    if (this.used > 0) this.blocks.push(this.cur.subarray(0, this.used));
-    this.cur = EMPTY;
-    this.used = 0;
-  }
-}
-
-const EMPTY = Buffer.alloc(0);
-const BLOCK_MIN = 16 * 1024;
-const BLOCK_MAX = 1024 * 1024;
 
 function stateText(state: WriterState): string {
   return JSON.stringify(state);

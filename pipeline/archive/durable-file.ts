@@ -54,6 +54,16 @@ export async function fsyncDir(dir: string): Promise<void> {
  * the temp names of processes that replace the same file (recovery of a dead writer) apart.
  */
 export async function writeFileAtomic(file: string, data: string, tmpTag: string): Promise<void> {
+  const commit = await prepareReplace(file, data, tmpTag);
+  await commit();
+}
+
+/**
+ * The first half of writeFileAtomic: the new content is durable in a temp file. The returned
+ * function renames it into place and makes the rename durable; until it runs, `file` is unchanged.
+ * Splitting the two lets the commit's own fsync run at the same time as the data's.
+ */
+export async function prepareReplace(file: string, data: string, tmpTag: string): Promise<() => Promise<void>> {
   const tmp = `${file}.${tmpTag}.tmp`;
   await io('write', tmp, async () => {
     const fh = await fsp.open(tmp, 'w', 0o644);
@@ -64,7 +74,29 @@ export async function writeFileAtomic(file: string, data: string, tmpTag: string
       await fh.close();
     }
   });
+  return async () => {
+    await io('rename', file, () => fsp.rename(tmp, file));
+    await fsyncDir(path.dirname(file));
+  };
+}
+
+/** Replaces `file` atomically for readers, without waiting for the disk (see the callers for why that is enough). */
+export async function replaceFile(file: string, data: string, tmpTag: string): Promise<void> {
+  const tmp = `${file}.${tmpTag}.tmp`;
+  await io('write', tmp, () => fsp.writeFile(tmp, data, { mode: 0o644 }));
   await io('rename', file, () => fsp.rename(tmp, file));
+}
+
+/** Makes a file written by replaceFile durable: its content, then its directory entry. */
+export async function syncFile(file: string): Promise<void> {
+  await io('fsync', file, async () => {
+    const fh = await fsp.open(file, 'r');
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
   await fsyncDir(path.dirname(file));
 }
 

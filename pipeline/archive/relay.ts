@@ -17,6 +17,7 @@ import { RecordTemplate } from '../../gateway/record-codec.js';
 import type { ArchiveWriter, TopicProducer } from '../agent.js';
 import type { PipelineRecord } from '../record.js';
 import { LineEncoder, type ArchiveOrigin } from './archive-line.js';
+import { LineBuffer } from './line-buffer.js';
 
 const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, encodeUndefinedAsNil: true, mapsAsObjects: true });
 
@@ -127,7 +128,7 @@ export class TcpRelay implements ArchiveWriter {
   private readonly log: Logger;
   private readonly encoder = new LineEncoder();
   private readonly backoff: Backoff;
-  private pending: string[] = [];
+  private readonly pending = new LineBuffer();
   private chain: Promise<void> = Promise.resolve();
   private socket: net.Socket | undefined;
   private state: TcpState = 'waiting';
@@ -150,7 +151,7 @@ export class TcpRelay implements ArchiveWriter {
   }
 
   append(records: readonly PipelineRecord[], origin: ArchiveOrigin): void {
-    for (const r of records) this.pending.push(this.encoder.encode(r, origin));
+    for (const r of records) this.encoder.encodeTo(this.pending, r, origin);
   }
 
   /** Resolves once the socket accepted every line appended before the call. */
@@ -181,21 +182,20 @@ export class TcpRelay implements ArchiveWriter {
   private async flushOnce(): Promise<void> {
     if (this.pending.length === 0) return;
     if (this.state === 'closed') throw new LogfsError('LOGFS_E_SHUTTING_DOWN', `relay to ${this.address} is closed`);
-    const lines = this.pending;
-    this.pending = [];
+    const blocks = this.pending.take();
     try {
       const socket = await this.connection();
       await new Promise<void>((resolve, reject) => {
         const onClose = (): void => reject(this.lastError ?? new Error('connection closed'));
         socket.once('close', onClose);
-        socket.write(lines.join(''), (err) => {
+        socket.write(blocks.length === 1 ? (blocks[0] as Buffer) : Buffer.concat(blocks), (err) => {
           socket.off('close', onClose);
           if (err) reject(err);
           else resolve();
         });
       });
     } catch (err) {
-      this.pending = lines.concat(this.pending);
+      this.pending.giveBack(blocks);
       if (this.socket && !this.socket.destroyed) this.socket.destroy();
       throw err instanceof LogfsError
         ? err

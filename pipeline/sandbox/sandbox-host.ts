@@ -214,7 +214,9 @@ export class SandboxHost {
         await this.retire(proc);
         const envelope = reply.partial === null ? undefined : this.readEnvelope(reply.partial);
         const done = (envelope?.r ?? []).slice(0, count).map((e) => this.readEntry(e));
-        return { ok: false, reason: `exceeded the CPU limit of ${this.cfg.cpuMsPerBatch}ms per batch`, done, culprit: done.length < count };
+        // Without the partial results (the context stayed busy) nobody can be named the culprit.
+        const culprit = reply.partial !== null && done.length < count;
+        return { ok: false, reason: `exceeded the CPU limit of ${this.cfg.cpuMsPerBatch}ms per batch`, done, culprit };
       }
       case 'crashed':
         this.stats.crashes++;

@@ -1,5 +1,5 @@
 /**
- * The sandbox process: a child process (not a worker thread, see docs/custom-agents.md#why-a-process)
+ * The sandbox process: a child process (not a worker thread: see sandbox-host.ts and docs/custom-agents.md)
  * that the host forks with a heap limit, Node's permission model and code generation from strings
  * disallowed. It runs one user module inside a `node:vm` context: no require, no process, no
  * import(), no timers, only the ECMAScript builtins and the driver's console.

@@ -105,17 +105,25 @@ export function fromSandboxOutput(input: PipelineRecord, raw: unknown, id: strin
       return `emitted invalid output at path ${key}: cannot be changed (the input record's is ${JSON.stringify(input[key])})`;
     }
   }
+  // Every property, in fromLogRecord's order: records keep one hidden class through the graph.
   const r: PipelineRecord = {
-    ...input,
-    id,
+    v: input.v,
+    provider: input.provider,
+    stream: input.stream,
     class: o.class !== undefined ? o.class : input.class,
+    instance: input.instance,
+    host: input.host,
+    seq: input.seq,
     ts: o.ts ?? input.ts,
+    source: input.source,
     data: dataOf(input, o.data, o.dataBase64),
+    part: input.part,
+    attrs: o.attrs ?? (input.attrs === undefined ? undefined : { ...input.attrs }),
+    id,
+    kind: input.kind,
     fields: o.fields ?? { ...input.fields },
     flags: o.flags ?? [...input.flags],
   };
-  if (o.attrs !== undefined) r.attrs = o.attrs;
-  else if (input.attrs !== undefined) r.attrs = { ...input.attrs };
   return r;
 }
 

@@ -23,7 +23,7 @@ describe('agent registry', () => {
     for (const a of AGENTS) {
       const candidates = fs.readdirSync(path.resolve(import.meta.dirname)).filter((f) => f === `${a.type}.test.ts` || f.startsWith(`${a.type}-`) || f.startsWith(`${a.type}.`));
       const text = candidates.map((f) => fs.readFileSync(path.resolve(import.meta.dirname, f), 'utf8')).join('\n');
-      expect(text, `no test of ${a.type} calls checkAgentCompliance`).toMatch(new RegExp(`checkAgentCompliance\(\s*${a.type}\b`));
+      expect(text, `no test of ${a.type} calls checkAgentCompliance`).toMatch(new RegExp(`checkAgentCompliance\\(\\s*${a.type}\\b`));
     }
   });
 });
