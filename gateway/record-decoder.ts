@@ -11,17 +11,83 @@ import type { LogRecord, RecordSource } from './record-codec.js';
 
 const attrsUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-/** Remembers the last bytes and string of one field: consecutive records repeat them. */
+/**
+ * Remembers the last few byte strings of one field and their decoded values: provider, stream,
+ * host and source repeat in every record of a topic, instance in every record of its partition.
+ */
 class StringMemo {
-  private bytes: Buffer = Buffer.alloc(0);
-  private value = '';
+  private readonly bytes: Buffer[] = [];
+  private readonly values: string[] = [];
+  private next = 0;
+
+  constructor(private readonly size = 16) {}
 
   get(buf: Buffer, start: number, end: number): string {
     const len = end - start;
-    if (len === this.bytes.length && buf.compare(this.bytes, 0, len, start, end) === 0) return this.value;
-    this.bytes = Buffer.from(buf.subarray(start, end));
-    this.value = buf.toString('utf8', start, end);
-    return this.value;
+    for (let i = 0; i < this.bytes.length; i++) {
+      const b = this.bytes[i]!;
+      if (b.length === len && sameBytes(b, buf, start, len)) return this.values[i]!;
+    }
+    const value = buf.toString('utf8', start, end);
+    this.bytes[this.next] = Buffer.from(buf.subarray(start, end));
+    this.values[this.next] = value;
+    this.next = (this.next + 1) % this.size;
+    return value;
+  }
+}
+
+const enum Key {
+  Unknown,
+  V,
+  Provider,
+  Stream,
+  Class,
+  Instance,
+  Host,
+  Seq,
+  Ts,
+  Source,
+  Data,
+  Part,
+  Attrs,
+}
+
+const KEY_NAMES: [Key, string][] = [
+  [Key.V, 'v'],
+  [Key.Provider, 'provider'],
+  [Key.Stream, 'stream'],
+  [Key.Class, 'class'],
+  [Key.Instance, 'instance'],
+  [Key.Host, 'host'],
+  [Key.Seq, 'seq'],
+  [Key.Ts, 'ts'],
+  [Key.Source, 'source'],
+  [Key.Data, 'data'],
+  [Key.Part, 'part'],
+  [Key.Attrs, 'attrs'],
+];
+/** Keys by length and first byte, checked byte for byte: no string is made for a key. */
+const KEYS = new Map<number, { key: Key; bytes: Buffer }[]>();
+for (const [key, name] of KEY_NAMES) {
+  const slot = name.length * 256 + name.charCodeAt(0);
+  KEYS.set(slot, [...(KEYS.get(slot) ?? []), { key, bytes: Buffer.from(name, 'latin1') }]);
+}
+
+/** Byte comparison in JS: for the short strings here, far cheaper than Buffer.compare's native call. */
+function sameBytes(a: Buffer, buf: Buffer, start: number, len: number): boolean {
+  for (let i = 0; i < len; i++) if (a[i] !== buf[start + i]) return false;
+  return true;
+}
+
+class Miss extends Error {}
+const MISS = new Miss();
+
+export function decodeRecordFast(buf: Buffer): LogRecord | undefined {
+  try {
+    return new Reader(buf).record();
+  } catch (err) {
+    if (err === MISS || err instanceof RangeError) return undefined;
+    throw err;
   }
 }
 
@@ -29,155 +95,177 @@ const memo = {
   provider: new StringMemo(),
   stream: new StringMemo(),
   class: new StringMemo(),
-  instance: new StringMemo(),
+  instance: new StringMemo(64),
   host: new StringMemo(),
-  source: new StringMemo(),
+  source: new StringMemo(4),
 };
 
-class Miss extends Error {}
-const MISS = new Miss();
+class Reader {
+  private o = 0;
 
-export function decodeRecordFast(buf: Buffer): LogRecord | undefined {
-  try {
-    return decode(buf);
-  } catch (err) {
-    if (err === MISS || err instanceof RangeError) return undefined;
-    throw err;
-  }
-}
+  constructor(private readonly buf: Buffer) {}
 
-function decode(buf: Buffer): LogRecord {
-  let o = 0;
-  const head = buf[o++]!;
-  let count: number;
-  if (head >= 0x80 && head <= 0x8f) count = head & 0x0f;
-  else if (head === 0xde) {
-    count = buf.readUInt16BE(o);
-    o += 2;
-  } else throw MISS;
-
-  let v = -1;
-  let provider: string | undefined;
-  let stream: string | undefined;
-  let cls: string | null = null;
-  let instance: string | undefined;
-  let host: string | undefined;
-  let seq = -1;
-  let ts = -1;
-  let source: string | undefined;
-  let data: Buffer | undefined;
-  let part: [number, boolean] | undefined;
-  let attrs: Record<string, unknown> | undefined;
-
-  const str = (m: StringMemo | undefined): string => {
-    const t = buf[o++]!;
-    let len: number;
-    if (t >= 0xa0 && t <= 0xbf) len = t & 0x1f;
-    else if (t === 0xd9) len = buf[o++]!;
-    else if (t === 0xda) {
-      len = buf.readUInt16BE(o);
-      o += 2;
+  record(): LogRecord {
+    const buf = this.buf;
+    const head = buf[this.o++]!;
+    let count: number;
+    if (head >= 0x80 && head <= 0x8f) count = head & 0x0f;
+    else if (head === 0xde) {
+      count = buf.readUInt16BE(this.o);
+      this.o += 2;
     } else throw MISS;
-    const end = o + len;
-    if (end > buf.length) throw MISS;
-    const s = m ? m.get(buf, o, end) : buf.toString('utf8', o, end);
-    o = end;
-    return s;
-  };
-  const uint = (): number => {
-    const t = buf[o++]!;
-    if (t < 0x80) return t;
-    let n: number;
-    if (t === 0xcc) n = buf[o]!;
-    else if (t === 0xcd) n = buf.readUInt16BE(o);
-    else if (t === 0xce) n = buf.readUInt32BE(o);
-    else if (t === 0xcf) {
-      n = buf.readUInt32BE(o) * 0x100000000 + buf.readUInt32BE(o + 4);
-      if (!Number.isSafeInteger(n)) throw MISS;
-    } else throw MISS;
-    o += t === 0xcc ? 1 : t === 0xcd ? 2 : t === 0xce ? 4 : 8;
-    return n;
-  };
 
-  for (let i = 0; i < count; i++) {
-    const kt = buf[o++]!;
-    if (kt < 0xa0 || kt > 0xbf) throw MISS;
-    const klen = kt & 0x1f;
-    const key = buf.toString('latin1', o, o + klen);
-    o += klen;
-    switch (key) {
-      case 'v':
-        v = uint();
-        break;
-      case 'provider':
-        provider = str(memo.provider);
-        break;
-      case 'stream':
-        stream = str(memo.stream);
-        break;
-      case 'class':
-        if (buf[o] === 0xc0) {
-          o++;
-          cls = null;
-        } else cls = str(memo.class);
-        break;
-      case 'instance':
-        instance = str(memo.instance);
-        break;
-      case 'host':
-        host = str(memo.host);
-        break;
-      case 'source':
-        source = str(memo.source);
-        break;
-      case 'seq':
-        seq = uint();
-        break;
-      case 'ts':
-        ts = uint();
-        break;
-      case 'data': {
-        const t = buf[o++]!;
-        let len: number;
-        if (t === 0xc4) len = buf[o++]!;
-        else if (t === 0xc5) {
-          len = buf.readUInt16BE(o);
-          o += 2;
-        } else if (t === 0xc6) {
-          len = buf.readUInt32BE(o);
-          o += 4;
-        } else throw MISS;
-        if (o + len > buf.length) throw MISS;
-        data = buf.subarray(o, o + len);
-        o += len;
-        break;
-      }
-      case 'part': {
-        if (buf[o++] !== 0x92) throw MISS;
-        const index = uint();
-        const last = buf[o++];
-        if (last !== 0xc2 && last !== 0xc3) throw MISS;
-        part = [index, last === 0xc3];
-        break;
-      }
-      default: {
-        const start = o;
-        o = skip(buf, o);
-        if (key === 'attrs') {
-          const value = attrsUnpackr.unpack(buf.subarray(start, o)) as unknown;
+    let v = -1;
+    let provider: string | undefined;
+    let stream: string | undefined;
+    let cls: string | null = null;
+    let instance: string | undefined;
+    let host: string | undefined;
+    let seq = -1;
+    let ts = -1;
+    let source: string | undefined;
+    let data: Buffer | undefined;
+    let part: [number, boolean] | undefined;
+    let attrs: Record<string, unknown> | undefined;
+
+    for (let i = 0; i < count; i++) {
+      switch (this.key()) {
+        case Key.V:
+          v = this.uint();
+          break;
+        case Key.Provider:
+          provider = this.str(memo.provider);
+          break;
+        case Key.Stream:
+          stream = this.str(memo.stream);
+          break;
+        case Key.Class:
+          if (buf[this.o] === 0xc0) {
+            this.o++;
+            cls = null;
+          } else cls = this.str(memo.class);
+          break;
+        case Key.Instance:
+          instance = this.str(memo.instance);
+          break;
+        case Key.Host:
+          host = this.str(memo.host);
+          break;
+        case Key.Source:
+          source = this.str(memo.source);
+          break;
+        case Key.Seq:
+          seq = this.uint();
+          break;
+        case Key.Ts:
+          ts = this.uint();
+          break;
+        case Key.Data:
+          data = this.bin();
+          break;
+        case Key.Part: {
+          if (buf[this.o++] !== 0x92) throw MISS;
+          const index = this.uint();
+          const last = buf[this.o++];
+          if (last !== 0xc2 && last !== 0xc3) throw MISS;
+          part = [index, last === 0xc3];
+          break;
+        }
+        case Key.Attrs: {
+          const start = this.o;
+          this.o = skip(buf, this.o);
+          const value = attrsUnpackr.unpack(buf.subarray(start, this.o)) as unknown;
           if (value === null || typeof value !== 'object' || Array.isArray(value)) throw MISS;
           attrs = value as Record<string, unknown>;
+          break;
         }
+        default:
+          this.o = skip(buf, this.o); // a key of a newer writer
       }
     }
+    if (this.o !== buf.length || v !== 1 || provider === undefined || stream === undefined || instance === undefined || host === undefined || source === undefined || seq < 0 || ts < 0 || data === undefined) {
+      throw MISS;
+    }
+    const r: LogRecord = { v, provider, stream, class: cls, instance, host, seq, ts, source: source as RecordSource, data };
+    if (part) r.part = part;
+    if (attrs) r.attrs = attrs;
+    return r;
   }
-  if (o !== buf.length || v !== 1 || provider === undefined || stream === undefined || instance === undefined || host === undefined || source === undefined || seq < 0 || ts < 0 || data === undefined) {
-    throw MISS;
+
+  private key(): Key {
+    const buf = this.buf;
+    const t = buf[this.o++]!;
+    if (t < 0xa0 || t > 0xbf) throw MISS;
+    const len = t & 0x1f;
+    const start = this.o;
+    this.o += len;
+    const candidates = KEYS.get(len * 256 + buf[start]!);
+    if (candidates) for (const c of candidates) if (sameBytes(c.bytes, buf, start, len)) return c.key;
+    return Key.Unknown;
   }
-  const r: LogRecord = { v, provider, stream, class: cls, instance, host, seq, ts, source: source as RecordSource, data };
-  if (part) r.part = part;
-  if (attrs) r.attrs = attrs;
-  return r;
+
+  private str(m: StringMemo): string {
+    const buf = this.buf;
+    const t = buf[this.o++]!;
+    let len: number;
+    if (t >= 0xa0 && t <= 0xbf) len = t & 0x1f;
+    else if (t === 0xd9) len = buf[this.o++]!;
+    else if (t === 0xda) {
+      len = buf.readUInt16BE(this.o);
+      this.o += 2;
+    } else throw MISS;
+    const end = this.o + len;
+    if (end > buf.length) throw MISS;
+    const s = m.get(buf, this.o, end);
+    this.o = end;
+    return s;
+  }
+
+  private uint(): number {
+    const buf = this.buf;
+    const t = buf[this.o++]!;
+    if (t < 0x80) return t;
+    let n: number;
+    switch (t) {
+      case 0xcc:
+        n = buf[this.o]!;
+        this.o += 1;
+        return n;
+      case 0xcd:
+        n = buf.readUInt16BE(this.o);
+        this.o += 2;
+        return n;
+      case 0xce:
+        n = buf.readUInt32BE(this.o);
+        this.o += 4;
+        return n;
+      case 0xcf:
+        n = buf.readUInt32BE(this.o) * 0x100000000 + buf.readUInt32BE(this.o + 4);
+        if (!Number.isSafeInteger(n)) throw MISS;
+        this.o += 8;
+        return n;
+      default:
+        throw MISS;
+    }
+  }
+
+  private bin(): Buffer {
+    const buf = this.buf;
+    const t = buf[this.o++]!;
+    let len: number;
+    if (t === 0xc4) len = buf[this.o++]!;
+    else if (t === 0xc5) {
+      len = buf.readUInt16BE(this.o);
+      this.o += 2;
+    } else if (t === 0xc6) {
+      len = buf.readUInt32BE(this.o);
+      this.o += 4;
+    } else throw MISS;
+    if (this.o + len > buf.length) throw MISS;
+    const data = buf.subarray(this.o, this.o + len);
+    this.o += len;
+    return data;
+  }
 }
 
 /** Offset after the MessagePack value at `o` (any type); RangeError past the end. */

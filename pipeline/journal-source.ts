@@ -68,7 +68,7 @@ export class JournalSource implements Source {
         const entry = decodeJournalEntry(payloads[i]!);
         const input = byTopic.get(entry.topic);
         if (!input) continue; // another graph's stream
-        records.push(decodeOrFlag(entry.value, { stream: input.stream, provider: input.provider, key: entry.key, position: `journal@${lsn + i}` }));
+        records.push(decodeOrFlag(entry.value, () => ({ stream: input.stream, provider: input.provider, key: entry.key, position: `journal@${lsn + i}` })));
       }
       if (records.length > 0) await runtime.runBatch([{ from: SOURCE, port: 'out', records }]);
       else if (Date.now() - lastTick >= JOURNAL_SOURCE_DEFAULTS.tickMs) {

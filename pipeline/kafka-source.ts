@@ -45,12 +45,12 @@ export const decodeStreamBatch: BatchDecoder = (batch, input) => {
   const records: PipelineRecord[] = new Array(batch.messages.length);
   for (let i = 0; i < batch.messages.length; i++) {
     const m = batch.messages[i]!;
-    records[i] = decodeOrFlag(m.value ?? Buffer.alloc(0), {
+    records[i] = decodeOrFlag(m.value ?? Buffer.alloc(0), () => ({
       stream: input?.stream ?? batch.topic,
       provider: input?.provider ?? 'unknown',
       key: m.key?.toString() ?? null,
       position: `${batch.topic}/${batch.partition}@${m.offset}`,
-    });
+    }));
   }
   return [{ from: SOURCE, port: 'out', records }];
 };

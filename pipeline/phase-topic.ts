@@ -86,7 +86,7 @@ export const decodePhaseBatch: BatchDecoder = (batch: EachBatchPayload['batch'])
       r.flags ??= [];
     } catch {
       // Not ours: keep the bytes, flagged, and let them continue where the stream would.
-      const r = decodeOrFlag(m.value ?? Buffer.alloc(0), { stream: batch.topic, provider: 'unknown', key: m.key?.toString() ?? null, position: `${batch.topic}/${batch.partition}@${m.offset}` });
+      const r = decodeOrFlag(m.value ?? Buffer.alloc(0), () => ({ stream: batch.topic, provider: 'unknown', key: m.key?.toString() ?? null, position: `${batch.topic}/${batch.partition}@${m.offset}` }));
       msg = { from: 'source', port: 'out', record: r };
     }
     const key = `${msg.from}.${msg.port}`;

@@ -24,26 +24,28 @@ export const UNDECODABLE_FLAG = 'undecodable';
 /**
  * A message that is not a record (written by something else, or damaged) must not vanish nor stop
  * the graph: it becomes a record holding the raw bytes, flagged, with the decoder's message.
+ * `where` is called only then, so the hot path builds no position strings.
  */
-export function decodeOrFlag(value: Buffer, where: { stream: string; provider: string; key: string | null; position: string }): PipelineRecord {
+export function decodeOrFlag(value: Buffer, where: () => { stream: string; provider: string; key: string | null; position: string }): PipelineRecord {
   try {
     return fromLogRecord(decodeRecord(value));
   } catch (err) {
+    const w = where();
     const r = fromLogRecord({
       v: 1,
-      provider: where.provider,
-      stream: where.stream,
+      provider: w.provider,
+      stream: w.stream,
       class: null,
-      instance: where.key ?? 'unknown',
+      instance: w.key ?? 'unknown',
       host: 'unknown',
       seq: 0,
       ts: Date.now(),
       source: 'fuse',
       data: value,
     });
-    r.id = `undecodable:${where.position}`;
+    r.id = `undecodable:${w.position}`;
     r.flags.push(UNDECODABLE_FLAG);
-    r.fields._decode_error = `not a logFS record at ${where.position}: ${errorMessage(err)}`;
+    r.fields._decode_error = `not a logFS record at ${w.position}: ${errorMessage(err)}`;
     return r;
   }
 }

@@ -3,9 +3,9 @@
  *
  * - the hour index `<hour dir>/<writerId>.index.json`: for each of that writer's segments there,
  *   the committed length and what the segment holds, so readers skip segments without opening them;
- * - the writer state `_writers/<writerId>.json`: the commit point. It lists the writer's open
- *   segments with their committed lengths and the de-duplication marks; the hour indexes are
- *   written after it and can be rebuilt from it.
+ * - the writer state `_writers/<writerId>.json`: the commit point. It lists the segments of the
+ *   hour directories the writer still writes to, with their committed lengths, and the
+ *   de-duplication marks; the hour indexes are written after it and can be rebuilt from it.
  *
  * Both are parsed with strict schemas when read: they are input like any other file on disk.
  */
@@ -49,7 +49,11 @@ export const WriterStateSchema = z.strictObject({
   bootId: z.string().nullable(),
   updatedAt: z.string(),
   nextSegment: z.number().int().nonnegative(),
-  open: z.array(z.strictObject({ dir: z.string(), entry: SegmentEntrySchema })),
+  /**
+   * Every segment in the hour directories the writer still writes to (open ones at their committed
+   * length): recovery cuts those segments back and rebuilds those directories' indexes from this.
+   */
+  segments: z.array(z.strictObject({ dir: z.string(), entry: SegmentEntrySchema })),
   marks: z.record(z.string(), z.record(z.string(), z.record(z.string(), z.tuple([z.number(), z.number()])))),
   derivedIds: z.record(z.string(), z.number()),
 });

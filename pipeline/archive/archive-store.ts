@@ -2,11 +2,13 @@
  * The archive store: records as gzip-compressed JSON lines in a directory tree by provider, stream
  * and hour, with a small index beside the segments (layout and formats: docs/archive.md).
  *
- * Durability. `append` buffers; `flush` compresses each segment's new lines into one gzip member,
- * writes it at the segment's committed length and fsyncs it, then commits by replacing the writer
- * state (temp, fsync, rename, fsync dir), then rewrites the hour indexes readers use. A failed
- * flush keeps its lines and writes them at the same offset on the next attempt, so a retry never
- * duplicates; readers never read past a committed length.
+ * Durability. `append` encodes and buffers; `flush` compresses each segment's new lines into gzip
+ * members (one per MiB, in parallel), writes them at the segment's committed length and fsyncs
+ * them while the new writer state goes to a fsynced temp file; renaming that file into place (and
+ * fsyncing the directory) is the commit. The hour indexes readers use are rewritten after it; they
+ * can always be rebuilt from the writer state. A failed flush keeps its lines and writes them at
+ * the same offset on the next attempt, so a retry never duplicates; readers never read past a
+ * committed length.
  *
  * De-duplication. Log records of one instance reach a stream in increasing seq order, so a
  * high-water seq per (provider, stream, instance) drops anything redelivered after a crash or a
@@ -251,8 +253,8 @@ export class ArchiveStore implements ArchiveWriter {
     return this.serialised(async () => {
       for (const state of await this.readStates()) {
         if (state.writer === this.writerId) continue;
-        if (this.isDead(state) && state.open.length > 0) {
-          if (await this.recover(state)) await writeFileAtomic(writerStatePath(this.dir, state.writer), stateText({ ...state, open: [] }), this.writerId);
+        if (this.isDead(state) && state.segments.length > 0) {
+          if (await this.recover(state)) await writeFileAtomic(writerStatePath(this.dir, state.writer), JSON.stringify({ ...state, segments: [] }), this.writerId);
         }
         this.absorb(state);
       }
@@ -338,6 +340,13 @@ export class ArchiveStore implements ArchiveWriter {
   private async register(segs: Segment[]): Promise<void> {
     try {
       for (const seg of segs) {
+        // This writer's earlier segments there (a late record reopened the hour) join the state.
+        const hd = this.dirs.get(seg.dir) as HourDir;
+        if (!hd.loaded) {
+          const file = path.join(this.dir, seg.dir, indexFileName(this.writerId));
+          for (const e of (await readHourIndex(file))?.segments ?? []) if (!hd.entries.has(e.file)) hd.entries.set(e.file, e);
+          hd.loaded = true;
+        }
         await ensureDir(this.dir, seg.dir);
         seg.fh ??= await io('create', seg.abs, () => fsp.open(seg.abs, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o644));
         seg.registered = true;
@@ -386,8 +395,20 @@ export class ArchiveStore implements ArchiveWriter {
   }
 
   private stateText(marks: string, derived: string, entries?: Map<Segment, SegmentEntry>): string {
-    const open: WriterState['open'] = [];
-    for (const seg of this.segments) if (seg.registered) open.push({ dir: seg.dir, entry: entries?.get(seg) ?? seg.committed });
+    // The open segments, and the closed ones beside them: an hour index written without fsync can
+    // then always be rebuilt from this file alone.
+    const segments: WriterState['segments'] = [];
+    const live = new Map<string, Set<string>>();
+    for (const seg of this.segments) {
+      if (!seg.registered) continue;
+      segments.push({ dir: seg.dir, entry: entries?.get(seg) ?? seg.committed });
+      let files = live.get(seg.dir);
+      if (!files) live.set(seg.dir, (files = new Set()));
+      files.add(seg.file);
+    }
+    for (const [dir, files] of live) {
+      for (const e of this.dirs.get(dir)?.entries.values() ?? []) if (!files.has(e.file)) segments.push({ dir, entry: e });
+    }
     const state: Omit<WriterState, 'marks' | 'derivedIds'> = {
       format: FORMAT_VERSION,
       writer: this.writerId,
@@ -396,7 +417,7 @@ export class ArchiveStore implements ArchiveWriter {
       bootId: this.bootId,
       updatedAt: new Date().toISOString(),
       nextSegment: this.nextSegment,
-      open,
+      segments,
     };
     return `${JSON.stringify(state).slice(0, -1)},"marks":${marks},"derivedIds":${derived}}`;
   }
@@ -408,12 +429,9 @@ export class ArchiveStore implements ArchiveWriter {
         if (!hd.dirty) return;
         try {
           const file = path.join(this.dir, dir, indexFileName(this.writerId));
-          if (!hd.loaded) {
-            for (const e of (await readHourIndex(file))?.segments ?? []) if (!hd.entries.has(e.file)) hd.entries.set(e.file, e);
-            hd.loaded = true;
-          }
-          // Not fsynced: the writer state, which is, lists every open segment, and recovery rebuilds
-          // the index from it. Before a segment leaves the state, closeSegment syncs its index.
+          // Not fsynced: the writer state, which is, lists every segment of this directory, and
+          // recovery rebuilds the index from it. Before the directory leaves the state,
+          // closeSegment syncs its index.
           await replaceFile(file, hourIndexText(this.writerId, hd.provider, hd.stream, hd.entries.values()), this.writerId);
           hd.dirty = false;
           hd.synced = false;
@@ -446,10 +464,15 @@ export class ArchiveStore implements ArchiveWriter {
     }
   }
 
-  /** Closes a segment; it leaves the writer state at the next commit, so its index must be durable first. */
+  /**
+   * Closes a segment. With the last one of its hour directory, the directory leaves the writer
+   * state at the next commit, so its index must be durable first.
+   */
   private async closeSegment(seg: Segment): Promise<void> {
     const hd = this.dirs.get(seg.dir);
-    if (hd && !hd.synced && hd.entries.size > 0) {
+    let last = true;
+    for (const s of this.segments) if (s !== seg && s.dir === seg.dir) last = false;
+    if (last && hd && !hd.synced && hd.entries.size > 0) {
       await syncFile(path.join(this.dir, seg.dir, indexFileName(this.writerId)));
       hd.synced = true;
     }
@@ -460,8 +483,7 @@ export class ArchiveStore implements ArchiveWriter {
     seg.fh = undefined;
     if (fh) await fh.close().catch((err: unknown) => this.log.warn({ err, file: seg.abs }, 'archive: closing a segment failed'));
     // Forget hour directories nothing is written to any more; a late record reloads the index.
-    for (const s of this.segments) if (s.dir === seg.dir) return;
-    if (hd && !hd.dirty) this.dirs.delete(seg.dir);
+    if (last && hd && !hd.dirty) this.dirs.delete(seg.dir);
   }
 
   // ---- appending ----
@@ -608,7 +630,7 @@ export class ArchiveStore implements ArchiveWriter {
   private async recover(state: WriterState): Promise<boolean> {
     try {
       const byDir = new Map<string, SegmentEntry[]>();
-      for (const { dir, entry } of state.open) {
+      for (const { dir, entry } of state.segments) {
         const abs = path.join(this.dir, dir, entry.file);
         const size = await fsp.stat(abs).then(
           (s) => s.size,
@@ -667,10 +689,6 @@ export class ArchiveStore implements ArchiveWriter {
   }
 }
 
-
-function stateText(state: WriterState): string {
-  return JSON.stringify(state);
-}
 
 function hourIndexText(writer: string, provider: string, stream: string, entries: Iterable<SegmentEntry>): string {
   const segments = [...entries].filter((e) => e.records > 0).sort((a, b) => (a.file < b.file ? -1 : 1));

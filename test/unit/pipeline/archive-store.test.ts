@@ -313,14 +313,41 @@ describe('ArchiveStore: crash recovery', () => {
     expect((await readAll()).map((r) => r.seq)).toEqual([1, 2, 5]);
   });
 
+  it('rebuilds a lost hour index from the writer state alone, closed segments included', async () => {
+    const a = await open({ writerId: 'crashed', segmentMaxBytes: 600 });
+    a.append(Array.from({ length: 6 }, (_, i) => rec(i + 1)), origin);
+    await a.flush();
+    a.append([rec(7)], origin);
+    await a.flush();
+    const segs = await listArchive(root);
+    expect(segs.length).toBeGreaterThan(2);
+    // A power cut kept the index file's new name but not its content.
+    fs.writeFileSync(path.join(root, path.dirname(segs[0]!.path), 'crashed.index.json'), '');
+    expect(await readAll()).toHaveLength(0);
+    patchState('crashed', (s) => (s.pid = deadPid()));
+    await open();
+    expect((await readAll()).map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await listArchive(root)).toEqual(segs);
+  });
+
+  it('keeps the earlier segments of an hour in its index when a late record reopens it', async () => {
+    const a = await open({ segmentIdleMs: 0 });
+    a.append([rec(1), rec(2)], origin);
+    await a.flush(); // the segment is idle at once, and closed
+    a.append([rec(3)], origin);
+    await a.flush();
+    expect((await listArchive(root)).map((s) => s.records)).toEqual([2, 1]);
+    expect((await readAll()).map((r) => r.seq)).toEqual([1, 2, 3]);
+  });
+
   it('removes a segment a dead writer created but never committed', async () => {
     const a = await open({ writerId: 'crashed' });
     a.append([rec(1)], origin);
     await a.flush();
     // Registered (listed at length 0) and written, but the commit never happened.
     patchState('crashed', (s) => {
-      const open = s.open as { dir: string; entry: { file: string; length: number } }[];
-      open.push({ ...open[0]!, entry: { ...open[0]!.entry, file: 'crashed-000007.ndjson.gz', length: 0, records: 0 } as never });
+      const segs = s.segments as { dir: string; entry: { file: string; length: number } }[];
+      segs.push({ ...segs[0]!, entry: { ...segs[0]!.entry, file: 'crashed-000007.ndjson.gz', length: 0, records: 0 } as never });
       s.pid = deadPid();
     });
     const orphan = path.join(root, 'acme/web/2024-05-01/10/crashed-000007.ndjson.gz');
