@@ -111,14 +111,12 @@ export class LineEncoder {
     }
     rest += `,"fields":${fields},"flags":${r.flags.length === 0 ? '[]' : JSON.stringify(r.flags)}${this.tail}`;
     // UTF-8 needs at most 3 bytes per UTF-16 unit.
-    out.reserve(3 * (head.length + text.length + rest.length) + (raw ? data.length + 2 : 0));
-    out.text(head);
+    out.reserve(3 * (head.length + text.length + rest.length + 2) + (raw ? data.length : 0));
     if (raw) {
-      out.text('"');
+      out.text(`${head}"`);
       out.bytes(data);
-      out.text('"');
-    } else out.text(text);
-    out.text(rest);
+      out.text(`"${rest}`);
+    } else out.text(head + text + rest);
   }
 
   /** The line for `r` as a string (tests, tools). */

@@ -31,9 +31,9 @@ export class LineBuffer {
 
   /** Appends bytes as they are; call reserve() first. */
   bytes(b: Buffer): void {
-    const n = b.copy(this.cur, this.used);
-    this.used += n;
-    this.length += n;
+    this.cur.set(b, this.used);
+    this.used += b.length;
+    this.length += b.length;
   }
 
   /** Everything written so far; the buffer starts empty again. */

@@ -100,7 +100,8 @@ describe('archive agent', () => {
   });
 
   it('rejects a topic relay in embedded mode (no Kafka) at create time, saying why', async () => {
-    const services: AgentServices = { ...new MemoryServices(), topicProducer: undefined };
+    const base = new MemoryServices();
+    const services: AgentServices = { archive: (n) => base.archive(n), metrics: base.metrics, alarms: base.alarms };
     const err = await Promise.resolve()
       .then(() => build(archive, { relay: { topic: 'relay.t' } }, makeContext({ services, nodeId: 'keep' })))
       .catch((e: unknown) => e);
