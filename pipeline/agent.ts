@@ -28,6 +28,8 @@ export interface AgentServices {
   alarms: AlarmSink;
   /** Produces raw messages to a Kafka topic (relay); undefined in embedded mode. */
   topicProducer?: TopicProducer;
+  /** Replaces the TCP connection of a relay (graph test's dry run keeps what would be sent). */
+  tcpRelay?(target: string): ArchiveWriter & { close(): Promise<void> };
 }
 
 export interface ArchiveWriter {

@@ -37,6 +37,16 @@ export class DryRunServices implements PipelineServices {
     },
   };
 
+  tcpRelay(target: string): ArchiveWriter & { close(): Promise<void> } {
+    return {
+      append: (records) => {
+        for (const r of records) this.relayed.push({ topic: `tcp://${target}`, key: r.instance, bytes: r.data.length });
+      },
+      flush: async () => {},
+      close: async () => {},
+    };
+  }
+
   async refresh(): Promise<void> {}
   async close(): Promise<void> {}
 }

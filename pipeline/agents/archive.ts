@@ -70,7 +70,7 @@ export const archive = defineAgent<ArchiveConfig>({
       }
       writer = new TopicRelay(producer, relay.topic, ctx.log);
     } else if (relay) {
-      const tcp = new TcpRelay({ ...parseHostPort(relay.tcp), log: ctx.log });
+      const tcp = ctx.services.tcpRelay?.(relay.tcp) ?? new TcpRelay({ ...parseHostPort(relay.tcp), log: ctx.log });
       writer = tcp;
       close = () => tcp.close();
     } else {
