@@ -9,7 +9,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { readArchive } from '../../pipeline/archive/archive-query.js';
 import type { ArchivedRecord } from '../../pipeline/archive/archive-line.js';
-import { KAFKA, logfsctl, ROOT, waitFor } from './harness.js';
+import { KAFKA, kafkaClient, logfsctl, randomName, ROOT, waitFor } from './harness.js';
 
 export class WorkerProcess {
   child: ChildProcess | undefined;
@@ -88,4 +88,29 @@ export async function waitForArchived(dataDir: string, stream: string, count: nu
     timeoutMs,
     500,
   );
+}
+
+/** Messages of a topic from the beginning, until `done` says enough (or the timeout). */
+export async function consumeRaw(topic: string, done: (values: Buffer[]) => boolean, timeoutMs = 60_000): Promise<Buffer[]> {
+  const kafka = kafkaClient();
+  const consumer = kafka.consumer({ groupId: randomName('it-raw-'), maxWaitTimeInMs: 100 });
+  const values: Buffer[] = [];
+  await consumer.connect();
+  try {
+    await waitFor(`topic ${topic}`, async () => {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        return (await admin.listTopics()).includes(topic);
+      } finally {
+        await admin.disconnect();
+      }
+    }, timeoutMs, 200);
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ autoCommit: false, eachBatch: async ({ batch }) => void values.push(...batch.messages.map((m) => m.value ?? Buffer.alloc(0))) });
+    await waitFor(`enough messages on ${topic} (have ${values.length})`, () => done(values), timeoutMs, 100);
+  } finally {
+    await consumer.disconnect();
+  }
+  return values;
 }

@@ -7,7 +7,8 @@ import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArchivedRecord } from '../../pipeline/archive/archive-line.js';
 import { Daemon, ensureKafka, kafkaClient, randomName, sh, sleep, waitFor } from './harness.js';
-import { applyGraph, archived, waitForArchived, WorkerProcess } from './pipeline-harness.js';
+import { decodeRecord } from '../../gateway/index.js';
+import { applyGraph, archived, consumeRaw, waitForArchived, WorkerProcess } from './pipeline-harness.js';
 
 /** Writes `count` numbered nginx-like lines in chunks, pausing between chunks so the flow lasts. */
 function writeLines(file: string, prefix: string, count: number, chunk = 1000, pauseMs = 40): Promise<string> {
@@ -62,7 +63,7 @@ describe('pipeline on Kafka', () => {
 
   beforeAll(async () => {
     await ensureKafka();
-    d = await Daemon.start({ kafka: true, streams: [{ name: 'reload', partitions: 2 }, 'crash', 'slow', { name: 'scale', partitions: 4 }] });
+    d = await Daemon.start({ kafka: true, streams: [{ name: 'reload', partitions: 2 }, 'crash', 'slow', { name: 'scale', partitions: 4 }, 'pub'] });
   });
 
   afterAll(async () => {
@@ -170,6 +171,35 @@ describe('pipeline on Kafka', () => {
       for (const s of sockets) s.destroy();
       server.close();
     }
+  });
+
+  it('publishes metric points and alarms to their topics and relays records to another topic', async () => {
+    const name = randomName('pub');
+    const relayTopic = `relay.${name}`;
+    await applyGraph(d.dataDir, {
+      name,
+      streams: ['pub'],
+      nodes: [
+        { id: 'parse', type: 'parse', inputs: ['source'], config: { format: 'logfmt', types: { latency_ms: 'int' } } },
+        { id: 'lat', type: 'metric', inputs: ['parse'], config: { field: 'fields.latency_ms', groupBy: [], bucketsMinutes: [1], idleFlushMs: 1000 } },
+        { id: 'errors', type: 'alarm', inputs: ['parse'], config: { rules: [{ name: 'error-level', match: { field: 'fields.level', eq: 'error' } }] } },
+        { id: 'forward', type: 'archive', inputs: ['parse'], config: { relay: { topic: relayTopic } } },
+      ],
+    });
+    const w = await WorkerProcess.start(d.dataDir, 'pub', ['--graphs', name]);
+    workers.push(w);
+    await sh(`for i in $(seq 1 100); do if [ $((i % 10)) = 0 ]; then l=error; else l=info; fi; echo "level=$l latency_ms=$i"; done >> ${d.path('pub')}`);
+
+    const relayed = (await consumeRaw(relayTopic, (v) => v.length >= 100)).map((v) => decodeRecord(v));
+    expect(relayed.map((r) => r.data.toString())).toEqual(Array.from({ length: 100 }, (_, i) => `level=${(i + 1) % 10 === 0 ? 'error' : 'info'} latency_ms=${i + 1}`));
+    const points = await consumeRaw('logfs.metrics', (v) => v.some((m) => m.toString().includes(`"${name}.lat.`) && JSON.parse(m.toString()).values.count === 100));
+    const point = points.map((m) => JSON.parse(m.toString())).filter((p) => p.name === `${name}.lat.fields.latency_ms`).pop();
+    expect(point.values).toMatchObject({ count: 100, sum: 5050, min: 1, max: 100 });
+    const alarms = await consumeRaw('logfs.alarms', (v) => v.some((m) => m.toString().includes(name)));
+    const firing = alarms.map((m) => JSON.parse(m.toString())).find((a) => a.graph === name);
+    expect(firing).toMatchObject({ state: 'firing', node: 'errors', instance: null });
+    expect(firing.sampleRecordIds.length).toBeGreaterThan(0);
+    await w.stop();
   });
 
   it('a second worker joining rebalances the group without loss or duplicates', async () => {
