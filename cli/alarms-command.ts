@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { AlarmEvent } from '../pipeline/agent.js';
 import { readAlarms } from '../pipeline/alarm-log.js';
-import { parseTimeArg } from './metrics-command.js';
+import { parseTimeArg } from './time-arg.js';
 
 const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
 

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { parseTimeArg } from './time-arg.js';
 import { LogfsError } from '../core/errors.js';
 import { archivedData, listArchive, readArchive, type ArchivedRecord, type ArchiveFilter, type ArchiveSegmentInfo } from '../pipeline/archive/index.js';
 
@@ -23,18 +24,6 @@ export interface ArchiveArgs {
 }
 
 const ARCHIVE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `-15m`, `-2h`, `-1d` (or without the minus) relative to `now`, an ISO time, or ms since the epoch. */
-export function parseTimeArg(option: string, value: string, now = Date.now()): number {
-  const rel = /^-?(\d+(?:\.\d+)?)([smhd])$/.exec(value.trim());
-  if (rel) return now - Number(rel[1]) * (UNIT_MS[rel[2] as string] as number);
-  if (/^\d{12,}$/.test(value)) return Number(value);
-  const t = Date.parse(value);
-  if (Number.isFinite(t) && /^\d{4}-\d{2}-\d{2}/.test(value)) return t;
-  throw new LogfsError('LOGFS_E_CONFIG', `--${option} "${value}" is not a time: use an ISO time (2024-05-01T12:00:00Z) or a relative one (-15m, -2h, -1d)`);
-}
-
 export function archiveRoot(data: string, name: string): string {
   if (!ARCHIVE_NAME.test(name)) throw new LogfsError('LOGFS_E_CONFIG', `--name "${name}" is not an archive name: use lower-case letters, digits and "-"`);
   return path.join(data, 'archive', name);
@@ -46,8 +35,8 @@ export function filterFromArgs(a: ArchiveArgs, now = Date.now()): ArchiveFilter 
   if (a.stream !== undefined) filter.stream = a.stream;
   if (a.class !== undefined) filter.class = a.class;
   if (a.instance !== undefined) filter.instance = a.instance;
-  if (a.from !== undefined) filter.from = parseTimeArg('from', a.from, now);
-  if (a.to !== undefined) filter.to = parseTimeArg('to', a.to, now);
+  if (a.from !== undefined) filter.from = parseTimeArg(a.from, 'from', now);
+  if (a.to !== undefined) filter.to = parseTimeArg(a.to, 'to', now);
   if (filter.from !== undefined && filter.to !== undefined && filter.from >= filter.to) {
     throw new LogfsError('LOGFS_E_CONFIG', `--from (${new Date(filter.from).toISOString()}) must be before --to (${new Date(filter.to).toISOString()})`);
   }

@@ -7,6 +7,7 @@
  */
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { parseDurationArg, parseTimeArg } from './time-arg.js';
 import { LogfsError } from '../core/errors.js';
 import type { MetricPoint } from '../pipeline/agent.js';
 import { parseMetricSelector, queryMetrics } from '../pipeline/metrics-store.js';
@@ -14,26 +15,6 @@ import { parseMetricSelector, queryMetrics } from '../pipeline/metrics-store.js'
 const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
 
 export const METRICS_COMMAND_DEFAULTS = { from: '-1h' } as const;
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `500ms`, `30s`, `5m`, `1h`, `1d` (or a plain number of milliseconds) in milliseconds. */
-export function parseDurationArg(text: string, option: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!m) throw new LogfsError('LOGFS_E_CONFIG', `--${option} "${text}" is not a duration; write e.g. 30s, 5m, 1h or 1d`);
-  return Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!);
-}
-
-/** `now`, `-15m` (relative to now), an ISO 8601 date/time, or milliseconds since the epoch. */
-export function parseTimeArg(text: string, option: string, now = Date.now()): number {
-  const t = text.trim();
-  if (t === 'now') return now;
-  if (t.startsWith('-')) return now - parseDurationArg(t.slice(1), option);
-  if (/^\d{10,}$/.test(t)) return Number(t);
-  const ms = Date.parse(t);
-  if (Number.isNaN(ms)) throw new LogfsError('LOGFS_E_CONFIG', `--${option} "${text}" is not a time; write an ISO time (2024-05-01T12:00:00Z), now, or -15m / -2h / -1d`);
-  return ms;
-}
 
 const PREFERRED = ['count', 'rate', 'sum', 'avg', 'min', 'max', 'stddev', 'derivative', 'integral', 'invalid', 'late', 'outOfOrder'];
 

@@ -4,7 +4,8 @@ import path from 'node:path';
 import pino from 'pino';
 import yargs from 'yargs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { archiveCat, archiveCommand, archiveFilterOptions, archiveLs, archiveQuery, parseTimeArg, type ArchiveArgs, type ArchiveOutput } from '../../../cli/archive-command.js';
+import { parseTimeArg } from '../../../cli/time-arg.js';
+import { archiveCat, archiveCommand, archiveFilterOptions, archiveLs, archiveQuery, type ArchiveArgs, type ArchiveOutput } from '../../../cli/archive-command.js';
 import { isLogfsError } from '../../../core/errors.js';
 import { ArchiveStore, type ArchivedRecord } from '../../../pipeline/archive/index.js';
 import { makeRecord } from './agent-harness.js';
@@ -44,15 +45,15 @@ afterAll(() => {
 describe('logfsctl archive', () => {
   it('parses ISO, epoch-ms and relative times, and refuses anything else', () => {
     const now = Date.UTC(2024, 0, 1, 12, 0, 0);
-    expect(parseTimeArg('from', '-15m', now)).toBe(now - 15 * 60_000);
-    expect(parseTimeArg('from', '2h', now)).toBe(now - 2 * 3_600_000);
-    expect(parseTimeArg('from', '-1d', now)).toBe(now - 86_400_000);
-    expect(parseTimeArg('from', '-30s', now)).toBe(now - 30_000);
-    expect(parseTimeArg('from', '2024-05-01T10:00:00Z', now)).toBe(T0);
-    expect(parseTimeArg('from', '2024-05-01', now)).toBe(Date.UTC(2024, 4, 1));
-    expect(parseTimeArg('from', String(T0), now)).toBe(T0);
+    expect(parseTimeArg('-15m', 'from', now)).toBe(now - 15 * 60_000);
+    expect(parseTimeArg('2h', 'from', now)).toBe(now - 2 * 3_600_000);
+    expect(parseTimeArg('-1d', 'from', now)).toBe(now - 86_400_000);
+    expect(parseTimeArg('-30s', 'from', now)).toBe(now - 30_000);
+    expect(parseTimeArg('2024-05-01T10:00:00Z', 'from', now)).toBe(T0);
+    expect(parseTimeArg('2024-05-01', 'from', now)).toBe(Date.UTC(2024, 4, 1));
+    expect(parseTimeArg(String(T0), 'from', now)).toBe(T0);
     for (const bad of ['yesterday', '-15x', '12', '']) {
-      expect(() => parseTimeArg('to', bad, now)).toThrow(/--to .*is not a time/);
+      expect(() => parseTimeArg(bad, 'to', now)).toThrow(/--to .*is not a time/);
     }
   });
 
