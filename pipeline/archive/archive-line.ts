@@ -4,7 +4,7 @@
  * (provider, stream, class, instance, host; graph and version) are escaped once, not per record.
  */
 import { isUtf8 } from 'node:buffer';
-import type { PipelineRecord, RecordKind } from '../record.js';
+import type { PipelineRecord } from '../record.js';
 import { LineBuffer } from './line-buffer.js';
 
 export interface ArchiveOrigin {
@@ -12,29 +12,14 @@ export interface ArchiveOrigin {
   version: number;
 }
 
-/** A line of a segment, parsed. */
-export interface ArchivedRecord {
-  id: string;
-  kind: RecordKind;
-  provider: string;
-  stream: string;
-  class: string | null;
-  instance: string;
-  host: string;
-  seq: number;
-  ts: number;
+/** A line of a segment, parsed: the pipeline record with its bytes as text, its time and origin. */
+export interface ArchivedRecord extends Omit<PipelineRecord, 'data' | 'source'>, ArchiveOrigin {
   /** `ts` as an ISO time, for people reading the files with zcat | jq. */
   time: string;
   source: string;
   /** The record's bytes: UTF-8 text, or base64 when `dataEncoding` is "base64". */
   data: string;
   dataEncoding?: 'base64';
-  part?: [number, boolean];
-  attrs?: Record<string, unknown>;
-  fields: Record<string, unknown>;
-  flags: string[];
-  graph: string;
-  version: number;
 }
 
 /** The original bytes of an archived record. */

@@ -82,11 +82,43 @@ export interface DaemonOptions {
   streams?: (string | { name: string; partitions?: number })[];
 }
 
-export class Daemon {
+/** A program the tests run as a child process, logging to a file: logfsd, a pipeline worker. */
+export class ManagedChild {
   child: ChildProcess | undefined;
-  logFile: string;
   exited: Promise<number | null> = Promise.resolve(null);
 
+  constructor(readonly logFile: string) {}
+
+  /** Starts `args` with node, its output appended to the log file. */
+  protected spawnNode(args: string[]): ChildProcess {
+    const fd = fs.openSync(this.logFile, 'a');
+    const child = spawn(process.execPath, args, { stdio: ['ignore', fd, fd] });
+    fs.closeSync(fd);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    return child;
+  }
+
+  async logTail(lines = 30): Promise<string> {
+    const text = await fsp.readFile(this.logFile, 'utf8').catch(() => '');
+    return text.split('\n').slice(-lines).join('\n');
+  }
+
+  /** SIGTERM and wait: the program stops cleanly (logfsd unmounts and flushes). */
+  async stop(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill('SIGTERM');
+    await this.exited;
+  }
+
+  async kill9(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+export class Daemon extends ManagedChild {
   constructor(
     readonly dataDir: string,
     readonly mnt: string,
@@ -94,7 +126,7 @@ export class Daemon {
     readonly instance: string,
     readonly args: string[],
   ) {
-    this.logFile = path.join(dataDir, 'logfsd.log');
+    super(path.join(dataDir, 'logfsd.log'));
   }
 
   /** A temp dir this harness made for the daemon, removed by cleanup(). */
@@ -126,11 +158,7 @@ export class Daemon {
   }
 
   async launch(): Promise<void> {
-    const log = fs.openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/logfsd.js'), ...this.args], { stdio: ['ignore', log, log] });
-    fs.closeSync(log);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    const child = this.spawnNode([path.join(ROOT, 'bin/logfsd.js'), ...this.args]);
     await waitFor(`logfsd to mount ${this.mnt}`, async () => {
       if (child.exitCode !== null) throw new Error(`logfsd exited with ${child.exitCode}: ${await this.logTail()}`);
       const rt = await this.runtime().catch(() => undefined);
@@ -154,24 +182,6 @@ export class Daemon {
 
   topic(stream: string): string {
     return `logfs.${this.provider}.${stream.split('/').join('.')}`;
-  }
-
-  async logTail(lines = 30): Promise<string> {
-    const text = await fsp.readFile(this.logFile, 'utf8').catch(() => '');
-    return text.split('\n').slice(-lines).join('\n');
-  }
-
-  /** SIGTERM and wait: the daemon unmounts and flushes. */
-  async stop(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
-    this.child.kill('SIGTERM');
-    await this.exited;
-  }
-
-  async kill9(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
   }
 
   /** Stops the daemon and lazily unmounts anything left, then removes the temp dirs it made. */

@@ -2,26 +2,20 @@
  * Pipeline workers as real child processes (`logfsctl pipeline run`), graphs applied through the
  * CLI, and the archive read back through its query API — what an operator would do.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { readArchive } from '../../pipeline/archive/archive-query.js';
 import type { ArchivedRecord } from '../../pipeline/archive/archive-line.js';
-import { KAFKA, kafkaClient, logfsctl, randomName, ROOT, waitFor } from './harness.js';
+import { KAFKA, kafkaClient, logfsctl, ManagedChild, randomName, ROOT, waitFor } from './harness.js';
 
-export class WorkerProcess {
-  child: ChildProcess | undefined;
-  exited: Promise<number | null> = Promise.resolve(null);
-  readonly logFile: string;
-
+export class WorkerProcess extends ManagedChild {
   constructor(
     readonly dataDir: string,
     readonly name = 'w1',
     readonly extraArgs: string[] = [],
   ) {
-    this.logFile = path.join(dataDir, `worker-${name}.log`);
+    super(path.join(dataDir, `worker-${name}.log`));
   }
 
   static async start(dataDir: string, name = 'w1', extraArgs: string[] = []): Promise<WorkerProcess> {
@@ -31,32 +25,11 @@ export class WorkerProcess {
   }
 
   async launch(): Promise<void> {
-    const fd = fs.openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/logfsctl.js'), 'pipeline', 'run', '--data', this.dataDir, '--kafka', KAFKA, '--log-level', 'debug', ...this.extraArgs], { stdio: ['ignore', fd, fd] });
-    fs.closeSync(fd);
-    this.child = child;
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    const child = this.spawnNode([path.join(ROOT, 'bin/logfsctl.js'), 'pipeline', 'run', '--data', this.dataDir, '--kafka', KAFKA, '--log-level', 'debug', ...this.extraArgs]);
     await waitFor(`worker ${this.name} to start`, async () => {
       if (child.exitCode !== null) throw new Error(`worker exited with ${child.exitCode}: ${await this.logTail()}`);
       return (await this.logTail(200)).includes('pipeline worker started');
     });
-  }
-
-  async logTail(lines = 40): Promise<string> {
-    const text = await fsp.readFile(this.logFile, 'utf8').catch(() => '');
-    return text.split('\n').slice(-lines).join('\n');
-  }
-
-  async stop(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
-    this.child.kill('SIGTERM');
-    await this.exited;
-  }
-
-  async kill9(): Promise<void> {
-    if (!this.child || this.child.exitCode !== null) return;
-    this.child.kill('SIGKILL');
-    await this.exited;
   }
 }
 

@@ -10,23 +10,12 @@ import { isClassLabel } from '../../class-label.js';
 import type { PipelineRecord } from '../../record.js';
 
 /** Plain JSON, built in the module's own realm from the text the host sends. */
-export interface SandboxRecord {
-  id: string;
+export interface SandboxRecord extends Omit<PipelineRecord, 'data' | 'source' | 'kind' | 'v' | 'part'> {
   kind: string;
-  provider: string;
-  stream: string;
-  class: string | null;
-  instance: string;
-  host: string;
-  seq: number;
-  ts: number;
   source: string;
   /** The line as UTF-8 text; invalid bytes become U+FFFD (dataBase64 then holds the exact bytes). */
   data: string;
   dataBase64?: string;
-  fields: Record<string, unknown>;
-  flags: string[];
-  attrs?: Record<string, unknown>;
 }
 
 /** JSON text of the record for the sandbox; throws when its fields hold something JSON cannot carry (BigInt). */
