@@ -48,6 +48,11 @@ export interface MetricPoint {
   /** Group key values, e.g. { class: 'error' }. */
   group: Record<string, string>;
   values: Record<string, number>;
+  /**
+   * The runtime that computed it (AgentContext.run). A run rewrites its own point of a bucket as
+   * the bucket fills; points of different runs (versions, workers, restarts) add up.
+   */
+  run?: string;
 }
 
 export interface MetricSink {
@@ -82,6 +87,11 @@ export interface AgentContext {
   graph: string;
   version: number;
   nodeId: string;
+  /**
+   * Identifies this runtime of the graph (version and a random part). IDs of derived records carry
+   * it, so that an aggregate of one run never takes the ID, and the archive place, of another's.
+   */
+  run: string;
   log: Logger;
   services: AgentServices;
 }

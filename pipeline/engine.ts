@@ -9,6 +9,7 @@
  * model): retriable errors are retried with backoff until they succeed or the runtime is stopped,
  * anything else fails the batch, so its offsets are never committed.
  */
+import crypto from 'node:crypto';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import { retry } from '../core/retry.js';
@@ -160,6 +161,7 @@ export class GraphRuntime {
    */
   static async create(plan: GraphPlan, opts: GraphRuntimeOptions): Promise<GraphRuntime> {
     const rt = new GraphRuntime(plan, opts);
+    const run = `v${opts.version}-${crypto.randomBytes(4).toString('hex')}`;
     const built: RuntimeNode[] = [];
     try {
       for (const node of rt.nodes) {
@@ -167,6 +169,7 @@ export class GraphRuntime {
           graph: plan.name,
           version: opts.version,
           nodeId: node.plan.id,
+          run,
           log: opts.log.child({ node: node.plan.id }),
           services: opts.services,
         });

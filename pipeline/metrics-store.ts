@@ -6,12 +6,13 @@
  * `write` only buffers; `flush` appends everything buffered and fsyncs once per file touched (in
  * practice one), so the metric node's flush costs one fsync per batch, not one per point.
  *
- * Duplicates are resolved when reading, not when writing: a point is identified by (name,
- * bucketStart, bucketMs, group), and the last line written for it wins. The metric agent writes a
- * bucket again (cumulatively) when it changes after an idle flush, and a restarted worker re-emits
- * the buckets of the records it replays; both must replace, never add to, the earlier line. All
- * lines of one point land in the same day file (the day of its bucket start), so file order is
- * write order.
+ * Points are combined when reading, not when writing. Within one run of a metric node (its
+ * runtime: AgentContext.run) a point is identified by (name, bucketStart, bucketMs, group) and the
+ * last line written wins: the node writes a bucket again, cumulatively, when it changes after an
+ * idle flush. Points of different runs of the same bucket add up (counts and sums add, minimum and
+ * maximum combine, the mean and standard deviation are pooled): a new graph version, a second
+ * worker or a restarted one each count their own records. All lines of one point land in the same
+ * day file (the day of its bucket start), so file order is write order.
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -59,7 +60,7 @@ export class MetricsStore implements MetricSink {
       const file = pointsFileName(p.bucketStart);
       let lines = this.pending.get(file);
       if (!lines) this.pending.set(file, (lines = []));
-      lines.push(JSON.stringify({ name: p.name, bucketStart: p.bucketStart, bucketMs: p.bucketMs, group: p.group, values: p.values }));
+      lines.push(JSON.stringify({ name: p.name, bucketStart: p.bucketStart, bucketMs: p.bucketMs, group: p.group, values: p.values, ...(p.run === undefined ? {} : { run: p.run }) }));
     }
   }
 
@@ -179,6 +180,7 @@ const StoredPointSchema = z.object({
   bucketMs: z.number(),
   group: z.record(z.string(), z.string()),
   values: z.record(z.string(), z.number()),
+  run: z.string().optional(),
 });
 
 function groupKey(group: Record<string, string>): string {
@@ -190,7 +192,7 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${glob.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 }
 
-/** Points matching the query, one per (name, bucketStart, bucketMs, group) (the last written), by time. */
+/** Points matching the query, one per (name, bucketStart, bucketMs, group), by time (see the module comment). */
 export async function queryMetrics(dir: string, query: MetricQuery = {}, opts: QueryOptions = {}): Promise<MetricPoint[]> {
   let names: string[];
   try {
@@ -232,13 +234,51 @@ export async function queryMetrics(dir: string, query: MetricQuery = {}, opts: Q
       if (query.bucketMs !== undefined && p.bucketMs !== query.bucketMs) continue;
       if (nameRe && !nameRe.test(p.name)) continue;
       if (labels.some(([k, v]) => p.group[k] !== v)) continue;
-      // Last write wins: see the module comment.
-      latest.set(`${p.name}\u0000${p.bucketMs}\u0000${p.bucketStart}\u0000${groupKey(p.group)}`, p);
+      // Last write wins within a run: see the module comment.
+      latest.set(`${p.name}\u0000${p.bucketMs}\u0000${p.bucketStart}\u0000${groupKey(p.group)}\u0000${p.run ?? ''}`, p);
     }
   }
-  return [...latest.values()].sort(
+  const byBucket = new Map<string, MetricPoint[]>();
+  for (const p of latest.values()) {
+    const key = `${p.name}\u0000${p.bucketMs}\u0000${p.bucketStart}\u0000${groupKey(p.group)}`;
+    const list = byBucket.get(key);
+    if (list) list.push(p);
+    else byBucket.set(key, [p]);
+  }
+  return [...byBucket.values()].map(combineRuns).sort(
     (a, b) => a.bucketStart - b.bucketStart || a.bucketMs - b.bucketMs || a.name.localeCompare(b.name) || groupKey(a.group).localeCompare(groupKey(b.group)),
   );
+}
+
+const ADDED = ['count', 'late', 'invalid', 'outOfOrder', 'sum', 'integral'];
+
+/** One point from the points of several runs for the same bucket and group. */
+export function combineRuns(points: MetricPoint[]): MetricPoint {
+  if (points.length === 1) {
+    const { run: _run, ...only } = points[0]!;
+    return only;
+  }
+  const first = points[0]!;
+  const values: Record<string, number> = {};
+  for (const k of ADDED) if (points.some((p) => p.values[k] !== undefined)) values[k] = points.reduce((n, p) => n + (p.values[k] ?? 0), 0);
+  values.rate = (values.count ?? 0) / (first.bucketMs / 1000);
+  const withMin = points.filter((p) => p.values.min !== undefined);
+  if (withMin.length) values.min = Math.min(...withMin.map((p) => p.values.min!));
+  const withMax = points.filter((p) => p.values.max !== undefined);
+  if (withMax.length) values.max = Math.max(...withMax.map((p) => p.values.max!));
+  // Values that were numeric: count minus those that were not (invalid).
+  const measured = points.filter((p) => p.values.avg !== undefined).map((p) => ({ n: (p.values.count ?? 0) - (p.values.invalid ?? 0), avg: p.values.avg!, sd: p.values.stddev ?? 0 }));
+  const n = measured.reduce((t, m) => t + m.n, 0);
+  if (n > 0) {
+    const avg = measured.reduce((t, m) => t + m.n * m.avg, 0) / n;
+    values.avg = avg;
+    const sumSquares = measured.reduce((t, m) => t + m.n * (m.sd * m.sd + m.avg * m.avg), 0);
+    values.stddev = Math.sqrt(Math.max(0, sumSquares / n - avg * avg));
+  }
+  // A derivative does not add up: the last run's stands.
+  const last = [...points].reverse().find((p) => p.values.derivative !== undefined);
+  if (last) values.derivative = last.values.derivative!;
+  return { name: first.name, bucketStart: first.bucketStart, bucketMs: first.bucketMs, group: first.group, values };
 }
 
 /**

@@ -87,9 +87,14 @@ class PublishingSink<T> {
     await this.local.flush();
     if (!this.topic || !this.producer || this.pending.length === 0) return;
     const batch = this.pending;
-    await this.producer.send(this.topic, batch.map((i) => ({ key: this.keyOf(i), value: Buffer.from(JSON.stringify(i)) })));
-    // Only after the acknowledgement: a failed send is retried with the same items.
-    this.pending = this.pending.slice(batch.length);
+    this.pending = [];
+    try {
+      await this.producer.send(this.topic, batch.map((i) => ({ key: this.keyOf(i), value: Buffer.from(JSON.stringify(i)) })));
+    } catch (err) {
+      // Not acknowledged: the engine retries the flush, which sends these items again first.
+      this.pending = batch.concat(this.pending);
+      throw err;
+    }
   }
 }
 

@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage } from '../core/errors.js';
-import { Backoff } from '../core/retry.js';
+import { Backoff, isRetriable } from '../core/retry.js';
 import type { ProvisioningState, ProvisioningStore } from '../control/store.js';
 import { topicForStream } from '../control/stream-name.js';
 import type { Journal } from '../gateway/index.js';
@@ -168,7 +168,6 @@ export class PipelineWorker {
       }
       const key = `${want.version}|${JSON.stringify(topics)}`;
       if (runner.key === key) continue;
-      if (this.opts.bus.kind === 'kafka') await this.ensureTopics(topics, { partitions: (t) => state.streams[t.stream]?.partitions ?? 1 });
       await runner.apply(plan, want.version, topics, key);
     }
   }
@@ -190,6 +189,8 @@ export class PipelineWorker {
    */
   async makeParts(graph: string, plan: GraphPlan, version: number, topics: TopicInput[], log: Logger): Promise<Part[]> {
     const bus = this.opts.bus;
+    // Stream topics exist before the consumer subscribes (a stream nobody has written to yet has none).
+    if (bus.kind === 'kafka') await this.ensureTopics(topics, { partitions: (t) => this.partitionsOf(t.stream) });
     if (bus.kind === 'journal' || plan.phases.length === 1) {
       const runtime = await GraphRuntime.create(plan, { version, services: this.opts.services, log });
       const source: Source =
@@ -310,26 +311,35 @@ class GraphRunner {
   apply(plan: GraphPlan, version: number, topics: TopicInput[], key: string): Promise<void> {
     this.key = key;
     clearTimeout(this.restartTimer);
-    return this.serial(async () => {
-      const log = this.worker.log.child({ graph: this.name, version });
-      // 1. Initialise the new version; if it cannot start, the old one keeps running.
-      let parts: Part[];
-      try {
-        parts = await this.worker.makeParts(this.name, plan, version, topics, log);
-      } catch (err) {
+    return this.serial(() => this.switchTo(plan, version, topics));
+  }
+
+  private async switchTo(plan: GraphPlan, version: number, topics: TopicInput[]): Promise<void> {
+    const log = this.worker.log.child({ graph: this.name, version });
+    // 1. Initialise the new version; if it cannot start, the old one keeps running.
+    let parts: Part[];
+    try {
+      parts = await this.worker.makeParts(this.name, plan, version, topics, log);
+    } catch (err) {
+      if (!this.active) this.state = 'failed';
+      if (isRetriable(err)) {
+        // Kafka unreachable, say: try the same version again later.
+        this.error = `version ${version} not started yet: ${errorMessage(err)}`;
+        log.warn({ err: errorMessage(err) }, 'pipeline: cannot start the graph version now; retrying');
+        this.schedule(() => this.switchTo(plan, version, topics));
+      } else {
         this.error = `version ${version} rejected: ${errorMessage(err)}`;
         log.error({ err: errorMessage(err) }, 'pipeline: new graph version cannot start; the previous version keeps running');
-        if (!this.active) this.state = 'failed';
-        return;
       }
-      // 2. Stabilise the old version: stop fetching, finish and commit the batch in flight, flush windows.
-      if (this.active) await this.stabilise(this.active, log);
-      // 3. Activate the new one from where the old one stopped.
-      this.plan = plan;
-      this.version = version;
-      this.topics = topics;
-      await this.activate(parts, log);
-    });
+      return;
+    }
+    // 2. Stabilise the old version: stop fetching, finish and commit the batch in flight, flush windows.
+    if (this.active) await this.stabilise(this.active, log);
+    // 3. Activate the new one from where the old one stopped.
+    this.plan = plan;
+    this.version = version;
+    this.topics = topics;
+    await this.activate(parts, log);
   }
 
   stop(): Promise<void> {
@@ -389,8 +399,14 @@ class GraphRunner {
   }
 
   private scheduleRestart(): void {
+    this.schedule(() => this.restart());
+  }
+
+  private schedule(step: () => Promise<void>): void {
     clearTimeout(this.restartTimer);
-    this.restartTimer = setTimeout(() => void this.serial(() => this.restart()), this.backoff.next());
+    this.restartTimer = setTimeout(() => {
+      if (this.state !== 'stopped') void this.serial(step);
+    }, this.backoff.next());
     this.restartTimer.unref();
   }
 
@@ -402,7 +418,8 @@ class GraphRunner {
       parts = await this.worker.makeParts(this.name, this.plan, this.version, this.topics, log);
     } catch (err) {
       this.error = errorMessage(err);
-      this.scheduleRestart();
+      if (isRetriable(err)) this.scheduleRestart();
+      else this.worker.log.error({ graph: this.name, err: this.error }, 'pipeline: graph cannot start; apply a corrected version');
       return;
     }
     await this.activate(parts, log);

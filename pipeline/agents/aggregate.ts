@@ -135,7 +135,7 @@ class Aggregator implements AgentRuntime {
     private readonly ctx: AgentContext,
   ) {
     this.readers = c.by.map(fieldReader);
-    this.idPrefix = `${ctx.graph}/${ctx.nodeId}:`;
+    this.idPrefix = `${ctx.graph}/${ctx.nodeId}@${ctx.run}:`;
   }
 
   process(batch: PipelineRecord[], out: Outputs): void {

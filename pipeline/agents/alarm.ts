@@ -154,7 +154,7 @@ interface CompiledRule {
   test?: CompiledPredicate;
   /** Pattern rules test the data text, decoded once per record for all of them. */
   re?: RegExp;
-  valueOf?: (r: PipelineRecord) => unknown;
+  readValue?: (r: PipelineRecord) => unknown;
   windowMs: number;
   above: number;
   metricName?: RegExp;
@@ -248,7 +248,7 @@ class AlarmRuntime implements AgentRuntime {
     };
     if (r.match) {
       rule.test = compilePredicate(r.match);
-      if ('field' in r.match) rule.valueOf = fieldReader(r.match.field);
+      if ('field' in r.match) rule.readValue = fieldReader(r.match.field);
     } else if (r.pattern !== undefined) {
       rule.re = new RegExp(r.pattern);
     } else if (r.invalidCount) {
@@ -351,7 +351,7 @@ class AlarmRuntime implements AgentRuntime {
     st.matches++;
     if (st.samples.length < ALARM_DEFAULTS.maxSamples) st.samples.push(r.id);
     st.like = likeOf(r);
-    st.value = rule.valueOf ? alarmValue(rule.valueOf(r)) : st.matches;
+    st.value = rule.readValue ? alarmValue(rule.readValue(r)) : st.matches;
     if (!st.firing && r.ts - st.since >= rule.cfg.forMs) this.fire(rule, st, r.ts, st.value, st.samples, out);
   }
 
@@ -514,7 +514,7 @@ class AlarmRuntime implements AgentRuntime {
     out.emit(
       'out',
       derivedRecord({
-        id: `${this.ctx.graph}/${this.ctx.nodeId}:${st.alarm}:${state}:${time}`,
+        id: `${this.ctx.graph}/${this.ctx.nodeId}@${this.ctx.run}:${st.alarm}:${state}:${time}`,
         kind: 'alarm',
         like: st.like,
         ts: time,

@@ -365,9 +365,9 @@ class MetricRuntime implements AgentRuntime {
     b.dirty = false;
     b.emissions++;
     const g = b.group;
-    const point: MetricPoint = { name: this.name, bucketStart: b.start, bucketMs: ms, group: { ...g.labels }, values };
+    const point: MetricPoint = { name: this.name, bucketStart: b.start, bucketMs: ms, group: { ...g.labels }, values, run: this.ctx.run };
     this.points.push(point);
-    const base = `${this.ctx.graph}/${this.ctx.nodeId}:${this.name}:${ms}:${g.idKey}:${b.start}`;
+    const base = `${this.ctx.graph}/${this.ctx.nodeId}@${this.ctx.run}:${this.name}:${ms}:${g.idKey}:${b.start}`;
     const labelText = Object.entries(g.labels)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');

@@ -200,7 +200,9 @@ export class ArchiveStore implements ArchiveWriter {
     const c = this.counters;
     for (const r of records) {
       c.appended++;
-      if (r.kind === 'log') {
+      // The sequence mark holds only for records as the gateway numbered them; anything else (a
+      // custom agent's extra outputs, undecodable messages, derived records) is deduped by its ID.
+      if (r.kind === 'log' && r.seq > 0 && r.id === `${r.instance}:${r.seq}`) {
         const instances = r.provider === this.cacheProvider && r.stream === this.cacheStream && this.cacheInstances ? this.cacheInstances : this.instancesOf(r.provider, r.stream);
         const mark = instances.get(r.instance);
         if (mark === undefined) instances.set(r.instance, { seq: r.seq, seen: now });

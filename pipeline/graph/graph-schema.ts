@@ -34,7 +34,7 @@ export const GraphDefinitionSchema = z.strictObject({
   description: z.string().max(500).optional().describe('What the graph is for'),
   streams: z.array(z.string()).default([]).describe('Streams whose records the graph takes (logfsctl graph assign adds more)'),
   phases: z
-    .array(z.string())
+    .array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'phase names are lower-case letters, digits and -'))
     .optional()
     .describe('Ordered phase names; with Kafka each phase boundary becomes an intermediate topic with its own consumer group'),
   nodes: z.array(NodeSchema).min(1).describe('The agents of the graph'),

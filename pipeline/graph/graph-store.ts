@@ -48,9 +48,14 @@ export function planGraph(definition: unknown, state?: ProvisioningState, regist
   return result.plan;
 }
 
-export async function applyGraph(store: ProvisioningStore, definition: unknown): Promise<GraphSpec> {
+/**
+ * Validates and commits a definition as the graph's next version. `edit` may instead derive the
+ * definition from the committed one, inside the store's lock (so concurrent edits do not clobber).
+ */
+export async function applyGraph(store: ProvisioningStore, edit: unknown | ((state: ProvisioningState) => unknown)): Promise<GraphSpec> {
   let committed: GraphSpec | undefined;
   await store.update((draft) => {
+    const definition = typeof edit === 'function' ? (edit as (s: ProvisioningState) => unknown)(draft) : edit;
     const plan = planGraph(definition, draft);
     if (plan.name === DEFAULT_GRAPH) {
       throw new LogfsError('LOGFS_E_CONFIG', `"${DEFAULT_GRAPH}" is the built-in graph for unassigned streams; choose another name`);
@@ -80,9 +85,10 @@ export async function deleteGraph(store: ProvisioningStore, name: string): Promi
 
 /** Adds streams to a graph (a stream may feed several graphs); a new version like any edit. */
 export async function assignStreams(store: ProvisioningStore, name: string, streams: string[]): Promise<GraphSpec> {
-  const current = store.snapshot().graphs[name];
-  if (!current) throw new LogfsError('LOGFS_E_NOT_FOUND', `graph "${name}" does not exist (logfsctl graph apply FILE first)`);
-  const before = (current.definition.streams as string[] | undefined) ?? [];
-  const definition = { ...current.definition, streams: [...new Set([...before, ...streams])] };
-  return applyGraph(store, definition);
+  return applyGraph(store, (state: ProvisioningState) => {
+    const current = state.graphs[name];
+    if (!current) throw new LogfsError('LOGFS_E_NOT_FOUND', `graph "${name}" does not exist (logfsctl graph apply FILE first)`);
+    const before = (current.definition.streams as string[] | undefined) ?? [];
+    return { ...current.definition, streams: [...new Set([...before, ...streams])] };
+  });
 }

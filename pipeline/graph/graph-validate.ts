@@ -114,6 +114,10 @@ export function validateGraph(input: unknown, registry: AgentRegistry, opts: Val
     n.inputs.forEach((ref, j) => {
       const field = `nodes.${i}.inputs.${j}`;
       if (ref === SOURCE) {
+        // With Kafka, only the first phase consumes the stream topics; later ones read their phase topic.
+        if (node && node.phase !== phases[0]) {
+          problems.push({ node: n.id, field, code: 'phase-order', message: `"${n.id}" (phase ${node.phase}) takes "${SOURCE}", which only nodes of the first phase (${phases[0]}) may take` });
+        }
         node?.inputs.push({ from: SOURCE, port: 'out' });
         return;
       }

@@ -76,7 +76,7 @@ export class MemoryServices implements AgentServices {
 }
 
 export function makeContext(over: Partial<AgentContext> = {}): AgentContext {
-  return { graph: 'g', version: 1, nodeId: 'n', log: pino({ level: 'silent' }), services: new MemoryServices(), ...over };
+  return { graph: 'g', version: 1, nodeId: 'n', run: 'v1-test', log: pino({ level: 'silent' }), services: new MemoryServices(), ...over };
 }
 
 /** Parses `config` with the agent's schema and builds its runtime. */

@@ -39,7 +39,7 @@ describe('aggregate agent', () => {
     expect(Object.keys(closed).sort()).toEqual(['a', 'b']);
     const a = closed.a!;
     expect(a.kind).toBe('aggregate');
-    expect(a.id).toBe(`g/agg:a:${T0}`);
+    expect(a.id).toBe(`g/agg@v1-test:a:${T0}`);
     expect(a.ts).toBe(T0);
     expect(a.fields).toEqual({
       count: 2,
@@ -55,7 +55,7 @@ describe('aggregate agent', () => {
     expect(a.flags).toEqual([]);
     expect(a.data.toString()).toBe('2 × first a');
     expect(closed.b!.fields.count).toBe(1);
-    expect(closed.b!.id).toBe(`g/agg:b:${T0}`);
+    expect(closed.b!.id).toBe(`g/agg@v1-test:b:${T0}`);
   });
 
   it('drain emits every open window', async () => {
@@ -70,7 +70,7 @@ describe('aggregate agent', () => {
       [T0 + 1000, 'a', 1],
       [T0 + 1000, null, 1],
     ]);
-    expect(out.on('out').map((r) => r.id)).toContain(`g/agg:%00:${T0 + 1000}`);
+    expect(out.on('out').map((r) => r.id)).toContain(`g/agg@v1-test:%00:${T0 + 1000}`);
   });
 
   it('counts records later than the lateness in a late aggregate instead of dropping them', async () => {
@@ -84,7 +84,7 @@ describe('aggregate agent', () => {
     const late = out.on('out')[1]!;
     expect(late.flags).toContain('late');
     expect(late.fields).toMatchObject({ late: true, count: 2, windowStart: T0, firstId: late1.id, sample: 'late one' });
-    expect(late.id).toBe(`g/agg:a:${T0}+${late1.id}`);
+    expect(late.id).toBe(`g/agg@v1-test:a:${T0}+${late1.id}`);
     expect(late.id).not.toBe(out.on('out')[0]!.id);
     rt.drain!(out);
     const total = out.on('out').reduce((n, r) => n + (r.fields.count as number), 0);
@@ -102,14 +102,14 @@ describe('aggregate agent', () => {
     expect(out.on('out')).toHaveLength(0);
     rt.tick!(6_000, out);
     expect(out.on('out')).toHaveLength(1);
-    expect(out.on('out')[0]!.id).toBe(`g/agg:a:${W0}`);
+    expect(out.on('out')[0]!.id).toBe(`g/agg@v1-test:a:${W0}`);
 
     const again = rec(T0 + 20, 'a');
     rt.process([again], out);
     rt.tick!(7_000, out);
     rt.drain!(out);
     expect(out.on('out')).toHaveLength(2);
-    expect(out.on('out')[1]!.id).toBe(`g/agg:a:${W0}+${again.id}`);
+    expect(out.on('out')[1]!.id).toBe(`g/agg@v1-test:a:${W0}+${again.id}`);
     expect(out.on('out')[1]!.flags).toEqual([]);
   });
 
@@ -145,7 +145,7 @@ describe('aggregate agent', () => {
     }
     expect(ids[0]).toEqual(ids[1]);
     expect(new Set(ids[0]).size).toBe(3);
-    expect(ids[0]![0]).toBe(`g/agg:web,500:${T0}`);
+    expect(ids[0]![0]).toBe(`g/agg@v1-test:web,500:${T0}`);
   });
 
   it('keeps memory bounded by emitting early at maxOpenWindows, losing nothing', async () => {

@@ -84,6 +84,14 @@ describe('alarm agent', () => {
     expect(states(idle.events)).toEqual(['firing g.al.panic @0', 'resolved g.al.panic @30000']);
   });
 
+  it('gives a pattern rule the number of matching records as its value', async () => {
+    const { rt, events } = await setup({ rules: [{ name: 'panic', pattern: 'panic', forMs: 2_000 }] });
+    const out = new Collector();
+    rt.process([rec(T0, 'panic one'), rec(T0 + S, 'panic two'), rec(T0 + 2 * S, 'panic three')], out);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.value).toBe(3);
+  });
+
   it('fires at most maxPerPeriod times per period and rule', async () => {
     const { rt, events } = await setup({ rules: [{ name: 'boom', pattern: 'boom', clearAfterMs: 1000, maxPerPeriod: 2, periodMs: 60_000 }] });
     const out = new Collector();

@@ -60,6 +60,16 @@ function patchState(writerId: string, patch: (s: Record<string, unknown>) => voi
 }
 
 describe('ArchiveStore: storing', () => {
+  it('keeps records that share a sequence number but not an ID (custom agent outputs, undecodable messages)', async () => {
+    const s = await open();
+    const first = rec(5, 'original');
+    const extra = { ...rec(5, 'second output of a custom agent'), id: 'i-1:5#1' };
+    const undecodable = { ...rec(0, 'garbage'), id: 'undecodable:t/0@17' };
+    s.append([first, extra, undecodable, { ...undecodable }], origin);
+    await s.flush();
+    expect((await readAll()).map((r) => r.data).sort()).toEqual(['garbage', 'original', 'second output of a custom agent']);
+  });
+
   it('round-trips records byte for byte, including bytes that are not UTF-8', async () => {
     const payloads = [
       Buffer.from('plain text'),

@@ -89,9 +89,10 @@ describe('graph validation', () => {
         { id: 'a', type: 'split', inputs: ['source'], config: { outputs: ['x', 'y'] }, phase: 'costly' },
         { id: 'b', type: 'discard', inputs: ['a.x'], phase: 'cheap' },
         { id: 'c', type: 'discard', inputs: ['a.y'], phase: 'later' },
+        { id: 'd', type: 'discard', inputs: ['source'], phase: 'costly' },
       ],
     });
-    expect(p.map((x) => `${x.code}:${x.node}`)).toEqual(expect.arrayContaining(['phase-order:b', 'unknown-phase:c']));
+    expect(p.map((x) => `${x.code}:${x.node}`)).toEqual(expect.arrayContaining(['phase-order:b', 'unknown-phase:c', 'phase-order:d']));
   });
 
   it('rejects a definition of the wrong shape with the field named', () => {

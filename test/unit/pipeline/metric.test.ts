@@ -52,7 +52,7 @@ describe('metric agent', () => {
 
     const r = out.on('out')[0]!;
     expect(r.kind).toBe('metric');
-    expect(r.id).toBe(`g/m:g.m.fields.v:60000:x:${M0}`);
+    expect(r.id).toBe(`g/m@v1-test:g.m.fields.v:60000:x:${M0}`);
     expect(r.ts).toBe(M0);
     expect(r.fields).toMatchObject({ name: 'g.m.fields.v', bucketStart: M0, bucketEnd: M0 + 60_000, bucketMs: 60_000, group: { class: 'x' }, sum: 17, count: 5 });
   });
@@ -62,7 +62,7 @@ describe('metric agent', () => {
     const out = new Collector();
     rt.process([rec(M0, 1, 'a'), rec(M0 + 1, 1, 'b'), rec(M0 + 2, 1, null)], out);
     rt.drain!(out);
-    expect(services.points).toEqual([{ name: 'g.m.count', bucketStart: M0, bucketMs: 60_000, group: {}, values: { count: 3, rate: 3 / 60, late: 0 } }]);
+    expect(services.points).toEqual([{ name: 'g.m.count', bucketStart: M0, bucketMs: 60_000, group: {}, values: { count: 3, rate: 3 / 60, late: 0 }, run: 'v1-test' }]);
   });
 
   it('fills one bucket of every configured size, aligned to the size', async () => {
@@ -112,7 +112,7 @@ describe('metric agent', () => {
     expect(services.points.map((p) => p.values.sum)).toEqual([1, 4]);
     expect(services.points.map((p) => p.values.count)).toEqual([1, 2]);
     const ids = out.on('out').map((r) => r.id);
-    expect(ids).toEqual([`g/m:g.m.fields.v:60000:x:${M0}`, `g/m:g.m.fields.v:60000:x:${M0}#2`]);
+    expect(ids).toEqual([`g/m@v1-test:g.m.fields.v:60000:x:${M0}`, `g/m@v1-test:g.m.fields.v:60000:x:${M0}#2`]);
   });
 
   it('keeps out-of-order records out of derivative and integral, and counts them', async () => {

@@ -148,3 +148,32 @@ describe('metric selectors and logfsctl metrics', () => {
     expect(metricsTable([])).toHaveLength(1);
   });
 });
+
+describe('combining runs of a bucket', () => {
+  it('adds the points of different runs and keeps the last write within a run', async () => {
+    const fsp = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { MetricsStore, queryMetrics } = await import('../../../pipeline/metrics-store.js');
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-metric-runs-'));
+    try {
+      const store = await MetricsStore.open({ dir });
+      const at = Date.UTC(2026, 10, 22, 10, 0);
+      const point = (run: string, values: Record<string, number>) => ({ name: 'g.m.fields.v', bucketStart: at, bucketMs: 60_000, group: {}, values, run });
+      // Run a: values 1 and 3, first written after one record, then again cumulatively.
+      store.write([point('a', { count: 1, sum: 1, avg: 1, min: 1, max: 1, stddev: 0, invalid: 0 })]);
+      store.write([point('a', { count: 2, sum: 4, avg: 2, min: 1, max: 3, stddev: 1, invalid: 0 })]);
+      // Run b (the next graph version): values 5 and 7, plus one record without a value.
+      store.write([point('b', { count: 3, sum: 12, avg: 6, min: 5, max: 7, stddev: 1, invalid: 1 })]);
+      await store.flush();
+      await store.close();
+      const [p] = await queryMetrics(dir, { name: 'g.m.*' });
+      // Together: 1, 3, 5, 7 (and one invalid): mean 4, population stddev sqrt(5).
+      expect(p!.values).toMatchObject({ count: 5, sum: 16, min: 1, max: 7, invalid: 1, avg: 4, rate: 5 / 60 });
+      expect(p!.values.stddev).toBeCloseTo(Math.sqrt(5), 10);
+      expect(p).not.toHaveProperty('run');
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
+  });
+});
