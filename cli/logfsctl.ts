@@ -276,6 +276,12 @@ async function main(): Promise<void> {
   await cli.parseAsync();
 }
 
+// `logfsctl … | head` closes the pipe early: that is the reader being done, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 main().catch((err: unknown) => {
   process.stderr.write(`logfsctl: ${errorMessage(err)}\n`);
   process.exit(1);

@@ -42,6 +42,8 @@ export interface GraphStats {
   version: number;
   phase: string | null;
   batches: number;
+  /** Records that arrived on an edge (or the source) that no node of this version takes. */
+  unrouted: number;
   streams: Record<string, { records: number; bytes: number }>;
   nodes: Record<string, NodeStats>;
 }
@@ -112,6 +114,8 @@ export class GraphRuntime {
   private chain: Promise<unknown> = Promise.resolve();
   private readonly abort = new AbortController();
   private closed = false;
+  /** Records that arrived for no node of this runtime (see enter). */
+  private unrouted = 0;
 
   private constructor(
     readonly plan: GraphPlan,
@@ -149,6 +153,7 @@ export class GraphRuntime {
       version: opts.version,
       phase: opts.phase ?? null,
       batches: 0,
+      unrouted: 0,
       streams: {},
       nodes: Object.fromEntries(this.nodes.map((n) => [n.plan.id, n.stats])),
     };
@@ -187,6 +192,7 @@ export class GraphRuntime {
   }
 
   stats(): GraphStats {
+    this.statsValue.unrouted = this.unrouted;
     return this.statsValue;
   }
 
@@ -233,16 +239,23 @@ export class GraphRuntime {
         s.records++;
         s.bytes += r.data.length;
       }
+      if (this.entries.length === 0) this.unrouted += input.records.length;
       this.entries.forEach((node, i) => {
         const recs = i === 0 ? input.records : input.records.map(cloneRecord);
         for (const r of recs) node.pending.push(r);
       });
       return;
     }
-    for (const node of this.nodes) {
-      if (!node.plan.inputs.some((e) => e.from === input.from && e.port === input.port)) continue;
-      for (const r of input.records) node.pending.push(node === this.nodes[0] ? r : cloneRecord(r));
+    const takers = this.nodes.filter((node) => node.plan.inputs.some((e) => e.from === input.from && e.port === input.port));
+    if (takers.length === 0) {
+      // A phase topic holding records for an edge this version no longer has (a renamed node).
+      this.unrouted += input.records.length;
+      this.opts.log.error({ from: input.from, port: input.port, records: input.records.length }, 'records for an edge this graph version does not have; they are counted and not processed');
+      return;
     }
+    takers.forEach((node, i) => {
+      for (const r of input.records) node.pending.push(i === 0 ? r : cloneRecord(r));
+    });
   }
 
   /** One walk over the nodes in DAG order; what a node emits is processed by later nodes in the same walk. */
@@ -277,6 +290,8 @@ export class GraphRuntime {
    * A sink has no port to send them to, so its failure fails the batch (nothing is committed).
    */
   private async processSafely(node: RuntimeNode, batch: PipelineRecord[]): Promise<void> {
+    // Where each consumer's input stood, so that what the failed call emitted can be taken back.
+    const marks = [...node.targets.values()].flat().map((t) => [t, t.pending.length] as const);
     try {
       await node.agent.process(batch, node);
       return;
@@ -286,6 +301,7 @@ export class GraphRuntime {
       if (port === undefined) {
         throw new LogfsError('LOGFS_E_AGENT', `node ${node.plan.id} (${node.plan.type}) failed: ${errorMessage(err)}`, { cause: err, retriable: true });
       }
+      for (const [t, length] of marks) t.pending.length = length;
       this.opts.log.error({ err, node: node.plan.id }, 'agent threw on a batch; retrying its records one at a time');
       for (const r of batch) {
         try {
@@ -316,7 +332,17 @@ export class GraphRuntime {
           throw new LogfsError('LOGFS_E_AGENT', `sink ${n.plan.id} (${n.plan.type}) failed: ${errorMessage(err)}`, { cause: err });
         }),
       );
-    if (this.opts.boundary) flushes.push(this.opts.boundary.flush());
+    const boundary = this.opts.boundary;
+    if (boundary) {
+      flushes.push(
+        retry(() => boundary.flush(), {
+          retries: Infinity,
+          maxMs: ENGINE_DEFAULTS.flushRetryMaxMs,
+          signal: this.abort.signal,
+          onRetry: (err, attempt, delayMs) => this.opts.log.warn({ err, attempt, delayMs }, 'phase topic not reachable; retrying (offsets stay uncommitted meanwhile)'),
+        }),
+      );
+    }
     await Promise.all(flushes);
   }
 

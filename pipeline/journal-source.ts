@@ -6,7 +6,8 @@
  */
 import type { Logger } from 'pino';
 import { sleep } from '../core/retry.js';
-import { decodeJournalEntry, type Journal } from '../gateway/index.js';
+import { errorMessage } from '../core/errors.js';
+import { decodeJournalEntry, type Journal, type JournalEntry } from '../gateway/index.js';
 import type { GraphRuntime } from './engine.js';
 import { SOURCE } from './graph/graph-schema.js';
 import type { PipelineRecord } from './record.js';
@@ -65,7 +66,14 @@ export class JournalSource implements Source {
       }
       const records: PipelineRecord[] = [];
       for (let i = 0; i < payloads.length; i++) {
-        const entry = decodeJournalEntry(payloads[i]!);
+        let entry: JournalEntry;
+        try {
+          entry = decodeJournalEntry(payloads[i]!);
+        } catch (err) {
+          // Checksummed but not an entry this version understands; the Kafka shipper skips it too.
+          this.opts.log.error({ lsn: lsn + i, err: errorMessage(err) }, 'journal entry cannot be decoded; skipped');
+          continue;
+        }
         const input = byTopic.get(entry.topic);
         if (!input) continue; // another graph's stream
         records.push(decodeOrFlag(entry.value, () => ({ stream: input.stream, provider: input.provider, key: entry.key, position: `journal@${lsn + i}` })));

@@ -12,7 +12,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, LogfsError } from '../core/errors.js';
 import { Backoff, isRetriable } from '../core/retry.js';
 import type { ProvisioningState, ProvisioningStore } from '../control/store.js';
 import { topicForStream } from '../control/stream-name.js';
@@ -166,7 +166,8 @@ export class PipelineWorker {
         runner = new GraphRunner(name, this);
         this.runners.set(name, runner);
       }
-      const key = `${want.version}|${JSON.stringify(topics)}`;
+      // The default graph's definition changes only with its streams; other store changes must not restart it.
+      const key = `${name === DEFAULT_GRAPH ? 'default' : want.version}|${JSON.stringify(topics)}`;
       if (runner.key === key) continue;
       await runner.apply(plan, want.version, topics, key);
     }
@@ -200,7 +201,13 @@ export class PipelineWorker {
       return [{ runtime, source }];
     }
     const producer = this.opts.services.topicProducer;
-    if (!producer) throw new Error('phases on Kafka need the pipeline topic producer');
+    if (!producer) throw new LogfsError('LOGFS_E_INTERNAL', 'phases on Kafka need the pipeline topic producer');
+    // Phase topics exist before their consumers subscribe; as many partitions as the widest stream.
+    const width = Math.max(1, ...topics.map((t) => this.partitionsOf(t.stream)));
+    await this.ensureTopics(
+      plan.phases.slice(1).map((ph) => ({ topic: phaseTopic(bus.topicPrefix, graph, ph), stream: '', provider: '' })),
+      { partitions: () => width },
+    );
     const parts: Part[] = [];
     try {
       for (const [i, phase] of plan.phases.entries()) {
@@ -217,12 +224,6 @@ export class PipelineWorker {
       await Promise.allSettled(parts.map((p) => p.runtime.close()));
       throw err;
     }
-    // Phase topics exist before their consumers subscribe; as many partitions as the widest stream.
-    const width = Math.max(1, ...topics.map((t) => this.partitionsOf(t.stream)));
-    await this.ensureTopics(
-      plan.phases.slice(1).map((ph) => ({ topic: phaseTopic(bus.topicPrefix, graph, ph), stream: '', provider: '' })),
-      { partitions: () => width },
-    );
     return parts;
   }
 
@@ -283,7 +284,7 @@ function mergeStats(parts: Part[]): GraphStats | null {
   if (parts.length === 0) return null;
   const all = parts.map((p) => p.runtime.stats());
   const first = all[0]!;
-  return { ...first, phase: null, batches: all.reduce((n, s) => n + s.batches, 0), nodes: Object.assign({}, ...all.map((s) => s.nodes)) };
+  return { ...first, phase: null, batches: all.reduce((n, s) => n + s.batches, 0), unrouted: all.reduce((n, s) => n + s.unrouted, 0), nodes: Object.assign({}, ...all.map((s) => s.nodes)) };
 }
 
 /** One graph in one worker: its active version, and the switch to the next. */

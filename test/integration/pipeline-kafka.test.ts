@@ -63,7 +63,7 @@ describe('pipeline on Kafka', () => {
 
   beforeAll(async () => {
     await ensureKafka();
-    d = await Daemon.start({ kafka: true, streams: [{ name: 'reload', partitions: 2 }, 'crash', 'slow', { name: 'scale', partitions: 4 }, 'pub'] });
+    d = await Daemon.start({ kafka: true, streams: [{ name: 'reload', partitions: 2 }, 'crash', 'slow', { name: 'scale', partitions: 4 }, 'pub', 'phased'] });
   });
 
   afterAll(async () => {
@@ -199,6 +199,35 @@ describe('pipeline on Kafka', () => {
     const firing = alarms.map((m) => JSON.parse(m.toString())).find((a) => a.graph === name);
     expect(firing).toMatchObject({ state: 'firing', node: 'errors', instance: null });
     expect(firing.sampleRecordIds.length).toBeGreaterThan(0);
+    await w.stop();
+  });
+
+  it('runs a graph cut into phases through an intermediate topic, each phase with its own consumer group', async () => {
+    const name = randomName('ph');
+    await applyGraph(d.dataDir, {
+      name,
+      streams: ['phased'],
+      phases: ['cheap', 'costly'],
+      nodes: [
+        { id: 'parse', type: 'parse', inputs: ['source'], config: { format: 'logfmt' }, phase: 'cheap' },
+        { id: 'store', type: 'archive', inputs: ['parse'], config: { name }, phase: 'costly' },
+      ],
+    });
+    const w = await WorkerProcess.start(d.dataDir, 'phased', ['--graphs', name]);
+    workers.push(w);
+    await sh(`for i in $(seq 1 500); do echo "n=$i phase=test"; done >> ${d.path('phased')}`);
+    const recs = await waitForArchived(d.dataDir, 'phased', 500, 60_000, name);
+    expect(new Set(recs.map((r) => r.id)).size).toBe(500);
+    expect(recs.every((r) => r.fields.phase === 'test' && r.version === 1)).toBe(true);
+    const groups = await kafkaClient().admin();
+    await groups.connect();
+    try {
+      const list = (await groups.listGroups()).groups.map((g) => g.groupId);
+      expect(list).toEqual(expect.arrayContaining([`logfs.graph.${name}`, `logfs.graph.${name}.costly`]));
+      expect(await groups.listTopics()).toContain(`logfs.graph.${name}.costly`);
+    } finally {
+      await groups.disconnect();
+    }
     await w.stop();
   });
 

@@ -175,3 +175,41 @@ describe('graph runtime', () => {
     expect(a.got).toEqual(['q']);
   });
 });
+
+describe('graph runtime: a batch retried record by record', () => {
+  it('takes back what the failed call emitted, so nothing downstream sees a record twice', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 0 };
+    // Emits each record, then throws at "boom": the first call emitted "ok" before failing.
+    const emitsThenThrows = defineAgent({
+      type: 'test-emit-throw',
+      description: 'test agent that emits before throwing',
+      configSchema: Empty,
+      ports: () => ['out'],
+      sink: false,
+      create: () => ({
+        process(batch: PipelineRecord[], out) {
+          for (const r of batch) {
+            if (r.data.toString() === 'boom') throw new Error('boom');
+            out.emit('out', r);
+          }
+        },
+      }),
+    });
+    const rt = await runtimeFor(
+      [
+        { id: 'x', type: 'test-emit-throw', inputs: ['source'] },
+        { id: 's', type: 'test-sink', inputs: ['x'] },
+      ],
+      [emitsThenThrows, sinkAgent(a)],
+    );
+    await rt.runBatch([{ from: 'source', port: 'out', records: [makeRecord('ok'), makeRecord('boom'), makeRecord('after')] }]);
+    expect(a.got).toEqual(['ok', 'boom', 'after']);
+  });
+
+  it('counts records for an edge the version does not have instead of dropping them silently', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const rt = await runtimeFor([{ id: 's', type: 'test-sink', inputs: ['source'] }], [sinkAgent(a)]);
+    await rt.runBatch([{ from: 'gone', port: 'out', records: [makeRecord('x'), makeRecord('y')] }]);
+    expect(rt.stats().unrouted).toBe(2);
+  });
+});
