@@ -4,6 +4,7 @@
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import YAML from 'yaml';
@@ -50,7 +51,8 @@ export async function liveWorkerStats(dataDir: string): Promise<WorkerStatsFile[
     try {
       const f = JSON.parse(await fsp.readFile(path.join(dir, n), 'utf8')) as WorkerStatsFile;
       const fresh = Date.now() - Date.parse(f.updatedAt) < 15_000;
-      if (fresh || processAlive(f.pid)) files.push(f);
+      // A pid means something only on the host that wrote the file.
+      if (fresh || (f.host === os.hostname() && processAlive(f.pid))) files.push(f);
     } catch {
       // being replaced right now, or left half-written by a crash: skip it
     }

@@ -60,7 +60,7 @@ export const CustomConfigSchema = z
       .max(1000)
       .default([...DEFAULT_SAMPLES])
       .describe('Lines the module is tried on before activation; it must handle all of them without breaking a rule'),
-    limits: CustomLimitsSchema.prefault({}),
+    limits: CustomLimitsSchema.prefault({}).describe('Resource limits of the sandbox: CPU time per batch, memory, outputs per record'),
   })
   .superRefine((c, ctx) => {
     if ((c.code === undefined) === (c.module === undefined)) {
