@@ -4,8 +4,10 @@
  * worker thread (kafka-producer-worker.ts) so that kafkajs' per-record encoding does not compete
  * with the FUSE handlers for the main thread.
  */
-// Must come before kafkajs is loaded: it replaces kafkajs' quadratic partition grouping.
+// Must come before kafkajs is loaded: they replace kafkajs' quadratic partition grouping and its
+// Long-based record decoding.
 import { linearGroupingInstalled } from './kafkajs-grouping.js';
+import './kafkajs-record-decoder.js';
 import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin, type TopicMessages, type Message } from 'kafkajs';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';

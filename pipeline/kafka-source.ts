@@ -3,6 +3,8 @@
  * share the partitions and a new worker rebalances without loss. Offsets are committed explicitly
  * after each batch has been through every sink; kafkajs' auto-commit is off.
  */
+// Before kafkajs loads (when this process has not loaded it through the gateway already).
+import '../gateway/kafkajs-record-decoder.js';
 import { SOURCE } from './graph/graph-schema.js';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
