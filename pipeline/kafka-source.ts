@@ -10,8 +10,9 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import type { GraphRuntime, EdgeBatch } from './engine.js';
-import type { PipelineRecord } from './record.js';
-import { decodeOrFlag, type Source } from './source.js';
+import { undecodableRecord, type Source } from './source.js';
+import { decodeRecord } from '../gateway/index.js';
+import { fromLogRecord, type PipelineRecord } from './record.js';
 
 export const KAFKA_SOURCE_DEFAULTS = {
   sessionTimeoutMs: 30_000,
@@ -47,12 +48,17 @@ export const decodeStreamBatch: BatchDecoder = (batch, input) => {
   const records: PipelineRecord[] = new Array(batch.messages.length);
   for (let i = 0; i < batch.messages.length; i++) {
     const m = batch.messages[i]!;
-    records[i] = decodeOrFlag(m.value ?? Buffer.alloc(0), () => ({
-      stream: input?.stream ?? batch.topic,
-      provider: input?.provider ?? 'unknown',
-      key: m.key?.toString() ?? null,
-      position: `${batch.topic}/${batch.partition}@${m.offset}`,
-    }));
+    const value = m.value ?? Buffer.alloc(0);
+    try {
+      records[i] = fromLogRecord(decodeRecord(value));
+    } catch (err) {
+      records[i] = undecodableRecord(value, err, {
+        stream: input?.stream ?? batch.topic,
+        provider: input?.provider ?? 'unknown',
+        key: m.key?.toString() ?? null,
+        position: `${batch.topic}/${batch.partition}@${m.offset}`,
+      });
+    }
   }
   return [{ from: SOURCE, port: 'out', records }];
 };

@@ -26,26 +26,36 @@ export const UNDECODABLE_FLAG = 'undecodable';
  * the graph: it becomes a record holding the raw bytes, flagged, with the decoder's message.
  * `where` is called only then, so the hot path builds no position strings.
  */
-export function decodeOrFlag(value: Buffer, where: () => { stream: string; provider: string; key: string | null; position: string }): PipelineRecord {
+export function decodeOrFlag(value: Buffer, where: () => Where): PipelineRecord {
   try {
     return fromLogRecord(decodeRecord(value));
   } catch (err) {
-    const w = where();
-    const r = fromLogRecord({
-      v: 1,
-      provider: w.provider,
-      stream: w.stream,
-      class: null,
-      instance: w.key ?? 'unknown',
-      host: 'unknown',
-      seq: 0,
-      ts: Date.now(),
-      source: 'fuse',
-      data: value,
-    });
-    r.id = `undecodable:${w.position}`;
-    r.flags.push(UNDECODABLE_FLAG);
-    r.fields._decode_error = `not a logFS record at ${w.position}: ${errorMessage(err)}`;
-    return r;
+    return undecodableRecord(value, err, where());
   }
+}
+
+export interface Where {
+  stream: string;
+  provider: string;
+  key: string | null;
+  position: string;
+}
+
+export function undecodableRecord(value: Buffer, err: unknown, w: Where): PipelineRecord {
+  const r = fromLogRecord({
+    v: 1,
+    provider: w.provider,
+    stream: w.stream,
+    class: null,
+    instance: w.key ?? 'unknown',
+    host: 'unknown',
+    seq: 0,
+    ts: Date.now(),
+    source: 'fuse',
+    data: value,
+  });
+  r.id = `undecodable:${w.position}`;
+  r.flags.push(UNDECODABLE_FLAG);
+  r.fields._decode_error = `not a logFS record at ${w.position}: ${errorMessage(err)}`;
+  return r;
 }
