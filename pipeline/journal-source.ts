@@ -1,8 +1,10 @@
 /**
- * Embedded mode: the journal is the bus (DESIGN.md). Each graph reads it through its own named
- * cursor (`graph:<name>`) and acknowledges entries after its sinks did; the journal keeps every
- * entry until the `pipeline` consumer (the slowest graph, see PipelineWorker) has passed it, which
- * is also the backpressure: writers block when the pipeline falls a journal's bound behind.
+ * Embedded mode: the journal is the bus (DESIGN.md). Each graph reads it with one named cursor per
+ * stream it takes (`graph:<name>:<topic>`), so a stream that joins a graph starts from its own
+ * oldest entry, whatever the graph's other streams have reached, and acknowledges entries after its
+ * sinks did. The journal keeps every entry until the `pipeline` consumer (the slowest cursor, see
+ * PipelineWorker) has passed it, which is also the backpressure: writers block when the pipeline
+ * falls a journal's bound behind.
  */
 import type { Logger } from 'pino';
 import { sleep } from '../core/retry.js';
@@ -22,7 +24,8 @@ export const JOURNAL_SOURCE_DEFAULTS = {
 
 export interface JournalSourceOptions {
   journal: Journal;
-  consumer: string;
+  /** Cursor names are this prefix plus the stream's topic. */
+  consumerPrefix: string;
   topics: TopicInput[];
   log: Logger;
   /** Called after each acknowledgement, so the worker can move the `pipeline` cursor. */
@@ -50,11 +53,14 @@ export class JournalSource implements Source {
   }
 
   private async run(runtime: GraphRuntime): Promise<void> {
-    const { journal, consumer, topics } = this.opts;
-    const byTopic = new Map(topics.map((t) => [t.topic, t]));
+    const { journal, consumerPrefix, topics } = this.opts;
+    const inputs = topics.map((t) => ({ ...t, consumer: consumerPrefix + t.topic }));
+    const byTopic = new Map(inputs.map((t) => [t.topic, t]));
     let lastTick = Date.now();
     while (this.running) {
-      const from = journal.cursor(consumer) + 1;
+      // From the stream furthest behind; entries another stream of this graph already passed are skipped.
+      const cursors = new Map(inputs.map((t) => [t.topic, journal.cursor(t.consumer)]));
+      const from = inputs.length === 0 ? journal.nextLsn : Math.min(...cursors.values()) + 1;
       const { lsn, payloads } = await journal.read(from, JOURNAL_SOURCE_DEFAULTS.maxEntries, JOURNAL_SOURCE_DEFAULTS.maxBytes);
       if (payloads.length === 0) {
         // Wake on new entries, or at the tick so windows close on an idle stream.
@@ -75,7 +81,7 @@ export class JournalSource implements Source {
           continue;
         }
         const input = byTopic.get(entry.topic);
-        if (!input) continue; // another graph's stream
+        if (!input || lsn + i <= cursors.get(entry.topic)!) continue; // another graph's stream, or done
         records.push(decodeOrFlag(entry.value, () => ({ stream: input.stream, provider: input.provider, key: entry.key, position: `journal@${lsn + i}` })));
       }
       if (records.length > 0) await runtime.runBatch([{ from: SOURCE, port: 'out', records }]);
@@ -83,8 +89,15 @@ export class JournalSource implements Source {
         await runtime.tick();
         lastTick = Date.now();
       }
-      journal.ack(consumer, lsn + payloads.length - 1);
+      const end = lsn + payloads.length - 1;
+      for (const t of inputs) if (cursors.get(t.topic)! < end) journal.ack(t.consumer, end);
       this.opts.onAck?.();
     }
   }
+
+}
+
+/** The cursor prefix of a graph's journal source: `graph:<name>:`, then the stream's topic. */
+export function journalConsumerPrefix(graph: string): string {
+  return `graph:${graph}:`;
 }

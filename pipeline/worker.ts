@@ -21,7 +21,7 @@ import type { AgentServices } from './agent.js';
 import { GraphRuntime, type GraphStats } from './engine.js';
 import { DEFAULT_GRAPH, defaultGraphDefinition, planGraph, unassignedStreams } from './graph/graph-store.js';
 import type { GraphPlan } from './graph/graph-validate.js';
-import { JournalSource } from './journal-source.js';
+import { journalConsumerPrefix, JournalSource } from './journal-source.js';
 import { KafkaSource, type TopicInput } from './kafka-source.js';
 import { decodePhaseBatch, KafkaPhaseBoundary, phaseTopic } from './phase-topic.js';
 import type { Source } from './source.js';
@@ -196,7 +196,7 @@ export class PipelineWorker {
       const runtime = await GraphRuntime.create(plan, { version, services: this.opts.services, log });
       const source: Source =
         bus.kind === 'journal'
-          ? new JournalSource({ journal: bus.journal, consumer: `graph:${graph}`, topics, log, onAck: () => this.ackJournal() })
+          ? new JournalSource({ journal: bus.journal, consumerPrefix: journalConsumerPrefix(graph), topics, log, onAck: () => this.ackJournal() })
           : new KafkaSource({ kafka: bus.kafka, groupId: `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`, topics, log, onAssigned: () => this.opts.services.refresh() });
       return [{ runtime, source }];
     }
@@ -231,9 +231,9 @@ export class PipelineWorker {
   ackJournal(): void {
     const bus = this.opts.bus;
     if (bus.kind !== 'journal') return;
-    const running = [...this.runners.keys()];
+    const cursors = [...this.runners.values()].flatMap((r) => r.journalConsumers()).map((c) => bus.journal.cursor(c));
     const last = bus.journal.nextLsn - 1;
-    const min = running.length === 0 ? last : Math.min(...running.map((g) => bus.journal.cursor(`graph:${g}`)));
+    const min = cursors.length === 0 ? last : Math.min(...cursors);
     if (min > bus.journal.cursor(WORKER_DEFAULTS.journalConsumer) && min <= last) bus.journal.ack(WORKER_DEFAULTS.journalConsumer, min);
   }
 
@@ -305,6 +305,14 @@ class GraphRunner {
     private readonly worker: PipelineWorker,
   ) {}
 
+  /**
+   * Journal cursors of the graph's streams (embedded mode), running or failed: the journal keeps
+   * what they have not passed, so a failed graph holds entries (and at the bound, writers) back.
+   */
+  journalConsumers(): string[] {
+    return this.topics.map((t) => journalConsumerPrefix(this.name) + t.topic);
+  }
+
   status(): GraphStatus {
     return { name: this.name, version: this.version, state: this.state, error: this.error, streams: this.topics.map((t) => t.stream), stats: this.active ? mergeStats(this.active.parts) : null };
   }
@@ -322,7 +330,11 @@ class GraphRunner {
     try {
       parts = await this.worker.makeParts(this.name, plan, version, topics, log);
     } catch (err) {
-      if (!this.active) this.state = 'failed';
+      if (!this.active) {
+        this.state = 'failed';
+        // Its streams' journal cursors hold their entries until a version of this graph runs.
+        this.topics = topics;
+      }
       if (isRetriable(err)) {
         // Kafka unreachable, say: try the same version again later.
         this.error = `version ${version} not started yet: ${errorMessage(err)}`;
