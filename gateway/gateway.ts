@@ -21,6 +21,8 @@ import { RECORD_SCHEMA_VERSION, RecordTemplate, type RecordSource } from './reco
 export interface IngestLine {
   data: Buffer;
   part?: [number, boolean];
+  /** Source-specific fields that travel with the record (syslog header fields, …). */
+  attrs?: Record<string, unknown>;
 }
 
 export interface InstanceIdentity {
@@ -197,7 +199,7 @@ export class Gateway implements IngestSink {
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as IngestLine;
       seq += 1;
-      entries[i] = header.fill(record.encode(seq, ts, line.data, line.part, undefined, reserve), seq);
+      entries[i] = header.fill(record.encode(seq, ts, line.data, line.part, line.attrs, reserve), seq);
       bytes += line.data.length;
     }
     this.seqs.set(who.instance, seq);
