@@ -21,6 +21,17 @@ export interface DaemonFlags {
   fsync?: string;
   'log-level'?: string;
   pipeline?: string;
+  'syslog-unix'?: string;
+  'syslog-take-over'?: boolean;
+  'syslog-udp'?: string;
+  'syslog-tcp'?: string;
+  'syslog-tls-cert'?: string;
+  'syslog-tls-key'?: string;
+  'syslog-tls-ca'?: string;
+  'socket-unix'?: string;
+  'socket-tcp'?: string;
+  'socket-tls-cert'?: string;
+  'socket-tls-key'?: string;
 }
 
 export function daemonFlags<T>(y: Argv<T>): Argv<T & DaemonFlags> {
@@ -38,7 +49,18 @@ export function daemonFlags<T>(y: Argv<T>): Argv<T & DaemonFlags> {
     .option('journal-max-bytes', { type: 'number', describe: 'Bound on journal bytes not yet in Kafka' })
     .option('fsync', { choices: ['always', 'interval', 'barrier'], describe: 'Journal fsync policy' })
     .option('pipeline', { choices: ['auto', 'on', 'off'], describe: 'Run a pipeline worker in this process (auto: in embedded mode)' })
-    .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], describe: 'Log level' }) as Argv<T & DaemonFlags>;
+    .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], describe: 'Log level' })
+    .option('syslog-unix', { type: 'string', describe: 'Receive syslog on this unix datagram socket (/dev/log needs --syslog-take-over if a system logger has it)' })
+    .option('syslog-take-over', { type: 'boolean', describe: 'Move a live socket at the --syslog-unix path aside while running, and put it back on stop' })
+    .option('syslog-udp', { type: 'string', describe: 'Receive syslog over UDP on HOST:PORT (default 127.0.0.1:5514; 514 only when given)' })
+    .option('syslog-tcp', { type: 'string', describe: 'Receive syslog over TCP on HOST:PORT (RFC 6587; default 127.0.0.1:5514, or :6514 with TLS)' })
+    .option('syslog-tls-cert', { type: 'string', describe: 'PEM certificate: serve TLS on the syslog TCP listener (RFC 5425)' })
+    .option('syslog-tls-key', { type: 'string', describe: 'PEM private key of --syslog-tls-cert' })
+    .option('syslog-tls-ca', { type: 'string', describe: 'PEM CA to verify syslog client certificates against' })
+    .option('socket-unix', { type: 'string', describe: 'Plain socket input on this unix stream socket (docs/socket-protocol.md)' })
+    .option('socket-tcp', { type: 'string', describe: 'Plain socket input on TCP HOST:PORT' })
+    .option('socket-tls-cert', { type: 'string', describe: 'PEM certificate: serve TLS on the plain socket TCP listener' })
+    .option('socket-tls-key', { type: 'string', describe: 'PEM private key of --socket-tls-cert' }) as Argv<T & DaemonFlags>;
 }
 
 export function brokersOf(list: string[] | undefined): string[] | undefined {
@@ -64,8 +86,33 @@ export async function daemonConfigFromFlags(flags: DaemonFlags & { data: string 
       kafka: { brokers },
       journal: { maxBytes: flags['journal-max-bytes'], fsync: flags.fsync },
     },
+    inputs: inputFlags(flags),
   };
   return parseDaemonConfig(mergeConfig(file, overrides));
+}
+
+/**
+ * The input flags as a config fragment. Only what was given appears: a listener the flags do not
+ * name keeps the file's settings, and a flag with an empty value switches a listener on with its
+ * defaults (`--syslog-udp ''`).
+ */
+function inputFlags(f: DaemonFlags): Record<string, unknown> | undefined {
+  const given = (v: unknown): boolean => v !== undefined;
+  const syslog: Record<string, unknown> = {};
+  if (given(f['syslog-unix']) || given(f['syslog-take-over'])) syslog.unix = { path: f['syslog-unix'], takeOver: f['syslog-take-over'] };
+  if (given(f['syslog-udp'])) syslog.udp = { listen: f['syslog-udp'] };
+  const tls = [f['syslog-tls-cert'], f['syslog-tls-key'], f['syslog-tls-ca']].some(given)
+    ? { cert: f['syslog-tls-cert'], key: f['syslog-tls-key'], ca: f['syslog-tls-ca'] }
+    : undefined;
+  if (given(f['syslog-tcp']) || tls) syslog.tcp = { listen: f['syslog-tcp'] || undefined, tls };
+  const socket: Record<string, unknown> = {};
+  if (given(f['socket-unix'])) socket.unix = f['socket-unix'];
+  if (given(f['socket-tcp'])) socket.tcp = f['socket-tcp'];
+  if (given(f['socket-tls-cert']) || given(f['socket-tls-key'])) socket.tls = { cert: f['socket-tls-cert'], key: f['socket-tls-key'] };
+  const out: Record<string, unknown> = {};
+  if (Object.keys(syslog).length > 0) out.syslog = syslog;
+  if (Object.keys(socket).length > 0) out.socket = socket;
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 /** The in-process pipeline worker, when the config asks for one (auto: in embedded mode). */

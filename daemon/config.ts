@@ -7,6 +7,7 @@ import YAML from 'yaml';
 import { z } from 'zod';
 import { LogfsError } from '../core/errors.js';
 import { configError, GatewayConfigSchema } from '../gateway/config.js';
+import { InputsConfigSchema } from '../inputs/config.js';
 import { MOUNT_DEFAULTS } from './fuse-fs.js';
 
 const MountSchema = z.strictObject({
@@ -26,6 +27,7 @@ export const DaemonConfigSchema = z.strictObject({
     .describe('State directory: provisioning store, journal, runtime info'),
   mount: MountSchema.prefault({}),
   gateway: GatewayConfigSchema.prefault({}),
+  inputs: InputsConfigSchema.prefault({}).describe('Socket inputs: syslog listeners and the plain socket input (off unless configured)'),
   gatewaySocket: z.string().optional()
     .describe('Connect to a separate per-host gateway on this unix socket instead of running one inside'),
   gatewayCredential: z.string().optional().describe('Credential presented to a separate gateway'),

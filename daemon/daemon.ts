@@ -6,11 +6,12 @@
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { isLogfsError } from '../core/errors.js';
-import { componentLogger, type Logger } from '../core/logger.js';
+import { componentLogger, rootLogger, type Logger } from '../core/logger.js';
 import { processAlive } from '../core/process-alive.js';
 import { createStream, FileProvisioningStore, StreamCatalog, type ProvisioningStore } from '../control/store.js';
 import { Gateway, resolveInstanceId, type IngestSink, type InstanceIdentity } from '../gateway/index.js';
 import { connectGateway, type GatewayClient } from '../gateway/gateway-client.js';
+import { closeInputs, inputAddresses, startInputs, type RunningInput } from '../inputs/index.js';
 import type { DaemonConfig } from './config.js';
 import { isMountPoint, LogFs } from './fuse-fs.js';
 
@@ -29,6 +30,8 @@ export interface RuntimeInfo {
   instance: string;
   embedded: boolean;
   gatewaySocket: string | null;
+  /** Addresses of the socket inputs (`udp://127.0.0.1:5514`, `unix:///dev/log`, …), ports as bound. */
+  inputs: string[];
   startedAt: string;
 }
 
@@ -115,10 +118,16 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     },
   );
   let attached: { stop(): Promise<void> } | undefined;
+  let inputs: RunningInput[] = [];
+  let mounted = false;
   try {
     if (attachment && gateway) attached = await attachment.start({ gateway, store, dataDir: config.dataDir });
     await fs.mount();
+    mounted = true;
+    // Sockets feed the same gateway as the mount, and are opened once everything they need is up.
+    inputs = await startInputs(config.inputs, { sink, identity, store, log: parentLog ?? rootLogger(), dataDir: config.dataDir, metrics: gateway?.metrics });
   } catch (err) {
+    if (mounted) await fs.unmount().catch((e: unknown) => log.error({ err: e }, 'unmounting after a failed start failed'));
     unwatch();
     await attached?.stop();
     await gateway?.close();
@@ -139,11 +148,12 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     instance: identity.instance,
     embedded: gateway ? gateway.embedded : false,
     gatewaySocket: config.gatewaySocket ?? null,
+    inputs: inputAddresses(inputs),
     startedAt: new Date().toISOString(),
   };
   const runtimeFile = path.join(config.dataDir, RUNTIME_FILE);
   await fsp.writeFile(runtimeFile, JSON.stringify(runtime, null, 2) + '\n');
-  log.info({ mountpoint: fs.mountpoint, metrics: runtime.metrics }, 'logfsd ready');
+  log.info({ mountpoint: fs.mountpoint, metrics: runtime.metrics, inputs: runtime.inputs }, 'logfsd ready');
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -153,6 +163,8 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
       log.info('stopping');
       clearInterval(mountCheck);
       await fs.unmount();
+        // Inputs deliver what they hold before the gateway goes.
+        for (const err of await closeInputs(inputs)) log.error({ err }, 'closing an input failed');
         unwatch();
         // The pipeline finishes its batch in flight and flushes open windows; what it has not read stays in the journal.
         await attached?.stop().catch((err: unknown) => log.error({ err }, 'stopping the pipeline failed'));

@@ -80,7 +80,9 @@ export async function connectGateway(socketPath: string, credential: string | un
 
     ingest(_who, stream, label, lines: IngestLine[], source: RecordSource): number {
       check();
-      const wire: WireLine[] = lines.map((l) => (l.part ? [l.data, l.part[0], l.part[1]] : l.data));
+      const wire: WireLine[] = lines.map((l) =>
+        l.attrs ? { d: l.data, ...(l.part ? { p: l.part } : {}), a: l.attrs } : l.part ? [l.data, l.part[0], l.part[1]] : l.data,
+      );
       sock.write(encodeFrame({ t: 'ingest', stream, class: label, source, lines: wire }));
       return 0;
     },

@@ -7,6 +7,10 @@
  *
  * A barrier covers every ingest sent before it on the same connection, since the gateway handles a
  * connection's frames in order; so ingests need no reply and can be pipelined.
+ *
+ * A line is `bin` (data), `[bin, index, last]` (a part of a cut line), or — for lines with `attrs`
+ * (syslog header fields, …) — a map `{d: bin, p?: [index, last], a: map}`. The map form was added
+ * with the socket inputs; the first two forms are unchanged, so older daemons keep working.
  */
 import { Packr } from 'msgpackr';
 import { LogfsError } from '../core/errors.js';
@@ -15,7 +19,13 @@ export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 
 const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, mapsAsObjects: true });
 
-export type WireLine = Buffer | [Buffer, number, boolean];
+export type WireLine = Buffer | [Buffer, number, boolean] | WireLineWithAttrs;
+
+export interface WireLineWithAttrs {
+  d: Buffer;
+  p?: [number, boolean];
+  a: Record<string, unknown>;
+}
 
 export type ClientFrame =
   | { t: 'hello'; credential?: string; instance?: string }
@@ -57,15 +67,28 @@ export function parseClientFrame(raw: unknown): ClientFrame {
       if (!Array.isArray(f.lines)) protocolError('ingest.lines must be an array');
       for (const l of f.lines as unknown[]) {
         if (Buffer.isBuffer(l)) continue;
-        if (!Array.isArray(l) || l.length !== 3 || !Buffer.isBuffer(l[0]) || !Number.isSafeInteger(l[1]) || typeof l[2] !== 'boolean') {
-          protocolError('ingest.lines entries must be bin or [bin, index, last]');
-        }
+        if (isPart(l)) continue;
+        if (!isLineWithAttrs(l)) protocolError('ingest.lines entries must be bin, [bin, index, last] or {d: bin, p?: [index, last], a: map}');
       }
       return f as ClientFrame;
     }
     default:
       return protocolError(`unknown frame type ${JSON.stringify(f.t)}`);
   }
+}
+
+function isPart(l: unknown): l is [Buffer, number, boolean] {
+  return Array.isArray(l) && l.length === 3 && Buffer.isBuffer(l[0]) && Number.isSafeInteger(l[1]) && typeof l[2] === 'boolean';
+}
+
+function isLineWithAttrs(l: unknown): l is WireLineWithAttrs {
+  if (l === null || typeof l !== 'object' || Array.isArray(l) || Buffer.isBuffer(l)) return false;
+  const m = l as Record<string, unknown>;
+  for (const k of Object.keys(m)) if (k !== 'd' && k !== 'p' && k !== 'a') return false;
+  if (!Buffer.isBuffer(m.d)) return false;
+  if (m.a === null || typeof m.a !== 'object' || Array.isArray(m.a) || Buffer.isBuffer(m.a)) return false;
+  const p = m.p;
+  return p === undefined || (Array.isArray(p) && p.length === 2 && Number.isSafeInteger(p[0]) && typeof p[1] === 'boolean');
 }
 
 export function encodeFrame(frame: ClientFrame | ServerFrame): Buffer {

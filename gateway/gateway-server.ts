@@ -89,7 +89,9 @@ function handleConnection(sock: net.Socket, gateway: Gateway, identity: Instance
     if (f.t === 'ingest') {
       // The daemon resolved the path against its own store; check the name before it becomes a topic.
       validateStreamName(f.stream);
-      const lines: IngestLine[] = f.lines.map((l) => (Buffer.isBuffer(l) ? { data: l } : { data: l[0], part: [l[1], l[2]] }));
+      const lines: IngestLine[] = f.lines.map((l) =>
+        Buffer.isBuffer(l) ? { data: l } : Array.isArray(l) ? { data: l[0], part: [l[1], l[2]] } : { data: l.d, ...(l.p ? { part: l.p } : {}), attrs: l.a },
+      );
       lastPosition = gateway.ingest(identity, f.stream, f.class, lines, f.source);
     } else if (f.t === 'barrier') {
       const id = f.id;

@@ -2,7 +2,9 @@
 # Installs what logFS needs on this host, idempotently (a second run does nothing):
 #   setup.sh runtime   Debian's libfuse2 + fuse3, the npm packages, the TypeScript build,
 #                      the mount helper (mount -t fuse.logfs); checks that fuse-native loads
-#   setup.sh test      runtime + what the tests need: kcat, Python's msgpack, the Kafka jars
+#   setup.sh test      runtime + what the tests and benchmarks need: kcat, Python's msgpack, the
+#                      Kafka jars, a C compiler, util-linux logger, openssl (TLS test certificates)
+#                      and rsyslog with omkafka (issue 4's interop test and benchmark comparison)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +37,7 @@ runtime() {
   fi
   node -e "require('fuse-native')" 2>/dev/null || die "fuse-native does not load: $(node -e "require('fuse-native')" 2>&1 | tail -1)"
   # Build when any TypeScript source is newer than the last build.
-  if [ ! -f dist/.built ] || [ -n "$(find core gateway daemon control cli bench types pipeline -name '*.ts' -newer dist/.built 2>/dev/null | head -1)" ] || [ tsconfig.json -nt dist/.built ]; then
+  if [ ! -f dist/.built ] || [ -n "$(find core gateway daemon control cli bench types pipeline inputs -name '*.ts' -newer dist/.built 2>/dev/null | head -1)" ] || [ tsconfig.json -nt dist/.built ]; then
     log "building"
     npx --no-install tsc -p tsconfig.json
     touch dist/.built
@@ -44,7 +46,11 @@ runtime() {
 }
 
 test_deps() {
-  apt_install kcat
+  # gcc + libc6-dev: `cc` for bench/writers/*.c and the tests' C helpers (gcc alone, with
+  # --no-install-recommends, has no libc headers). bsdutils is Debian's package for util-linux
+  # `logger`. The tests and benchmarks run their own rsyslogd with a private config; on a host
+  # with systemd, installing rsyslog also enables the system one (Debian's default syslog daemon).
+  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka
   python3 -c 'import msgpack' 2>/dev/null || { log "installing Python's msgpack"; python3 -m pip install --quiet --disable-pip-version-check msgpack </dev/null >&2; }
   "$ROOT/scripts/kafka.sh" install
 }
