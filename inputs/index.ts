@@ -5,7 +5,7 @@
 import { MetricsRegistry } from '../gateway/metrics.js';
 import type { InputsConfig } from './config.js';
 import type { InputContext, RunningInput } from './input.js';
-import { startSocketInput } from './socket/index.js';
+import { startSocketInput, type SocketInput, type SocketInputStats } from './socket/index.js';
 import { startSyslogInputs } from './syslog/syslog-input.js';
 
 export { InputsConfigSchema, SyslogConfigSchema, type InputsConfig, type InputsConfigInput, type SyslogConfig } from './config.js';
@@ -26,12 +26,30 @@ export async function startInputs(config: InputsConfig, ctx: InputsContext): Pro
   const started: RunningInput[] = [];
   try {
     started.push(...(await startSyslogInputs(config.syslog, { ...ctx, metrics: ctx.metrics ?? new MetricsRegistry() })));
-    if (config.socket) started.push(await startSocketInput(config.socket, ctx));
+    if (config.socket) {
+      const socket = await startSocketInput(config.socket, ctx);
+      started.push(socket);
+      if (ctx.metrics) exposeSocketStats(socket, ctx.metrics);
+    }
   } catch (err) {
     await closeInputs(started);
     throw err;
   }
   return started;
+}
+
+/** The plain socket input's counters on the gateway's metrics endpoint, read when scraped. */
+function exposeSocketStats(socket: SocketInput, metrics: MetricsRegistry): void {
+  const stat = (name: keyof SocketInputStats, metric: string, help: string): void => metrics.gauge(metric, help, () => Number(socket.stats()[name] ?? 0));
+  stat('connections', 'logfs_socket_connections', 'Plain socket clients connected now');
+  stat('accepted', 'logfs_socket_accepted_total', 'Plain socket connections accepted');
+  stat('rejectedBusy', 'logfs_socket_rejected_busy_total', 'Plain socket connections answered ERR busy (maxConnections)');
+  stat('recordsIn', 'logfs_socket_records_total', 'Records received on the plain socket input');
+  stat('bytesIn', 'logfs_socket_bytes_total', 'Bytes received on the plain socket input');
+  stat('headerErrors', 'logfs_socket_header_errors_total', 'Connections closed for a bad header');
+  stat('idleTimeouts', 'logfs_socket_idle_timeouts_total', 'Connections closed after stalling (header or inside a line)');
+  stat('refusedFull', 'logfs_socket_refused_full_total', 'Connections closed with ERR full (journal full, onFull refuse)');
+  stat('tlsErrors', 'logfs_socket_tls_errors_total', 'TLS handshakes that failed');
 }
 
 /** Every address listened on (an input with several listeners lists each), for logs and runtime.json. */
