@@ -144,7 +144,7 @@ function genFields(g: ReturnType<typeof prng>, depth: number): Record<string, un
 }
 
 function genData(g: ReturnType<typeof prng>): Buffer {
-  switch (g.int(8)) {
+  switch (g.int(9)) {
     case 0:
       return Buffer.alloc(0);
     case 1:
@@ -153,9 +153,12 @@ function genData(g: ReturnType<typeof prng>): Buffer {
       return Buffer.from(genString(g));
     case 3:
       // Long lines: past the first block, and past a whole block.
-      return Buffer.alloc(g.pick([20_000, 70_000, 1_100_000]), g.pick(['a', 'é', '"']));
+      return Buffer.alloc(g.chance(0.03) ? 1_100_000 : g.pick([20_000, 70_000]), g.pick(['a', 'é', '"', 'é"']));
     case 4:
-      return Buffer.from([0x61, 0xff, 0xfe, 0x62]);
+      return g.pick([Buffer.from([0x61, 0xff, 0xfe, 0x62]), Buffer.from('"'.repeat(1100) + '\xff', 'latin1'), Buffer.from('é\n'.repeat(1100))]);
+    case 5:
+      // Escapes among runs of all lengths, now and then followed by bytes that are not UTF-8.
+      return Buffer.concat([Buffer.from(Array.from({ length: g.int(60) }, () => 'x'.repeat(g.int(80)) + g.pick(['"', '\\', '\n', '\u0001', 'é', '{"a":"b"}'])).join('')), Buffer.from(g.chance(0.2) ? [0xc3] : [])]);
     default:
       return Buffer.from(`10.0.0.${g.int(255)} - - [22/Nov/2026:10:15:00 +0000] "GET /api/v1/items/${g.int(1000)} HTTP/1.1" 200 ${g.int(50000)} "-" "curl/8.5.0" 0.${g.int(999)}`);
   }
@@ -167,7 +170,10 @@ function genRecord(seed: number): PipelineRecord {
   const instance = g.chance(0.7) ? g.pick(['i-1', 'i-2', 'web-1']) : g.pick(NAMES);
   const seq = g.chance(0.8) ? g.int(2 ** 40) : g.pick([0, -1, 1.5, NaN, Infinity, 1e21, 2 ** 53 + 2]);
   const ts = g.chance(0.8) ? 1_700_000_000_000 + g.int(10_000_000) : g.pick([0, -1, -1500, 1.5, NaN, -Infinity, 8.64e15, 8.64e15 + 1, 253_402_300_800_000, 1e20]);
-  const r = makeRecord(genData(g), {
+  const data = genData(g);
+  // Data at any offset of its ArrayBuffer, not only where the pool puts it.
+  const shift = g.int(4);
+  const r = makeRecord(shift === 0 ? data : Buffer.concat([Buffer.alloc(shift), data]).subarray(shift), {
     instance,
     seq,
     ts,
