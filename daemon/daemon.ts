@@ -163,14 +163,14 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
       log.info('stopping');
       clearInterval(mountCheck);
       await fs.unmount();
-        // Inputs deliver what they hold before the gateway goes.
-        for (const err of await closeInputs(inputs)) log.error({ err }, 'closing an input failed');
-        unwatch();
-        // The pipeline finishes its batch in flight and flushes open windows; what it has not read stays in the journal.
-        await attached?.stop().catch((err: unknown) => log.error({ err }, 'stopping the pipeline failed'));
-        await gateway?.close();
-        await client?.close();
-        store.close();
+      // Inputs deliver what they hold before the gateway goes.
+      for (const err of await closeInputs(inputs)) log.error({ err }, 'closing an input failed');
+      unwatch();
+      // The pipeline finishes its batch in flight and flushes open windows; what it has not read stays in the journal.
+      await attached?.stop().catch((err: unknown) => log.error({ err }, 'stopping the pipeline failed'));
+      await gateway?.close();
+      await client?.close();
+      store.close();
       await fsp.rm(runtimeFile, { force: true });
       log.info('stopped');
     })().finally(resolveStopped));

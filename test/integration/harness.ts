@@ -12,7 +12,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import YAML from 'yaml';
-import { decodeRecord, parsePrometheusText, type LogRecord } from '../../gateway/index.js';
+import { topicForStream } from '../../control/stream-name.js';
+import { decodeJournalEntry, decodeRecord, parsePrometheusText, type LogRecord } from '../../gateway/index.js';
+import { JournalReader } from '../../gateway/journal-reader.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const execFileP = promisify(execFile);
@@ -199,6 +201,23 @@ function mergeDeep(a: Record<string, unknown>, b: Record<string, unknown>): Reco
     out[k] = av && typeof av === 'object' && !Array.isArray(av) && v && typeof v === 'object' && !Array.isArray(v) ? mergeDeep(av as Record<string, unknown>, v as Record<string, unknown>) : v;
   }
   return out;
+}
+
+/** Every record of `stream` in the daemon's journal now (embedded mode: the journal is the bus). */
+export async function journalRecords(d: Daemon, stream: string): Promise<LogRecord[]> {
+  const topic = topicForStream(d.provider, stream);
+  const reader = new JournalReader((await d.runtime()).journalDir);
+  let pos = await reader.start(true);
+  const out: LogRecord[] = [];
+  for (;;) {
+    const { payloads, next } = await reader.read(pos);
+    if (payloads.length === 0) return out;
+    pos = next;
+    for (const p of payloads) {
+      const e = decodeJournalEntry(p);
+      if (e.topic === topic) out.push(decodeRecord(e.value));
+    }
+  }
 }
 
 export function kafkaClient(): Kafka {

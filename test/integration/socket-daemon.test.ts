@@ -5,26 +5,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { topicForStream } from '../../control/stream-name.js';
-import { decodeJournalEntry, decodeRecord, type LogRecord } from '../../gateway/index.js';
-import { JournalReader } from '../../gateway/journal-reader.js';
-import { Daemon, waitFor } from './harness.js';
-
-async function journalRecords(d: Daemon, stream: string): Promise<LogRecord[]> {
-  const topic = topicForStream(d.provider, stream);
-  const reader = new JournalReader((await d.runtime()).journalDir);
-  let pos = await reader.start(true);
-  const out: LogRecord[] = [];
-  for (;;) {
-    const { payloads, next } = await reader.read(pos);
-    if (payloads.length === 0) return out;
-    pos = next;
-    for (const p of payloads) {
-      const e = decodeJournalEntry(p);
-      if (e.topic === topic) out.push(decodeRecord(e.value));
-    }
-  }
-}
+import { Daemon, journalRecords, waitFor } from './harness.js';
 
 describe('plain socket input in logfsd', () => {
   let d: Daemon;

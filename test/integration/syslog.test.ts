@@ -23,7 +23,7 @@ import { MetricsRegistry } from '../../gateway/metrics.js';
 import { SyslogConfigSchema } from '../../inputs/config.js';
 import type { RunningInput } from '../../inputs/input.js';
 import { startSyslogInputs } from '../../inputs/syslog/syslog-input.js';
-import { Daemon, execFileP, logfsctl, randomName, sh, sleep, tempDir, waitFor } from './harness.js';
+import { Daemon, execFileP, journalRecords, logfsctl, randomName, sh, sleep, tempDir, waitFor } from './harness.js';
 
 interface Addresses {
   unix?: string;
@@ -43,22 +43,7 @@ async function addressesOf(d: Daemon): Promise<Addresses> {
   return out;
 }
 
-/** Every record of `stream` in the journal now. */
-async function recordsOf(d: Daemon, stream: string): Promise<LogRecord[]> {
-  const topic = topicForStream(d.provider, stream);
-  const reader = new JournalReader((await d.runtime()).journalDir);
-  let pos = await reader.start(true);
-  const out: LogRecord[] = [];
-  for (;;) {
-    const { payloads, next } = await reader.read(pos);
-    if (payloads.length === 0) return out;
-    pos = next;
-    for (const p of payloads) {
-      const e = decodeJournalEntry(p);
-      if (e.topic === topic) out.push(decodeRecord(e.value));
-    }
-  }
-}
+const recordsOf = journalRecords;
 
 /** Waits for `count` records of `stream` whose data contains `token`. */
 async function waitRecords(d: Daemon, stream: string, token: string, count = 1, timeoutMs = 15_000): Promise<LogRecord[]> {
