@@ -43,14 +43,21 @@ const RECORD_OVERHEAD_BYTES = 64 * 1024;
 
 /** Combinations the fields cannot check one by one. */
 function crossCheck(c: z.infer<typeof DaemonConfigSchema>, ctx: z.RefinementCtx): void {
-  const need = c.mount.maxRecordBytes + RECORD_OVERHEAD_BYTES;
+  // The longest record any producer makes: the mount's, a socket line, or a syslog message (whose
+  // split parts repeat the first part's header attrs, so up to about twice its size).
+  const longest = Math.max(
+    c.mount.maxRecordBytes,
+    c.inputs.socket?.maxLineBytes ?? 0,
+    c.inputs.syslog.maxMessageBytes * 2,
+  );
+  const need = longest + RECORD_OVERHEAD_BYTES;
   if (c.gateway.kafka.brokers.length > 0) {
     for (const key of ['batchMaxBytes', 'topicMaxMessageBytes'] as const) {
       if (c.gateway.kafka[key] < need) {
         ctx.addIssue({
           code: 'custom',
           path: ['gateway', 'kafka', key],
-          message: `must be at least mount.maxRecordBytes + ${RECORD_OVERHEAD_BYTES} (${need}) so that the longest record fits one Kafka message`,
+          message: `must be at least the longest record (mount.maxRecordBytes, inputs.socket.maxLineBytes, 2 × inputs.syslog.maxMessageBytes) + ${RECORD_OVERHEAD_BYTES} (${need}) so that it fits one Kafka message`,
         });
       }
     }

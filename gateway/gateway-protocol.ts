@@ -68,7 +68,7 @@ export function parseClientFrame(raw: unknown): ClientFrame {
       for (const l of f.lines as unknown[]) {
         if (Buffer.isBuffer(l)) continue;
         if (isPart(l)) continue;
-        if (!isLineWithAttrs(l)) protocolError('ingest.lines entries must be bin, [bin, index, last] or {d: bin, p?: [index, last], a: map}');
+        if (!isLineWithAttrs(l)) protocolError(`ingest.lines entries must be bin, [bin, index ≥ 0, last] or {d: bin, p?: [index ≥ 0, last], a: map of at most ${MAX_WIRE_ATTRS_BYTES} bytes}`);
       }
       return f as ClientFrame;
     }
@@ -78,8 +78,14 @@ export function parseClientFrame(raw: unknown): ClientFrame {
 }
 
 function isPart(l: unknown): l is [Buffer, number, boolean] {
-  return Array.isArray(l) && l.length === 3 && Buffer.isBuffer(l[0]) && Number.isSafeInteger(l[1]) && typeof l[2] === 'boolean';
+  return Array.isArray(l) && l.length === 3 && Buffer.isBuffer(l[0]) && Number.isSafeInteger(l[1]) && (l[1] as number) >= 0 && typeof l[2] === 'boolean';
 }
+
+/**
+ * Attrs come from a less trusted process (a remote instance's daemon): bounded here, so that no
+ * client can make records too large for the topic and stall shipping for the whole host.
+ */
+export const MAX_WIRE_ATTRS_BYTES = 64 * 1024;
 
 function isLineWithAttrs(l: unknown): l is WireLineWithAttrs {
   if (l === null || typeof l !== 'object' || Array.isArray(l) || Buffer.isBuffer(l)) return false;
@@ -87,8 +93,9 @@ function isLineWithAttrs(l: unknown): l is WireLineWithAttrs {
   for (const k of Object.keys(m)) if (k !== 'd' && k !== 'p' && k !== 'a') return false;
   if (!Buffer.isBuffer(m.d)) return false;
   if (m.a === null || typeof m.a !== 'object' || Array.isArray(m.a) || Buffer.isBuffer(m.a)) return false;
+  if (packr.pack(m.a).length > MAX_WIRE_ATTRS_BYTES) return false;
   const p = m.p;
-  return p === undefined || (Array.isArray(p) && p.length === 2 && Number.isSafeInteger(p[0]) && typeof p[1] === 'boolean');
+  return p === undefined || (Array.isArray(p) && p.length === 2 && Number.isSafeInteger(p[0]) && (p[0] as number) >= 0 && typeof p[1] === 'boolean');
 }
 
 export function encodeFrame(frame: ClientFrame | ServerFrame): Buffer {

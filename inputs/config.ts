@@ -96,7 +96,7 @@ const TlsSchema = z.strictObject({
   key: z.string().min(1).describe('PEM private key file of the certificate'),
   ca: z.string().min(1).optional().describe('PEM CA file to verify client certificates against (RFC 5425 section 4.2.1, certificate-based authentication)'),
   requireClientCert: z.boolean().default(false).describe('Refuse clients without a certificate signed by ca (mutual authentication)'),
-});
+}).refine((t) => !t.requireClientCert || t.ca !== undefined, { path: ['ca'], message: 'requireClientCert needs ca: the CA that client certificates must be signed by' });
 
 const UnixSchema = z.strictObject({
   path: z.string().min(1).describe('Path of the unix datagram socket (/dev/log for the system logger)'),

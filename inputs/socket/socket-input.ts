@@ -240,7 +240,16 @@ class SocketInputRuntime implements SocketInput {
       rejectUnauthorized: setup.clientCerts,
     });
     let secure = false;
-    s.once('secure', () => (secure = true));
+    s.once('secure', () => {
+      secure = true;
+      // A TLSSocket built by hand (not by tls.Server) only asks for a certificate; rejecting one that
+      // does not verify against the CA is ours to do.
+      if (setup.clientCerts && !s.authorized) {
+        this.tlsErrors += 1;
+        this.warn('tls', { peer, err: String(s.authorizationError) }, 'socket input: client certificate refused');
+        s.destroy();
+      }
+    });
     s.on('error', (err) => {
       if (secure) return;
       this.tlsErrors += 1;

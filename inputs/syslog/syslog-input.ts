@@ -122,7 +122,7 @@ class SyslogCore {
       this.resetProvisioned(s);
       const after = this.router.unprovisionedRules();
       for (const r of after) if (!before.has(r.rule)) this.warnRule(r.rule, r.stream);
-      void this.ensureDefaultStream();
+      this.ensureDefaultStream().catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'syslog: cannot provision the default stream; its messages are counted as dropped until it exists'));
     });
   }
 

@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_term;
   sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
+  /* Ctrl-C reaches the whole process group: logfsd decides when the relay stops, not the terminal. */
+  signal(SIGINT, SIG_IGN);
   if (argc == 3 && strcmp(argv[1], "probe") == 0) return probe(argv[2]);
   if (argc == 4 && strcmp(argv[1], "bind") == 0) return relay(argv[2], argv[3]);
   fprintf(stderr, "usage: unix-dgram-relay bind PATH MODE | probe PATH\n");

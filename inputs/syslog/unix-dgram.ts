@@ -21,6 +21,8 @@ export const UNIX_DGRAM_DEFAULTS = {
   /** A relay that ran this long before dying counts as healthy: the backoff starts over. */
   healthyRunMs: 10_000,
   savedSuffix: '.logfs-saved',
+  /** How long the relay may take to exit on SIGTERM at close before it is killed. */
+  stopTimeoutMs: 3_000,
 };
 
 export interface UnixDgramOptions {
@@ -111,6 +113,10 @@ async function claimPath(opts: UnixDgramOptions, relay: string, log: Logger): Pr
   if (!live) {
     log.info({ path: opts.path }, 'removing a stale syslog socket nobody receives on');
     await fsp.rm(opts.path, { force: true });
+    // Ours, left by a logfsd that was killed while it held the path: the system logger's socket
+    // it moved aside is still saved, and goes back when this one stops.
+    const saved = opts.path + UNIX_DGRAM_DEFAULTS.savedSuffix;
+    if (opts.takeOver && fs.existsSync(saved)) return saved;
     return undefined;
   }
   if (!opts.takeOver) {
@@ -232,7 +238,11 @@ export async function listenUnixDgram(opts: UnixDgramOptions, onDatagram: (data:
       if (c && c.exitCode === null && c.signalCode === null) {
         const gone = new Promise<void>((resolve) => c.once('close', () => resolve()));
         c.kill('SIGTERM');
+        // A SIGTERM that lands just before the relay blocks in recv() waits for the next datagram:
+        // on a quiet socket, kill it rather than hold up logfsd's shutdown.
+        const force = setTimeout(() => c.kill('SIGKILL'), UNIX_DGRAM_DEFAULTS.stopTimeoutMs);
         await gone;
+        clearTimeout(force);
       }
       await fsp.rm(opts.path, { force: true });
       if (saved) {

@@ -86,8 +86,17 @@ export interface ArchiveStoreStats {
 }
 
 interface Mark {
+  /** Highest sequence number accepted (what the next commit will claim). */
   seq: number;
   seen: number;
+  /** At or below this, a record is stored for sure (committed here, or by another writer). */
+  committed: number;
+  /**
+   * Sequence numbers accepted above `committed` and not yet committed. Within a batch the records
+   * of one instance reach the archive out of order (by paths of different length through the
+   * graph), so the high-water mark alone would take a later-arriving lower one for a duplicate.
+   */
+  recent: Set<number>;
 }
 
 interface Segment {
@@ -205,13 +214,14 @@ export class ArchiveStore implements ArchiveWriter {
       if (r.kind === 'log' && r.seq > 0 && r.id === `${r.instance}:${r.seq}`) {
         const instances = r.provider === this.cacheProvider && r.stream === this.cacheStream && this.cacheInstances ? this.cacheInstances : this.instancesOf(r.provider, r.stream);
         const mark = instances.get(r.instance);
-        if (mark === undefined) instances.set(r.instance, { seq: r.seq, seen: now });
-        else if (r.seq > mark.seq) {
-          mark.seq = r.seq;
-          mark.seen = now;
-        } else {
+        if (mark === undefined) instances.set(r.instance, { seq: r.seq, seen: now, committed: 0, recent: new Set([r.seq]) });
+        else if (r.seq <= mark.committed || mark.recent.has(r.seq)) {
           c.duplicates++;
           continue;
+        } else {
+          mark.recent.add(r.seq);
+          if (r.seq > mark.seq) mark.seq = r.seq;
+          mark.seen = now;
         }
       } else {
         if (this.derived.has(r.id)) {
@@ -296,6 +306,7 @@ export class ArchiveStore implements ArchiveWriter {
     }
     // Taken together with the lines: the marks may claim only what this commit stores.
     const marks = this.marksJson();
+    const claimed = this.claimedMarks();
     const derived = this.derivedJson();
     if (snaps.length > 0) {
       try {
@@ -331,6 +342,10 @@ export class ArchiveStore implements ArchiveWriter {
     }
     this.committedMarks = marks;
     this.committedDerived = derived;
+    for (const [mark, seq] of claimed) {
+      mark.committed = Math.max(mark.committed, seq);
+      for (const r of mark.recent) if (r <= mark.committed) mark.recent.delete(r);
+    }
     await this.writeIndexes();
     await this.closeIdle();
   }
@@ -539,6 +554,13 @@ export class ArchiveStore implements ArchiveWriter {
   // ---- marks ----
 
   /** The marks as JSON, dropping those that have not moved for markRetentionMs. */
+  /** Every mark with the sequence number the commit being prepared claims for it. */
+  private claimedMarks(): [Mark, number][] {
+    const out: [Mark, number][] = [];
+    for (const streams of this.marks.values()) for (const instances of streams.values()) for (const m of instances.values()) out.push([m, m.seq]);
+    return out;
+  }
+
   private marksJson(): string {
     const now = Date.now();
     const prune = now - this.lastPrune > 60_000;
@@ -577,10 +599,13 @@ export class ArchiveStore implements ArchiveWriter {
         const mine = this.instancesOf(provider, stream);
         for (const [instance, [seq, seen]] of Object.entries(instances)) {
           const m = mine.get(instance);
-          if (m === undefined) mine.set(instance, { seq, seen });
-          else if (seq > m.seq) {
-            m.seq = seq;
-            m.seen = Math.max(m.seen, seen);
+          if (m === undefined) mine.set(instance, { seq, seen, committed: seq, recent: new Set() });
+          else {
+            if (seq > m.seq) {
+              m.seq = seq;
+              m.seen = Math.max(m.seen, seen);
+            }
+            m.committed = Math.max(m.committed, seq);
           }
         }
       }

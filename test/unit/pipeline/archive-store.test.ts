@@ -60,6 +60,20 @@ function patchState(writerId: string, patch: (s: Record<string, unknown>) => voi
 }
 
 describe('ArchiveStore: storing', () => {
+  it('keeps records of one instance that arrive out of order within a flush (paths of different length), and drops replays', async () => {
+    const s = await open();
+    // A filter sends odd records straight to the archive and even ones through one more node first.
+    s.append([rec(1), rec(3), rec(5)], origin);
+    s.append([rec(2), rec(4)], origin);
+    await s.flush();
+    expect((await readAll()).map((r) => r.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5]);
+    // Redelivered after a crash: every one of them is a duplicate now.
+    s.append([rec(2), rec(5), rec(6)], origin);
+    await s.flush();
+    expect((await readAll()).map((r) => r.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(s.stats().duplicates).toBe(2);
+  });
+
   it('keeps records that share a sequence number but not an ID (custom agent outputs, undecodable messages)', async () => {
     const s = await open();
     const first = rec(5, 'original');
