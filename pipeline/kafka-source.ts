@@ -105,19 +105,32 @@ export class KafkaSource implements Source {
         if (this.failed || !isRunning() || isStale() || batch.messages.length === 0) return;
         // A rebalance since the last batch: another worker may have archived records we now own.
         if (this.joins !== assignedSeen) {
-          assignedSeen = this.joins;
+          const joins = this.joins;
           await this.opts.onAssigned?.();
+          assignedSeen = joins; // only once the refresh worked: a failed one is tried again
         }
+        // A batch can take long (a sink retrying): keep the group membership alive meanwhile, or the
+        // partition would go to another worker while this one still processes it.
+        const beat = setInterval(() => void heartbeat().catch(() => {}), KAFKA_SOURCE_DEFAULTS.heartbeatIntervalMs);
         try {
           await runtime.runBatch(decode(batch, byTopic.get(batch.topic)));
         } catch (err) {
           // Nothing of this batch is committed: a restarted runtime reads it again.
           this.fail(err, onFailure);
           return;
+        } finally {
+          clearInterval(beat);
         }
+        // Reassigned meanwhile: the new owner starts from the last commit; the archive keeps each record once.
+        if (isStale()) return;
         resolveOffset(batch.lastOffset());
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
-        await heartbeat();
+        try {
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
+          await heartbeat();
+        } catch (err) {
+          // The records are stored; an uncommitted offset only means they are read again (and de-duplicated).
+          log.warn({ err: errorMessage(err), topic: batch.topic, partition: batch.partition }, 'could not commit offsets; the batch will be read again');
+        }
       },
     });
     this.ticker = setInterval(() => {

@@ -83,7 +83,19 @@ class PublishingSink<T> {
     if (this.topic) for (const i of items) this.pending.push(i);
   }
 
-  async flush(): Promise<void> {
+  private chain: Promise<void> = Promise.resolve();
+
+  /**
+   * One flush at a time: two graphs share this sink, and a flush must not resolve for items that
+   * another flush took and has not got acknowledged yet.
+   */
+  flush(): Promise<void> {
+    const run = this.chain.then(() => this.flushOnce());
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async flushOnce(): Promise<void> {
     await this.local.flush();
     if (!this.topic || !this.producer || this.pending.length === 0) return;
     const batch = this.pending;

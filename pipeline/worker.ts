@@ -13,7 +13,7 @@ import crypto from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../core/errors.js';
-import { Backoff, isRetriable } from '../core/retry.js';
+import { Backoff, isRetriable, sleep } from '../core/retry.js';
 import type { ProvisioningState, ProvisioningStore } from '../control/store.js';
 import { topicForStream } from '../control/stream-name.js';
 import type { Journal } from '../gateway/index.js';
@@ -33,6 +33,8 @@ export const WORKER_DEFAULTS = {
   groupInfix: 'graph',
   /** Journal consumer that gates deletion in embedded mode: the slowest graph's position. */
   journalConsumer: 'pipeline',
+  /** How long a failed version may try to flush its open windows before it is closed. */
+  failedDrainMs: 5_000,
 };
 
 /** The services plus what the worker needs to manage them. */
@@ -144,6 +146,9 @@ export class PipelineWorker {
         this.runners.delete(name);
       }
     }
+    // Every graph's streams hold their journal entries from now on, before any graph is (re)started:
+    // a graph starting first must not let the journal drop what a later one has not read.
+    const planned: { name: string; want: { version: number }; plan: GraphPlan; topics: TopicInput[] }[] = [];
     for (const [name, want] of wanted) {
       let plan: GraphPlan;
       try {
@@ -166,6 +171,11 @@ export class PipelineWorker {
         runner = new GraphRunner(name, this);
         this.runners.set(name, runner);
       }
+      runner.expect(topics);
+      planned.push({ name, want, plan, topics });
+    }
+    for (const { name, want, plan, topics } of planned) {
+      const runner = this.runners.get(name)!;
       // The default graph's definition changes only with its streams; other store changes must not restart it.
       const key = `${name === DEFAULT_GRAPH ? 'default' : want.version}|${JSON.stringify(topics)}`;
       if (runner.key === key) continue;
@@ -294,6 +304,7 @@ class GraphRunner {
   private plan: GraphPlan | undefined;
   private version = 0;
   private topics: TopicInput[] = [];
+  private expected: TopicInput[] = [];
   private state: GraphStatus['state'] = 'starting';
   private error: string | null = null;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -310,7 +321,13 @@ class GraphRunner {
    * what they have not passed, so a failed graph holds entries (and at the bound, writers) back.
    */
   journalConsumers(): string[] {
-    return this.topics.map((t) => journalConsumerPrefix(this.name) + t.topic);
+    const topics = new Set([...this.topics, ...this.expected].map((t) => t.topic));
+    return [...topics].map((t) => journalConsumerPrefix(this.name) + t);
+  }
+
+  /** The streams the version about to be applied takes: their entries are held from now on. */
+  expect(topics: TopicInput[]): void {
+    this.expected = topics;
   }
 
   status(): GraphStatus {
@@ -330,11 +347,8 @@ class GraphRunner {
     try {
       parts = await this.worker.makeParts(this.name, plan, version, topics, log);
     } catch (err) {
-      if (!this.active) {
-        this.state = 'failed';
-        // Its streams' journal cursors hold their entries until a version of this graph runs.
-        this.topics = topics;
-      }
+      // Its streams' journal cursors keep holding their entries (expect()) until a version runs.
+      if (!this.active) this.state = 'failed';
       if (isRetriable(err)) {
         // Kafka unreachable, say: try the same version again later.
         this.error = `version ${version} not started yet: ${errorMessage(err)}`;
@@ -343,6 +357,8 @@ class GraphRunner {
       } else {
         this.error = `version ${version} rejected: ${errorMessage(err)}`;
         log.error({ err: errorMessage(err) }, 'pipeline: new graph version cannot start; the previous version keeps running');
+        // The previous version may itself be down (failed, waiting to restart): bring it back.
+        if (!this.active && this.plan) this.scheduleRestart();
       }
       return;
     }
@@ -405,6 +421,14 @@ class GraphRunner {
     void this.serial(async () => {
       for (const p of a.parts) {
         await p.source.stop();
+        // Best effort, for a while: what open windows hold is emitted and stored if the sinks still
+        // take it (a sink that keeps failing would retry forever; close() ends that).
+        const drained = p.runtime.drain().then(
+          () => true,
+          () => false,
+        );
+        const ok = await Promise.race([drained, sleep(WORKER_DEFAULTS.failedDrainMs).then(() => false)]);
+        if (!ok) this.worker.log.warn({ graph: this.name }, 'pipeline: open windows of the failed version could not be flushed');
         await p.runtime.close();
       }
     });

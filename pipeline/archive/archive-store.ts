@@ -280,8 +280,9 @@ export class ArchiveStore implements ArchiveWriter {
   /** Flushes what is buffered and closes the segments; the store accepts nothing afterwards. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.flush();
+    // Closed first: nothing may be appended after the last flush, or it would be dropped unstored.
     this.closed = true;
+    await this.flush();
     await this.serialised(async () => {
       for (const seg of [...this.segments]) await this.closeSegment(seg);
       await this.writeState(this.committedMarks, this.committedDerived);
@@ -486,6 +487,11 @@ export class ArchiveStore implements ArchiveWriter {
    * state at the next commit, so its index must be durable first.
    */
   private async closeSegment(seg: Segment): Promise<void> {
+    // Out of reach of append before anything is awaited: a record appended meanwhile goes to a
+    // new segment instead of this one, which is about to be dropped with whatever it holds.
+    if (seg.pending.length > 0) return;
+    if (this.current.get(seg.key) === seg) this.current.delete(seg.key);
+    if (this.cacheSegment === seg) this.cacheSegment = undefined;
     const hd = this.dirs.get(seg.dir);
     let last = true;
     for (const s of this.segments) if (s !== seg && s.dir === seg.dir) last = false;

@@ -108,6 +108,8 @@ export class TopicRelay implements ArchiveWriter {
 export const TCP_RELAY_DEFAULTS = {
   /** A connection attempt that takes longer fails (and is retried after the backoff delay). */
   connectTimeoutMs: 5_000,
+  /** A flush whose data the peer does not take within this long drops the connection and is retried. */
+  writeTimeoutMs: 30_000,
   /** Delays between reconnection attempts. */
   backoff: { initialMs: 100, maxMs: 10_000, factor: 2, jitter: 0.2 } satisfies BackoffOptions,
 };
@@ -117,6 +119,7 @@ export interface TcpRelayOptions {
   port: number;
   log: Logger;
   connectTimeoutMs?: number;
+  writeTimeoutMs?: number;
   backoff?: Partial<BackoffOptions>;
 }
 
@@ -188,7 +191,11 @@ export class TcpRelay implements ArchiveWriter {
       await new Promise<void>((resolve, reject) => {
         const onClose = (): void => reject(this.lastError ?? new Error('connection closed'));
         socket.once('close', onClose);
+        // A peer that stops reading (stopped, or a black-holed network) would hold the flush, and the
+        // graph, forever: past the deadline the connection is dropped and the records sent again.
+        const deadline = setTimeout(() => socket.destroy(new Error(`the peer took no data for ${this.opts.writeTimeoutMs} ms`)), this.opts.writeTimeoutMs);
         socket.write(blocks.length === 1 ? (blocks[0] as Buffer) : Buffer.concat(blocks), (err) => {
+          clearTimeout(deadline);
           socket.off('close', onClose);
           if (err) reject(err);
           else resolve();
@@ -228,6 +235,7 @@ export class TcpRelay implements ArchiveWriter {
     this.connecting = new Promise<net.Socket>((resolve, reject) => {
       socket.once('connect', () => {
         socket.setTimeout(0);
+        socket.setKeepAlive(true, this.opts.connectTimeoutMs);
         if (this.state === 'closed') return void socket.destroy();
         this.state = 'connected';
         this.backoff.reset();
