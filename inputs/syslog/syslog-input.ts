@@ -463,6 +463,12 @@ class StreamConnection {
 
   /** Stop: the partial frame is kept (flagged), queued frames get a short grace to find room. */
   async close(): Promise<void> {
+    // What arrived while the connection was paused for the journal is messages too: framed and
+    // queued, so it is stored if room comes within the grace period, and counted as dropped if not.
+    if (!this.finished) {
+      let chunk: Buffer | null;
+      while ((chunk = this.sock.read() as Buffer | null) !== null) this.enqueue(this.framer.push(chunk).map(dropTrailingLf));
+    }
     this.finish(['truncated', 'shutdown']);
     this.sock.destroy();
     const pumping = this.pumping;
