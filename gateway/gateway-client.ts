@@ -26,6 +26,9 @@ export async function connectGateway(socketPath: string, credential: string | un
   const roomWaiters: (() => void)[] = [];
 
   let onFull: 'block' | 'refuse' = 'block';
+  // An older gateway refuses lines with attrs (and would drop the connection): send it the bare lines.
+  let takesAttrs = false;
+  let warnedAttrs = false;
   const welcome = new Promise<InstanceIdentity>((resolve, reject) => {
     const fail = (err: LogfsError): void => {
       broken ??= err;
@@ -53,6 +56,7 @@ export async function connectGateway(socketPath: string, credential: string | un
         const f = raw as ServerFrame;
         if (f.t === 'welcome') {
           onFull = f.onFull === 'refuse' ? 'refuse' : 'block';
+          takesAttrs = f.features?.includes('attrs') === true;
           resolve({ instance: f.instance, provider: f.provider });
         }
         else if (f.t === 'refused') fail(new LogfsError('LOGFS_E_GATEWAY_REFUSED', `gateway refused this daemon: ${f.reason}`));
@@ -80,8 +84,12 @@ export async function connectGateway(socketPath: string, credential: string | un
 
     ingest(_who, stream, label, lines: IngestLine[], source: RecordSource): number {
       check();
+      if (!takesAttrs && !warnedAttrs && lines.some((l) => l.attrs)) {
+        warnedAttrs = true;
+        log.warn({ socket: socketPath }, 'the gateway predates per-line attrs: syslog and socket records reach it without their header fields; upgrade the gateway');
+      }
       const wire: WireLine[] = lines.map((l) =>
-        l.attrs ? { d: l.data, ...(l.part ? { p: l.part } : {}), a: l.attrs } : l.part ? [l.data, l.part[0], l.part[1]] : l.data,
+        l.attrs && takesAttrs ? { d: l.data, ...(l.part ? { p: l.part } : {}), a: l.attrs } : l.part ? [l.data, l.part[0], l.part[1]] : l.data,
       );
       sock.write(encodeFrame({ t: 'ingest', stream, class: label, source, lines: wire }));
       return 0;

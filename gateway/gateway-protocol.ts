@@ -3,7 +3,7 @@
  * frames of `u32 BE length | MessagePack map`. docs/gateway.md describes it.
  *
  * client → gateway: hello {credential?, instance?}, ingest {stream, class, source, lines}, barrier {id}
- * gateway → client: welcome {instance, provider, onFull} | refused {reason}, barrier-ok {id}, barrier-err {id, message}, full {v}
+ * gateway → client: welcome {instance, provider, onFull, features} | refused {reason}, barrier-ok {id}, barrier-err {id, message}, full {v}
  *
  * A barrier covers every ingest sent before it on the same connection, since the gateway handles a
  * connection's frames in order; so ingests need no reply and can be pipelined.
@@ -33,7 +33,8 @@ export type ClientFrame =
   | { t: 'barrier'; id: number };
 
 export type ServerFrame =
-  | { t: 'welcome'; instance: string; provider: string; onFull: 'block' | 'refuse' }
+  /** `features` lists what this gateway takes beyond the first protocol: `attrs` (per-line attrs). */
+  | { t: 'welcome'; instance: string; provider: string; onFull: 'block' | 'refuse'; features?: string[] }
   | { t: 'refused'; reason: string }
   | { t: 'barrier-ok'; id: number }
   | { t: 'barrier-err'; id: number; message: string }

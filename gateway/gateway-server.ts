@@ -83,7 +83,7 @@ function handleConnection(sock: net.Socket, gateway: Gateway, identity: Instance
         return refuse(`client claims instance "${f.instance}" but this socket belongs to "${identity.instance}"`);
       }
       welcomed = true;
-      send({ t: 'welcome', instance: identity.instance, provider: identity.provider, onFull: gateway.onFull });
+      send({ t: 'welcome', instance: identity.instance, provider: identity.provider, onFull: gateway.onFull, features: ['attrs'] });
       return;
     }
     if (f.t === 'ingest') {
