@@ -42,6 +42,8 @@ export const SYSLOG_INPUT_DEFAULTS = {
   batchMax: 1024,
   /** On stop, how long connections may wait for room in the journal before their rest is dropped (counted). */
   closeGraceMs: 2_000,
+  /** At maxConnections, a connection quiet at least this long may be closed for a new one. */
+  evictQuietMs: 1_000,
 };
 
 interface Counters {
@@ -51,6 +53,7 @@ interface Counters {
   unparsed: Counter;
   flagged: Counter;
   connectionsRefused: Counter;
+  connectionsEvicted: Counter;
   timeouts: Counter;
   tlsErrors: Counter;
 }
@@ -112,6 +115,7 @@ class SyslogCore {
       unparsed: m.counter('logfs_syslog_unparsed_total', 'Syslog messages that followed neither RFC 5424 nor RFC 3164 (passed raw, flagged)'),
       flagged: m.counter('logfs_syslog_flagged_total', 'Syslog records carrying a flag (split, truncated, bad_octet_count, …), by flag'),
       connectionsRefused: m.counter('logfs_syslog_connections_refused_total', 'TCP/TLS connections closed at once because maxConnections were open'),
+      connectionsEvicted: m.counter('logfs_syslog_connections_evicted_total', 'Quiet TCP/TLS connections closed at maxConnections to make room for a new one'),
       timeouts: m.counter('logfs_syslog_idle_timeouts_total', 'TCP/TLS connections closed because a partial frame stalled (slowloris)'),
       tlsErrors: m.counter('logfs_syslog_tls_errors_total', 'TLS handshakes that failed'),
     };
@@ -372,6 +376,8 @@ class StreamConnection {
   private readonly queue: InFrame[][] = [];
   private pumping: Promise<void> | undefined;
   private finished = false;
+  /** When the peer last sent anything (for evicting the quietest connection at the bound). */
+  lastActivity = Date.now();
   readonly closed: Promise<void>;
 
   constructor(
@@ -384,7 +390,10 @@ class StreamConnection {
     this.framer = new TcpFramer({ maxMessageBytes: core.cfg.maxMessageBytes, oversize: core.cfg.oversize });
     this.closed = new Promise((resolve) => sock.once('close', () => resolve()));
     sock.setTimeout(idleTimeoutMs);
-    sock.on('data', (chunk: Buffer) => this.enqueue(this.framer.push(chunk).map(dropTrailingLf)));
+    sock.on('data', (chunk: Buffer) => {
+      this.lastActivity = Date.now();
+      this.enqueue(this.framer.push(chunk).map(dropTrailingLf));
+    });
     sock.on('end', () => this.finish([]));
     sock.on('error', (err) => {
       core.log.debug({ err: errorMessage(err), peer }, 'syslog connection error');
@@ -408,6 +417,17 @@ class StreamConnection {
     this.core.counters.timeouts.inc();
     this.core.warn('idle-timeout', { peer: this.peer }, 'syslog connection stalled inside a frame; its partial frame is kept (flagged truncated) and the connection closed');
     this.enqueue(partial.map((f) => ({ ...f, flags: addFlags(f.flags, ['truncated', 'idle_timeout']) })));
+    this.finished = true;
+    this.sock.destroy();
+  }
+
+  /** Between messages, with nothing queued: closing it now loses nothing. */
+  get quiet(): boolean {
+    return !this.finished && !this.framer.inFrame && this.queue.length === 0 && this.pumping === undefined;
+  }
+
+  /** Closes a quiet connection to make room for a new one (see listenTcp). */
+  evict(): void {
     this.finished = true;
     this.sock.destroy();
   }
@@ -532,6 +552,18 @@ async function listenTcp(core: SyslogCore, cfg: NonNullable<SyslogConfig['tcp']>
   // Counted on the raw socket, before any TLS work: a flood of connections costs little.
   server.prependListener('connection', (sock: net.Socket) => {
     if (open >= cfg.maxConnections) {
+      // Silent connections must not keep senders out: the one quiet the longest (between
+      // messages, nothing pending) makes room. Only when none is quiet is the newcomer refused.
+      let quietest: StreamConnection | undefined;
+      for (const c of connections) if (c.quiet && Date.now() - c.lastActivity >= SYSLOG_INPUT_DEFAULTS.evictQuietMs && (!quietest || c.lastActivity < quietest.lastActivity)) quietest = c;
+      if (quietest) {
+        core.counters.connectionsEvicted.inc();
+        core.warn('evicted', { maxConnections: cfg.maxConnections }, 'syslog: at maxConnections, the connection quiet the longest was closed to make room');
+        quietest.evict();
+        open += 1;
+        sock.once('close', () => (open -= 1));
+        return;
+      }
       core.counters.connectionsRefused.inc();
       core.warn('max-connections', { maxConnections: cfg.maxConnections, peer: peerOf(sock.remoteAddress, sock.remotePort) }, `syslog connection refused: ${cfg.maxConnections} connections are open (inputs.syslog.tcp.maxConnections)`);
       sock.destroy();

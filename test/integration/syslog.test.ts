@@ -304,6 +304,18 @@ h.close()
     await waitRecords(d, 'syslog-in', token);
   });
 
+  it('at the bound, closes the connection quiet the longest for a new sender instead of refusing it', async () => {
+    const held = await Promise.all(Array.from({ length: 20 }, () => tcpClient(addr.tcp!)));
+    await sleep(1_500); // all quiet for longer than evictQuietMs
+    const token = randomName('evict-');
+    const c = await tcpClient(addr.tcp!);
+    c.end(`<14>1 - h app - - - ${token}\n`);
+    await waitRecords(d, 'syslog-in', token);
+    await waitFor('a held connection closed by the server', () => held.some((s) => s.closed || s.readableEnded), 5_000, 50);
+    expect((await d.metrics()).logfs_syslog_connections_evicted_total).toBeGreaterThanOrEqual(1);
+    for (const s of held) s.destroy();
+  });
+
   it('counts messages by transport on the metrics endpoint', async () => {
     const m = await d.metrics();
     for (const t of ['unix', 'udp', 'tcp']) expect(m[`logfs_syslog_messages_total{transport="${t}"}`]).toBeGreaterThan(0);
