@@ -4,10 +4,12 @@
  * worker thread (kafka-producer-worker.ts) so that kafkajs' per-record encoding does not compete
  * with the FUSE handlers for the main thread.
  */
-// Must come before kafkajs is loaded: they replace kafkajs' quadratic partition grouping and its
-// Long-based record decoding.
+// Must come before kafkajs is loaded: they replace kafkajs' quadratic partition grouping, its
+// Long-based record encoding and decoding, and its byte-at-a-time CRC-32C.
 import { linearGroupingInstalled } from './kafkajs-grouping.js';
 import './kafkajs-record-decoder.js';
+import './kafkajs-record-encoder.js';
+import './kafkajs-crc32c.js';
 import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin, type TopicMessages, type Message } from 'kafkajs';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -37,6 +39,29 @@ export function createKafka(config: GatewayConfig, log: Logger, clientId = confi
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
   });
 }
+
+/**
+ * kafkajs' default partitioner, remembered per (topic, key, partition count): it hashes every key
+ * (murmur2) and filters the partition list for every message, while a journal batch holds the
+ * records of a handful of instances (the key) for a handful of topics. Same partitions as the
+ * default, so records of one instance keep their order in one partition.
+ */
+export const keyMemoPartitioner: typeof Partitioners.DefaultPartitioner = () => {
+  const inner = Partitioners.DefaultPartitioner();
+  const memo = new Map<string, number>();
+  return (args) => {
+    const { topic, partitionMetadata, message } = args;
+    if (typeof message.key !== 'string' || (message.partition !== null && message.partition !== undefined)) return inner(args);
+    const k = `${topic}\u0000${partitionMetadata.length}\u0000${message.key}`;
+    let partition = memo.get(k);
+    if (partition === undefined) {
+      partition = inner(args);
+      if (memo.size >= 10_000) memo.clear();
+      memo.set(k, partition);
+    }
+    return partition;
+  };
+};
 
 export type SendResult = 'ok' | 'too-large' | 'stopped';
 
@@ -186,7 +211,7 @@ export class KafkaProducerSession {
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: keyMemoPartitioner,
       });
       // Keep the producer (and with it the idempotent producer id and sequences) only once it is
       // connected, so a retry after a failed connect starts clean.

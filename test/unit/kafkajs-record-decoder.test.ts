@@ -7,7 +7,21 @@ const require = createRequire(import.meta.url);
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: Record<string, unknown>) => { buffer: Buffer };
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => { buffer: Buffer; offset: number; readInt8(): number; readVarIntBytes(): Buffer | null };
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
-const original = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as (d: unknown, c: unknown) => unknown;
+/**
+ * kafkajs' own implementation, loaded afresh from its file: importing our module above replaced the
+ * cached one (that is how the fast path is installed), and comparing it with itself would prove nothing.
+ */
+function unpatched<T>(id: string): T {
+  const file = require.resolve(id);
+  const cached = require.cache[file];
+  delete require.cache[file];
+  try {
+    return require(file) as T;
+  } finally {
+    if (cached) require.cache[file] = cached;
+  }
+}
+const original = unpatched<(d: unknown, c: unknown) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const fast = makeFastRecordDecoder(original as never);
 
 function both(record: Record<string, unknown>, context: Record<string, unknown>): [unknown, unknown] {
@@ -24,6 +38,7 @@ const context = { firstOffset: '41000000', firstTimestamp: '1795000000000', magi
 
 describe('fast kafkajs record decoder', () => {
   it('returns what kafkajs returns, for the records the pipeline reads', () => {
+    expect((original as { logfsFast?: boolean }).logfsFast, 'the reference must be kafkajs itself').toBeUndefined();
     for (const r of [
       { offsetDelta: 0, timestampDelta: 0, key: Buffer.from('i-1'), value: Buffer.from('v') },
       { offsetDelta: 1234, timestampDelta: 987654, key: null, value: Buffer.alloc(70_000, 1) },
