@@ -35,6 +35,8 @@ export const WORKER_DEFAULTS = {
   journalConsumer: 'pipeline',
   /** How long a failed version may try to flush its open windows before it is closed. */
   failedDrainMs: 5_000,
+  /** How long stabilising may wait for the batch in flight, and then for the windows' flush. */
+  stabiliseTimeoutMs: 30_000,
 };
 
 /** The services plus what the worker needs to manage them. */
@@ -287,6 +289,8 @@ export interface Part {
 
 interface Active {
   parts: Part[];
+  /** Being stabilised: a batch abandoned on purpose is not a failure to restart from. */
+  stopping?: boolean;
 }
 
 /** The stats of a version's parts as one: phases hold different nodes; streams enter at the first. */
@@ -396,13 +400,30 @@ class GraphRunner {
 
   /** Phase by phase, so what an earlier phase flushes reaches its topic before the next one stops. */
   private async stabilise(a: Active, log: Logger): Promise<void> {
+    a.stopping = true;
     for (const p of a.parts) {
-      await p.source.stop();
-      try {
-        await p.runtime.drain();
-      } catch (err) {
-        log.error({ err: errorMessage(err) }, 'pipeline: flushing open windows of the old version failed');
+      // The batch in flight finishes and is committed, unless a sink keeps refusing it: then, after
+      // a deadline, its retries are ended and it stays uncommitted (the next version reads it again),
+      // so that a reconfiguration or a stop never waits for a sink that may not come back.
+      const stopped = p.source.stop();
+      const abandoned = await Promise.race([stopped.then(() => false), sleep(WORKER_DEFAULTS.stabiliseTimeoutMs).then(() => true)]);
+      if (abandoned) {
+        log.warn({ timeoutMs: WORKER_DEFAULTS.stabiliseTimeoutMs }, 'pipeline: a sink does not take the batch in flight; it is left uncommitted and read again by the next version');
+        await p.runtime.close();
+        await stopped;
+        continue;
       }
+      const drained = await Promise.race([
+        p.runtime.drain().then(
+          () => true,
+          (err: unknown) => {
+            log.error({ err: errorMessage(err) }, 'pipeline: flushing open windows of the old version failed');
+            return true;
+          },
+        ),
+        sleep(WORKER_DEFAULTS.stabiliseTimeoutMs).then(() => false),
+      ]);
+      if (!drained) log.warn('pipeline: open windows of the old version could not be flushed in time');
       await p.runtime.close();
     }
     log.info({ version: a.parts[0]?.runtime.version }, 'pipeline: graph version stabilised and stopped');
@@ -413,7 +434,7 @@ class GraphRunner {
    * committed. Restart from the committed position with a fresh runtime, after a backoff.
    */
   private failed(a: Active, err: unknown): void {
-    if (this.active !== a) return;
+    if (this.active !== a || a.stopping) return;
     this.active = undefined;
     this.state = 'failed';
     this.error = errorMessage(err);
