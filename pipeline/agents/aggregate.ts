@@ -19,6 +19,7 @@ import { z } from 'zod';
 import { defineAgent, type AgentContext, type AgentRuntime, type Outputs } from '../agent.js';
 import { FieldRefSchema, fieldReader } from '../field-predicate.js';
 import { derivedRecord, type PipelineRecord } from '../record.js';
+import { watermarkHorizon } from '../event-time.js';
 
 export const AGGREGATE_DEFAULTS = {
   by: ['class'],
@@ -144,9 +145,11 @@ class Aggregator implements AgentRuntime {
     const single = readers.length === 1 ? readers[0]! : undefined;
     let cachedStart = NaN;
     let cached: Map<string, OpenWindow> | undefined;
+    // A record from a clock far ahead goes into its window but does not move the watermark.
+    const horizon = watermarkHorizon();
     for (const r of batch) {
       const ts = r.ts;
-      if (ts > this.maxTs) this.maxTs = ts;
+      if (ts > this.maxTs && ts <= horizon) this.maxTs = ts;
       const start = Math.floor(ts / windowMs) * windowMs;
       let key: string;
       if (single) key = keyPart(single(r));

@@ -32,6 +32,7 @@ import { defineAgent, type AgentContext, type AgentRuntime, type AlarmEvent, typ
 import { compilePredicate, fieldReader, PredicateSchema, RegexSchema, type CompiledPredicate, type Predicate } from '../field-predicate.js';
 import { globToRegExp } from '../metrics-store.js';
 import { derivedRecord, FLAGS, type PipelineRecord } from '../record.js';
+import { watermarkHorizon } from '../event-time.js';
 
 export const ALARM_DEFAULTS = {
   forMs: 0,
@@ -271,8 +272,10 @@ class AlarmRuntime implements AgentRuntime {
 
   process(batch: PipelineRecord[], out: Outputs): void {
     const rules = this.rules;
+    // A record from a clock far ahead goes into its window but does not move the watermark.
+    const horizon = watermarkHorizon();
     for (const r of batch) {
-      if (r.ts > this.maxTs) this.maxTs = r.ts;
+      if (r.ts > this.maxTs && r.ts <= horizon) this.maxTs = r.ts;
       let text: string | undefined;
       for (let i = 0; i < rules.length; i++) {
         const rule = rules[i]!;

@@ -27,6 +27,7 @@ import { z } from 'zod';
 import { defineAgent, type AgentContext, type AgentRuntime, type MetricPoint, type Outputs } from '../agent.js';
 import { FieldRefSchema, fieldReader } from '../field-predicate.js';
 import { derivedRecord, type PipelineRecord } from '../record.js';
+import { watermarkHorizon } from '../event-time.js';
 
 export const METRIC_DEFAULTS = {
   groupBy: ['class'],
@@ -214,9 +215,11 @@ class MetricRuntime implements AgentRuntime {
   process(batch: PipelineRecord[], out: Outputs): void {
     const sizes = this.sizes;
     const readValue = this.readValue;
+    // A record from a clock far ahead goes into its window but does not move the watermark.
+    const horizon = watermarkHorizon();
     for (const r of batch) {
       const ts = r.ts;
-      if (ts > this.maxTs) this.maxTs = ts;
+      if (ts > this.maxTs && ts <= horizon) this.maxTs = ts;
       const g = this.groupOf(r);
       let v: number | undefined;
       if (readValue) {

@@ -24,6 +24,20 @@ describe('aggregate agent', () => {
     await checkAgentCompliance(aggregate, { windowMs: 1000, passThrough: true }, [rec(T0, 'a'), rec(T0 + 10, 'b'), rec(T0 + 2000, 'a')]);
   });
 
+  it('does not let a record from a clock far ahead close the current windows', async () => {
+    const rt = await agg({ idleFlushMs: 3_600_000 });
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    const out = new Collector();
+    rt.process([rec(now + 100, 'a', 'on time'), rec(now + 10 * 365 * 86_400_000, 'z', 'from a clock ten years ahead'), rec(now + 200, 'a', 'also on time')], out);
+    rt.tick!(Date.now(), out);
+    // Both on-time records are still counted in their open window, neither of them late.
+    expect(out.on('out').filter((r) => (r.fields.group as Record<string, unknown>).class === 'a')).toEqual([]);
+    await rt.drain!(out);
+    const a = out.on('out').find((r) => (r.fields.group as Record<string, unknown>).class === 'a')!;
+    expect(a.fields.count).toBe(2);
+    expect(a.flags).not.toContain('late');
+  });
+
   it('closes a window once event time passes its end plus the allowed lateness', async () => {
     const rt = await agg({});
     const a1 = rec(T0 + 100, 'a', 'first a');
