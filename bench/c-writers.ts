@@ -16,13 +16,15 @@ export interface Writers {
   pacedWriter: string;
 }
 
+/** Compiles bench/writers/<name>.c into outDir; returns the program's path. */
+export async function compileBenchProgram(root: string, outDir: string, name: string): Promise<string> {
+  const out = path.join(outDir, name);
+  await execFileP('cc', ['-O2', '-Wall', '-Wextra', '-o', out, path.join(root, 'bench/writers', `${name}.c`)]);
+  return out;
+}
+
 export async function compileWriters(root: string, outDir: string): Promise<Writers> {
-  const build = async (name: string): Promise<string> => {
-    const out = path.join(outDir, name);
-    await execFileP('cc', ['-O2', '-Wall', '-Wextra', '-o', out, path.join(root, 'bench/writers', `${name}.c`)]);
-    return out;
-  };
-  return { lineWriter: await build('line-writer'), pacedWriter: await build('paced-writer') };
+  return { lineWriter: await compileBenchProgram(root, outDir, 'line-writer'), pacedWriter: await compileBenchProgram(root, outDir, 'paced-writer') };
 }
 
 const LineWriterResultSchema = z.strictObject({

@@ -2,20 +2,15 @@
  * The syslog load generator (bench/writers/syslog-sender.c): compiled with `cc -O2` into the run's
  * temp dir; `send` runs one client, `sink` a receiver that discards, for the generator's own speed.
  */
-import { execFile, spawn } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
 import { z } from 'zod';
-
-const execFileP = promisify(execFile);
+import { compileBenchProgram } from './c-writers.js';
 
 /** UDP (RFC 5426), unix datagram, TCP with RFC 6587 octet counting or newline framing. */
 export type SendMode = 'udp' | 'unix' | 'tcp-octet' | 'tcp-lf';
 
-export async function compileSender(root: string, outDir: string): Promise<string> {
-  const out = path.join(outDir, 'syslog-sender');
-  await execFileP('cc', ['-O2', '-Wall', '-Wextra', '-o', out, path.join(root, 'bench/writers/syslog-sender.c')]);
-  return out;
+export function compileSender(root: string, outDir: string): Promise<string> {
+  return compileBenchProgram(root, outDir, 'syslog-sender');
 }
 
 /** Bytes of one frame on the wire: the message plus its framing. */

@@ -11,6 +11,7 @@ import fsp from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SyslogAttrs } from '../../inputs/syslog/syslog-message.js';
 import { Daemon, execFileP, logfsctl, randomName, sh, tempDir, waitFor } from './harness.js';
 
 /** The record as `logfsctl tail --json` prints it. */
@@ -20,20 +21,7 @@ interface TailRecord {
   source: string;
   data: string;
   dataEncoding: string;
-  attrs?: {
-    format?: string;
-    facility?: string;
-    facilityCode?: number;
-    severity?: string;
-    severityCode?: number;
-    timestamp?: string;
-    hostname?: string;
-    appName?: string;
-    procId?: string;
-    msgId?: string;
-    structuredData?: Record<string, Record<string, string>>;
-    problem?: string;
-  };
+  attrs?: SyslogAttrs;
 }
 
 /** rsyslog's name for this host in what it forwards (global localHostname): a known value to check. */

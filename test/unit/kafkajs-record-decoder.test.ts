@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { unpatched } from './kafkajs-reference.js';
 import { makeFastRecordDecoder } from '../../gateway/kafkajs-record-decoder.js';
 
 const require = createRequire(import.meta.url);
@@ -7,20 +8,6 @@ const require = createRequire(import.meta.url);
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js') as (r: Record<string, unknown>) => { buffer: Buffer };
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => { buffer: Buffer; offset: number; readInt8(): number; readVarIntBytes(): Buffer | null };
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
-/**
- * kafkajs' own implementation, loaded afresh from its file: importing our module above replaced the
- * cached one (that is how the fast path is installed), and comparing it with itself would prove nothing.
- */
-function unpatched<T>(id: string): T {
-  const file = require.resolve(id);
-  const cached = require.cache[file];
-  delete require.cache[file];
-  try {
-    return require(file) as T;
-  } finally {
-    if (cached) require.cache[file] = cached;
-  }
-}
 const original = unpatched<(d: unknown, c: unknown) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 const fast = makeFastRecordDecoder(original as never);
 

@@ -1,24 +1,9 @@
 import crypto from 'node:crypto';
-import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
+import { unpatched } from './kafkajs-reference.js';
 import { makeFastRecordEncoder } from '../../gateway/kafkajs-record-encoder.js';
 
-const require = createRequire(import.meta.url);
-// kafkajs' own record encoder, as the reference (this test process has not patched it).
-/**
- * kafkajs' own implementation, loaded afresh from its file: importing our module above replaced the
- * cached one (that is how the fast path is installed), and comparing it with itself would prove nothing.
- */
-function unpatched<T>(id: string): T {
-  const file = require.resolve(id);
-  const cached = require.cache[file];
-  delete require.cache[file];
-  try {
-    return require(file) as T;
-  } finally {
-    if (cached) require.cache[file] = cached;
-  }
-}
+// kafkajs' own record encoder, as the reference (loaded afresh: importing ours patched the cached one).
 const original = unpatched<(r: Record<string, unknown>) => { buffer: Buffer }>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
 const fast = makeFastRecordEncoder(original as never);
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from './seeded-random.js';
 import { LineFramer, type FramedLine } from '../../daemon/line-framer.js';
 
 /** Pushes every chunk, then flushes; returns everything emitted. */
@@ -44,17 +45,6 @@ function reassemble(lines: FramedLine[]): Buffer[] {
   return out;
 }
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('LineFramer', () => {
   it('splits a chunk on newlines', () => {

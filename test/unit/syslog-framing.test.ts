@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from './seeded-random.js';
 import { TcpFramer, type Frame, type TcpFramerOptions } from '../../inputs/syslog/tcp-framing.js';
 
 function bytes(s: string): Buffer {
@@ -39,17 +40,6 @@ function counted(msg: string | Buffer): Buffer {
   return Buffer.concat([bytes(`${b.length} `), b]);
 }
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Cuts `b` at the given sorted positions. */
 function cut(b: Buffer, at: number[]): Buffer[] {

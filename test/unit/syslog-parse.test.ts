@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { prng } from './seeded-random.js';
 import {
   FACILITY_NAMES,
   SEVERITY_NAMES,
@@ -28,17 +29,6 @@ function local(y: number, mo: number, d: number, h = 0, mi = 0, s = 0, ms = 0): 
   return new Date(y, mo - 1, d, h, mi, s, ms).getTime();
 }
 
-/** mulberry32: a small seeded PRNG so failures reproduce. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('names', () => {
   it('has the RFC 5424 section 6.2.1 severities and facilities in code order', () => {
