@@ -8,7 +8,9 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { parseTimeArg } from './time-arg.js';
 import { LogfsError } from '../core/errors.js';
-import { archivedData, listArchive, readArchive, type ArchivedRecord, type ArchiveFilter, type ArchiveSegmentInfo } from '../pipeline/archive/index.js';
+import { archivedData, listArchive, readArchive, sealedMarker, type ArchivedRecord, type ArchiveFilter, type ArchiveSegmentInfo } from '../pipeline/archive/index.js';
+import type { StreamKeyring } from '../gateway/record-crypto.js';
+import { localStreamKeys } from './stream-keys.js';
 
 export interface ArchiveArgs {
   data: string;
@@ -21,6 +23,8 @@ export interface ArchiveArgs {
   to?: string;
   grep?: string;
   json?: boolean;
+  /** Stream keys to open records of encrypted streams; default: those of the store in `data`. */
+  keys?: StreamKeyring;
 }
 
 const ARCHIVE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -91,31 +95,56 @@ export async function archiveLs(a: ArchiveArgs, out: ArchiveOutput): Promise<Arc
   return segments;
 }
 
-/** Each matching record's data, byte for byte, one per line. */
+async function archiveKeys(a: ArchiveArgs, out: ArchiveOutput): Promise<StreamKeyring> {
+  return a.keys ?? localStreamKeys(a.data, out.warn);
+}
+
+/** Says once how many records stayed sealed, and why the first did. */
+function sealedCounter(out: ArchiveOutput): { count(r: ArchivedRecord): void; report(): void } {
+  let n = 0;
+  let first = '';
+  return {
+    count(r) {
+      if (r.enc === undefined) return;
+      if (n++ === 0) first = r.sealed ?? '';
+    },
+    report() {
+      if (n > 0) out.warn(`${n} record${n === 1 ? '' : 's'} of encrypted streams shown as [encrypted: …]: ${first}`);
+    },
+  };
+}
+
+/** Each matching record's data, byte for byte, one per line; a record that stays sealed, a marker. */
 export async function archiveCat(a: ArchiveArgs, out: ArchiveOutput): Promise<number> {
   const root = await existingRoot(a);
+  const sealed = sealedCounter(out);
   let n = 0;
-  for await (const r of readArchive(root, filterFromArgs(a), { onProblem: out.warn })) {
-    await out.bytes(archivedData(r));
+  for await (const r of readArchive(root, filterFromArgs(a), { onProblem: out.warn, keys: await archiveKeys(a, out) })) {
+    sealed.count(r);
+    await (r.enc === undefined ? out.bytes(archivedData(r)) : out.line(sealedMarker(r)));
     n++;
   }
+  sealed.report();
   return n;
 }
 
 export async function archiveQuery(a: ArchiveArgs, out: ArchiveOutput): Promise<number> {
   const root = await existingRoot(a);
+  const sealed = sealedCounter(out);
   let n = 0;
-  for await (const r of readArchive(root, filterFromArgs(a), { onProblem: out.warn })) {
+  for await (const r of readArchive(root, filterFromArgs(a), { onProblem: out.warn, keys: await archiveKeys(a, out) })) {
+    sealed.count(r);
     await out.line(a.json ? JSON.stringify(r) : formatArchived(r));
     n++;
   }
+  sealed.report();
   return n;
 }
 
 export function formatArchived(r: ArchivedRecord): string {
   const cls = r.class === null ? '' : ` [${r.class}]`;
   const flags = r.flags.length > 0 ? ` {${r.flags.join(',')}}` : '';
-  const data = r.dataEncoding === 'base64' ? `(base64) ${r.data}` : r.data;
+  const data = r.enc !== undefined ? sealedMarker(r) : r.dataEncoding === 'base64' ? `(base64) ${r.data}` : r.data;
   return `${r.time || r.ts} ${r.provider}:${r.stream} ${r.instance}#${r.seq}${cls}${flags} ${data}`;
 }
 

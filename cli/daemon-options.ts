@@ -21,6 +21,7 @@ export interface DaemonFlags {
   fsync?: string;
   'log-level'?: string;
   pipeline?: string;
+  store?: string;
   'syslog-unix'?: string;
   'syslog-take-over'?: boolean;
   'syslog-udp'?: string;
@@ -49,6 +50,7 @@ export function daemonFlags<T>(y: Argv<T>): Argv<T & DaemonFlags> {
     .option('journal-max-bytes', { type: 'number', describe: 'Bound on journal bytes not yet in Kafka' })
     .option('fsync', { choices: ['always', 'interval', 'barrier'], describe: 'Journal fsync policy' })
     .option('pipeline', { choices: ['auto', 'on', 'off'], describe: 'Run a pipeline worker in this process (auto: in embedded mode)' })
+    .option('store', { choices: ['file', 'kafka'], describe: 'Provisioning store: the data dir\'s file, or the cluster\'s compacted Kafka topic (needs --kafka)' })
     .option('log-level', { choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], describe: 'Log level' })
     .option('syslog-unix', { type: 'string', describe: 'Receive syslog on this unix datagram socket (/dev/log needs --syslog-take-over if a system logger has it)' })
     .option('syslog-take-over', { type: 'boolean', describe: 'Move a live socket at the --syslog-unix path aside while running, and put it back on stop' })
@@ -76,6 +78,7 @@ export async function daemonConfigFromFlags(flags: DaemonFlags & { data: string 
     logLevel: flags['log-level'],
     gatewaySocket: flags['gateway-socket'],
     pipeline: flags.pipeline,
+    store: flags.store,
     mount: { path: flags.mount, autoProvision: flags['auto-provision'] },
     gateway: {
       provider: flags.provider,

@@ -14,40 +14,36 @@ import { errorMessage, LogfsError } from '../core/errors.js';
 import { configureLogger } from '../core/logger.js';
 import { processAlive } from '../core/process-alive.js';
 import { sleep } from '../core/retry.js';
-import { createStream, deleteStream, FileProvisioningStore, type StreamSpec } from '../control/store.js';
-import { topicForStream, validateProviderName } from '../control/stream-name.js';
-import { readRuntime, runDaemon, type RuntimeInfo } from '../daemon/daemon.js';
+import { validateProviderName } from '../control/stream-name.js';
+import { readRuntime, type RuntimeInfo } from '../daemon/daemon.js';
 import { isMountPoint, lazyUnmount } from '../daemon/fuse-fs.js';
 import { parsePrometheusText } from '../gateway/index.js';
-import { daemonConfigFromFlags, daemonFlags, brokersOf, pipelineAttachmentFor } from './daemon-options.js';
+import { controlCommand, CONTROL_DEFAULTS, runUp } from './control-command.js';
+import { daemonConfigFromFlags, daemonFlags, brokersOf } from './daemon-options.js';
 import { alarmsCommand } from './alarms-command.js';
 import { archiveCommand } from './archive-command.js';
 import { graphCommand } from './graph-command.js';
 import { metricsCommand } from './metrics-command.js';
 import { pipelineCommand } from './pipeline-command.js';
+import { historyCommand, jobsCommand, providerCommand, rollbackCommand, streamCommand, tokenCommand } from './provision-commands.js';
 import { tailRecords } from './tail.js';
+import { localStreamKeys } from './stream-keys.js';
 
 const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
 
 interface Common {
   data: string;
+  api?: string;
+  token?: string;
 }
 
 function out(line = ''): void {
   process.stdout.write(line + '\n');
 }
 
-async function openStore(argv: Common): Promise<FileProvisioningStore> {
-  return FileProvisioningStore.open(argv.data);
-}
-
 async function defaultProvider(argv: Common & { provider?: string }): Promise<string> {
   if (argv.provider) return validateProviderName(argv.provider);
   return (await readRuntime(argv.data))?.provider ?? 'default';
-}
-
-function streamRow(s: StreamSpec, prefix: string): string {
-  return [s.name.padEnd(28), s.provider.padEnd(12), String(s.partitions).padStart(4), (s.encrypt ? 'yes' : 'no').padEnd(7), topicForStream(s.provider, s.name, prefix)].join('  ');
 }
 
 async function mountCommand(argv: Common & { dir: string; kafka?: string[]; wait: number }): Promise<void> {
@@ -126,7 +122,10 @@ async function statusCommand(argv: Common & { json: boolean }): Promise<void> {
 }
 
 function withData<T>(y: Argv<T>): Argv<T & Common> {
-  return y.option('data', { type: 'string', default: DEFAULT_DATA, describe: 'State directory of the running system (or LOGFS_DATA)' }) as Argv<T & Common>;
+  return y
+    .option('data', { type: 'string', default: DEFAULT_DATA, describe: 'State directory of the running system (or LOGFS_DATA)' })
+    .option('api', { type: 'string', describe: 'Control API base URL (or LOGFS_API; default: the one of logfsctl up on --data, else in-process)' })
+    .option('token', { type: 'string', describe: 'Control API token (or LOGFS_TOKEN, or the config file; default: <data>/admin.token)' }) as Argv<T & Common>;
 }
 
 async function main(): Promise<void> {
@@ -134,12 +133,12 @@ async function main(): Promise<void> {
     .command(
       'up',
       'Run everything on this host (embedded defaults unless --kafka is given) until Ctrl-C',
-      (y) => daemonFlags(y),
+      (y) => daemonFlags(y).option('api', { type: 'string', default: CONTROL_DEFAULTS.listen, describe: 'Serve the control API and web console on HOST:PORT ("off": none)' }),
       async (argv) => {
         const config = await daemonConfigFromFlags(argv);
         const log = configureLogger({ level: config.logLevel });
         process.stderr.write(`logfsctl: mounting ${config.mount.path} (data ${config.dataDir}); Ctrl-C to stop\n`);
-        await runDaemon(config, log, pipelineAttachmentFor(config, log));
+        await runUp(config, log, argv.api === 'off' ? null : argv.api);
         // Shut down cleanly by now; fuse-native can keep a native handle alive after an external
         // umount, so exit rather than wait for the event loop to drain.
         process.exit(0);
@@ -161,68 +160,13 @@ async function main(): Promise<void> {
       (y) => y.positional('dir', { type: 'string', demandOption: true }),
       (argv) => umountCommand(argv as Common & { dir: string }),
     )
-    .command('stream', 'Provision streams', (y) =>
-      y
-        .command(
-          'create <name>',
-          'Create a stream (its topic is created with the given partitions)',
-          (yy) =>
-            yy
-              .positional('name', { type: 'string', demandOption: true })
-              .option('partitions', { type: 'number', default: 1 })
-              .option('encrypt', { type: 'boolean', default: false })
-              .option('rate', { type: 'number', describe: 'Estimated records per second' })
-              .option('provider', { type: 'string' }),
-          async (argv) => {
-            const store = await openStore(argv);
-            const s = await createStream(store, {
-              name: argv.name as string,
-              provider: await defaultProvider(argv),
-              partitions: argv.partitions,
-              encrypt: argv.encrypt,
-              rate: argv.rate ?? null,
-            });
-            out(`created stream ${s.name} (provider ${s.provider}, ${s.partitions} partition${s.partitions === 1 ? '' : 's'})`);
-          },
-        )
-        .command(
-          'list',
-          'List streams',
-          (yy) => yy.option('json', { type: 'boolean', default: false }),
-          async (argv) => {
-            const store = await openStore(argv);
-            const rt = await readRuntime(argv.data);
-            const streams = Object.values(store.snapshot().streams).sort((a, b) => a.name.localeCompare(b.name));
-            if (argv.json) return out(JSON.stringify(streams, null, 2));
-            out(['STREAM'.padEnd(28), 'PROVIDER'.padEnd(12), 'PART', 'ENCRYPT', 'TOPIC'].join('  '));
-            for (const s of streams) out(streamRow(s, rt?.topicPrefix ?? 'logfs'));
-          },
-        )
-        .command(
-          'describe <name>',
-          'Show one stream',
-          (yy) => yy.positional('name', { type: 'string', demandOption: true }),
-          async (argv) => {
-            const store = await openStore(argv);
-            const s = store.snapshot().streams[argv.name as string];
-            if (!s) throw new LogfsError('LOGFS_E_NOT_FOUND', `stream "${argv.name}" does not exist`);
-            const rt = await readRuntime(argv.data);
-            // The running mount shows only its provider's streams.
-            const mounted = rt && rt.provider === s.provider ? path.join(rt.mountpoint, s.name) : null;
-            out(JSON.stringify({ ...s, topic: topicForStream(s.provider, s.name, rt?.topicPrefix ?? 'logfs'), path: mounted }, null, 2));
-          },
-        )
-        .command(
-          'delete <name>',
-          'Delete a stream (handles still open keep writing until closed; the topic is kept)',
-          (yy) => yy.positional('name', { type: 'string', demandOption: true }),
-          async (argv) => {
-            await deleteStream(await openStore(argv), argv.name as string);
-            out(`deleted stream ${argv.name}`);
-          },
-        )
-        .demandCommand(1, 'name a stream command: create, list, describe or delete'),
-    )
+    .command(streamCommand as never)
+    .command(providerCommand as never)
+    .command(tokenCommand as never)
+    .command(jobsCommand as never)
+    .command(historyCommand as never)
+    .command(rollbackCommand as never)
+    .command(controlCommand as never)
     .command(
       'tail <stream>',
       'Print decoded records of a stream (from Kafka, or the journal in embedded mode)',
@@ -251,6 +195,7 @@ async function main(): Promise<void> {
           json: argv.json,
           timeoutMs: argv.timeout === undefined ? undefined : argv.timeout * 1000,
           print: out,
+          keys: await localStreamKeys(argv.data, (text) => process.stderr.write(`logfsctl: warning: ${text}\n`)),
         });
       },
     )

@@ -53,7 +53,7 @@ async function main(): Promise<void> {
         await server.close();
         await pipeline?.stop();
         await gateway.close();
-        store.close();
+        await store.close();
         process.exit(0);
       },
     )

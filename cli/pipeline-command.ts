@@ -2,7 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { LogfsError } from '../core/errors.js';
 import { configureLogger } from '../core/logger.js';
-import { FileProvisioningStore } from '../control/store.js';
+import { openStore } from '../control/open-store.js';
 import { readRuntime } from '../daemon/daemon.js';
 import { createKafka, parseGatewayConfig } from '../gateway/index.js';
 import { startPipelineWorker } from '../pipeline/host.js';
@@ -25,6 +25,7 @@ export const pipelineCommand: CommandModule<Common, Common> = {
             .option('kafka', { type: 'string', array: true, describe: 'Kafka bootstrap brokers (default: those of the running logfsd)' })
             .option('graphs', { type: 'string', array: true, describe: 'Run only these graphs (default: all, and the default graph)' })
             .option('topic-prefix', { type: 'string', describe: 'Topic prefix (default: that of the running logfsd, or logfs)' })
+            .option('store', { choices: ['file', 'kafka'], describe: 'Provisioning store: the data dir\'s file, or the cluster\'s compacted Kafka topic (default: what the running logfsd uses, else file)' })
             .option('log-level', { type: 'string', default: process.env.LOGFS_LOG_LEVEL ?? 'info' }),
         async (argv) => {
           const rt = await readRuntime(argv.data);
@@ -34,7 +35,12 @@ export const pipelineCommand: CommandModule<Common, Common> = {
           }
           const log = configureLogger({ level: argv['log-level'] as string });
           const gw = parseGatewayConfig({ kafka: { brokers, ...(argv['topic-prefix'] || rt?.topicPrefix ? { topicPrefix: (argv['topic-prefix'] as string | undefined) ?? rt?.topicPrefix } : {}) } });
-          const store = await FileProvisioningStore.open(argv.data);
+          const storeKind = (argv.store as 'file' | 'kafka' | undefined) ?? rt?.store ?? 'file';
+          const store = await openStore(
+            storeKind === 'kafka'
+              ? { kind: 'kafka', brokers, topicPrefix: gw.kafka.topicPrefix, replicationFactor: gw.kafka.replicationFactor, log }
+              : { kind: 'file', dataDir: argv.data },
+          );
           const worker = await startPipelineWorker({
             dataDir: argv.data,
             store,
@@ -50,7 +56,7 @@ export const pipelineCommand: CommandModule<Common, Common> = {
             process.once('SIGTERM', () => resolve());
           });
           await worker.stop();
-          store.close();
+          await store.close();
           process.exit(0);
         },
       )

@@ -1,60 +1,50 @@
 /**
- * The provisioning store: streams and graphs, which every component watches.
- * File-backed here: one JSON document replaced atomically (write temp, fsync, rename) under an
- * exclusive lock file, so several processes can update it safely. The `ProvisioningStore`
- * interface is what components use; a Kafka-backed store (a compacted topic) can implement it later.
+ * The provisioning store: providers, tokens, streams and graphs, which every component watches.
+ * Every change is a commit: a new version of the whole state with who made it, why and what
+ * changed (`history`, `stateAt`; rollback is committing an old state again).
+ *
+ * File-backed here (embedded mode): one JSON document replaced atomically (write temp, fsync,
+ * rename) under an exclusive lock file, so several processes can update it safely, plus the
+ * history file (control/store-history.ts). In cluster mode the store is a compacted Kafka topic
+ * (control/kafka-store.ts); control/open-store.ts picks one.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { z } from 'zod';
 import { LogfsError } from '../core/errors.js';
 import { sleep } from '../core/retry.js';
+import { describeChanges, summarizeChanges } from './store-diff.js';
+import { HistoryFile } from './store-history.js';
+import { EMPTY_STATE, ProvisioningStateSchema, type CommitInfo, type CommitMeta, type ProvisioningState, type StreamSpec } from './store-schema.js';
 import { validateStreamName } from './stream-name.js';
 
-export const StreamSpecSchema = z.strictObject({
-  name: z.string().describe('Stream name; "/" separates namespaces'),
-  provider: z.string().describe('Tenant that owns the stream'),
-  partitions: z.number().int().min(1).max(1000).describe('Kafka partitions of the stream topic'),
-  encrypt: z.boolean().describe('Encrypt records before they leave the host (issue 5)'),
-  rate: z.number().nonnegative().nullable().describe('Estimated volume, records per second'),
-  createdAt: z.string().describe('ISO time of creation'),
-});
-export type StreamSpec = z.infer<typeof StreamSpecSchema>;
-
-/**
- * A processing graph as committed: the definition is checked by pipeline/graph before it is
- * committed and again by every worker that loads it (control does not depend on the pipeline).
- */
-export const GraphSpecSchema = z.strictObject({
-  name: z.string().describe('Graph name'),
-  version: z.number().int().min(1).describe('Bumped on every committed change; archived records carry it'),
-  definition: z.record(z.string(), z.unknown()).describe('The graph definition (pipeline/graph/graph-schema.ts)'),
-  updatedAt: z.string().describe('ISO time of the last change'),
-});
-export type GraphSpec = z.infer<typeof GraphSpecSchema>;
-
-export const ProvisioningStateSchema = z.strictObject({
-  version: z.number().int().nonnegative(),
-  streams: z.record(z.string(), StreamSpecSchema),
-  graphs: z.record(z.string(), GraphSpecSchema).default({}),
-});
-export type ProvisioningState = z.infer<typeof ProvisioningStateSchema>;
-
-export const EMPTY_STATE: ProvisioningState = { version: 0, streams: {}, graphs: {} };
+export * from './store-schema.js';
+export { describeChanges, summarizeChanges } from './store-diff.js';
 
 export interface ProvisioningStore {
   snapshot(): ProvisioningState;
-  /** Applies `mutate` to the latest state atomically and commits it as a new version. */
-  update(mutate: (draft: ProvisioningState) => void): Promise<ProvisioningState>;
+  /**
+   * Applies `mutate` to the latest state atomically and commits it as a new version. `mutate` may
+   * run more than once (the Kafka store re-applies it after losing a race), so it must only
+   * change the draft.
+   */
+  update(mutate: (draft: ProvisioningState) => void, meta?: Partial<CommitMeta>): Promise<ProvisioningState>;
   /** Calls `listener` with each new state; returns an unsubscribe function. */
   watch(listener: (state: ProvisioningState) => void): () => void;
-  close(): void;
+  /** Commits, newest first; how far back depends on the store (see each implementation). */
+  history(limit?: number): Promise<CommitInfo[]>;
+  /** The state committed as `version`; undefined when it is unknown or no longer kept. */
+  stateAt(version: number): Promise<ProvisioningState | undefined>;
+  close(): Promise<void>;
 }
 
 export const STORE_DEFAULTS = {
   fileName: 'provisioning.json',
+  historyFileName: 'provisioning-history.jsonl',
+  /** Versions kept in the history file: it holds between this and twice this many. */
+  historyKeep: 1000,
   /** Poll interval backing up fs.watch, which can miss renames on some filesystems. */
   pollMs: 250,
   lockTimeoutMs: 10_000,
@@ -62,18 +52,71 @@ export const STORE_DEFAULTS = {
   staleLockMs: 30_000,
 } as const;
 
+/** Author of commits made without one (the CLI on this host): `user@host`. */
+export function localAuthor(): string {
+  let user = 'unknown';
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // no passwd entry for this uid (containers)
+  }
+  return `${user}@${os.hostname()}`;
+}
+
+/**
+ * Runs `mutate` on a copy of `before` and checks the result: the next state (version + 1) and its
+ * commit. Shared by the stores; throws LOGFS_E_CONFIG naming every invalid field.
+ */
+export function prepareCommit(
+  before: ProvisioningState,
+  mutate: (draft: ProvisioningState) => void,
+  meta: Partial<CommitMeta> = {},
+): { state: ProvisioningState; commit: CommitInfo } {
+  const draft = structuredClone(before);
+  mutate(draft);
+  draft.version = before.version + 1;
+  const parsed = ProvisioningStateSchema.safeParse(draft);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new LogfsError('LOGFS_E_CONFIG', `invalid provisioning change: ${problems.join('; ')}`, { context: { problems } });
+  }
+  const state = parsed.data;
+  const changes = meta.changes ?? describeChanges(before, state);
+  return {
+    state,
+    commit: {
+      version: state.version,
+      at: new Date().toISOString(),
+      author: meta.author ?? localAuthor(),
+      message: meta.message ?? summarizeChanges(changes),
+      changes,
+    },
+  };
+}
+
 export class FileProvisioningStore implements ProvisioningStore {
   private state: ProvisioningState = EMPTY_STATE;
   private readonly listeners = new Set<(s: ProvisioningState) => void>();
   private watcher: fs.FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
   private lastMtimeMs = -1;
+  private readonly historyFile: HistoryFile;
 
-  private constructor(readonly file: string) {}
+  private constructor(
+    readonly file: string,
+    historyFile: string,
+    historyKeep: number,
+  ) {
+    this.historyFile = new HistoryFile(historyFile, historyKeep);
+  }
 
-  static async open(dataDir: string): Promise<FileProvisioningStore> {
+  static async open(dataDir: string, opts: { historyKeep?: number } = {}): Promise<FileProvisioningStore> {
     await fsp.mkdir(dataDir, { recursive: true });
-    const store = new FileProvisioningStore(path.join(dataDir, STORE_DEFAULTS.fileName));
+    const store = new FileProvisioningStore(
+      path.join(dataDir, STORE_DEFAULTS.fileName),
+      path.join(dataDir, STORE_DEFAULTS.historyFileName),
+      opts.historyKeep ?? STORE_DEFAULTS.historyKeep,
+    );
     store.state = await store.readFile();
     return store;
   }
@@ -82,17 +125,12 @@ export class FileProvisioningStore implements ProvisioningStore {
     return this.state;
   }
 
-  async update(mutate: (draft: ProvisioningState) => void): Promise<ProvisioningState> {
+  async update(mutate: (draft: ProvisioningState) => void, meta?: Partial<CommitMeta>): Promise<ProvisioningState> {
     return this.withLock(async () => {
-      const draft = structuredClone(await this.readFile());
-      mutate(draft);
-      draft.version += 1;
-      const parsed = ProvisioningStateSchema.safeParse(draft);
-      if (!parsed.success) {
-        const problems = parsed.error.issues.map((i) => `${i.path.slice(2).join('.') || i.path.join('.')}: ${i.message}`);
-        throw new LogfsError('LOGFS_E_CONFIG', `invalid provisioning change: ${problems.join('; ')}`);
-      }
-      const next = parsed.data;
+      const { state: next, commit } = prepareCommit(await this.readFile(), mutate, meta);
+      // History first: a crash before the rename leaves a line above the current version, which
+      // readers ignore; the other order could lose a committed version's history.
+      await this.historyFile.append({ ...commit, state: next });
       const tmp = `${this.file}.${process.pid}.${crypto.randomBytes(4).toString('hex')}.tmp`;
       const fh = await fsp.open(tmp, 'w');
       try {
@@ -115,12 +153,31 @@ export class FileProvisioningStore implements ProvisioningStore {
     };
   }
 
-  close(): void {
+  /** The history file's commits (the last 1000 to 1999 versions, see STORE_DEFAULTS.historyKeep). */
+  async history(limit?: number): Promise<CommitInfo[]> {
+    const current = await this.current();
+    return this.historyFile.list(current.version, limit);
+  }
+
+  async stateAt(version: number): Promise<ProvisioningState | undefined> {
+    const current = await this.current();
+    if (version === current.version) return current;
+    return this.historyFile.stateAt(version, current.version);
+  }
+
+  async close(): Promise<void> {
     this.watcher?.close();
     if (this.poller) clearInterval(this.poller);
     this.watcher = undefined;
     this.poller = undefined;
     this.listeners.clear();
+  }
+
+  /** The committed state as on disk now (another process may have committed since our last look). */
+  private async current(): Promise<ProvisioningState> {
+    const state = await this.readFile();
+    this.setState(state);
+    return state;
   }
 
   private startWatching(): void {
@@ -295,11 +352,27 @@ export interface CreateStreamInput {
   provider: string;
   partitions?: number;
   encrypt?: boolean;
+  /** AES-256 key, base64; generated when `encrypt` and none is given. */
+  key?: string;
   rate?: number | null;
+  retentionHours?: number | null;
+  description?: string | null;
 }
 
-export async function createStream(store: ProvisioningStore, input: CreateStreamInput): Promise<StreamSpec> {
+/** The editable attributes of a stream (its name and provider are fixed). */
+export type StreamPatch = Partial<Omit<CreateStreamInput, 'name' | 'provider'>>;
+
+/** A fresh AES-256 key for an encrypted stream, base64. */
+export function generateStreamKey(): string {
+  return crypto.randomBytes(32).toString('base64');
+}
+
+export async function createStream(store: ProvisioningStore, input: CreateStreamInput, meta?: Partial<CommitMeta>): Promise<StreamSpec> {
   validateStreamName(input.name);
+  if (input.key !== undefined && !input.encrypt) {
+    throw new LogfsError('LOGFS_E_CONFIG', `stream "${input.name}": a key is only used by an encrypted stream; add encrypt or leave out the key`);
+  }
+  const key = input.encrypt ? (input.key ?? generateStreamKey()) : null;
   let created: StreamSpec | undefined;
   await store.update((draft) => {
     if (draft.streams[input.name]) {
@@ -316,17 +389,52 @@ export async function createStream(store: ProvisioningStore, input: CreateStream
       provider: input.provider,
       partitions: input.partitions ?? 1,
       encrypt: input.encrypt ?? false,
+      key,
       rate: input.rate ?? null,
+      retentionHours: input.retentionHours ?? null,
+      description: input.description ?? null,
       createdAt: new Date().toISOString(),
     };
     draft.streams[input.name] = created;
-  });
+  }, meta);
   return created as StreamSpec;
 }
 
-export async function deleteStream(store: ProvisioningStore, name: string): Promise<void> {
+/**
+ * Changes a stream's attributes. Partitions only grow (Kafka cannot take partitions away);
+ * turning encryption on generates a key unless one is given; turning it off keeps the key, which
+ * the records encrypted until then still need.
+ */
+export async function updateStream(store: ProvisioningStore, name: string, patch: StreamPatch, meta?: Partial<CommitMeta>): Promise<StreamSpec> {
+  let updated: StreamSpec | undefined;
+  await store.update((draft) => {
+    const current = draft.streams[name];
+    if (!current) throw new LogfsError('LOGFS_E_NOT_FOUND', `stream "${name}" does not exist`);
+    const partitions = patch.partitions ?? current.partitions;
+    if (partitions < current.partitions) {
+      throw new LogfsError('LOGFS_E_CONFIG', `stream "${name}" has ${current.partitions} partitions; partitions can only grow (Kafka cannot remove them)`);
+    }
+    const encrypt = patch.encrypt ?? current.encrypt;
+    if (patch.key !== undefined && !encrypt) {
+      throw new LogfsError('LOGFS_E_CONFIG', `stream "${name}": a key is only used by an encrypted stream; set encrypt too`);
+    }
+    updated = {
+      ...current,
+      partitions,
+      encrypt,
+      key: patch.key ?? (encrypt && current.key === null ? generateStreamKey() : current.key),
+      ...(patch.rate !== undefined ? { rate: patch.rate } : {}),
+      ...(patch.retentionHours !== undefined ? { retentionHours: patch.retentionHours } : {}),
+      ...(patch.description !== undefined ? { description: patch.description } : {}),
+    };
+    draft.streams[name] = updated;
+  }, meta);
+  return updated as StreamSpec;
+}
+
+export async function deleteStream(store: ProvisioningStore, name: string, meta?: Partial<CommitMeta>): Promise<void> {
   await store.update((draft) => {
     if (!draft.streams[name]) throw new LogfsError('LOGFS_E_NOT_FOUND', `stream "${name}" does not exist`);
     delete draft.streams[name];
-  });
+  }, meta);
 }

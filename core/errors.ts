@@ -24,6 +24,13 @@ export const ERROR_CODES = [
   'LOGFS_E_AGENT', // an agent failed to process or flush records
   'LOGFS_E_SANDBOX', // a custom agent broke a sandbox limit or threw
   'LOGFS_E_ARCHIVE_IO', // the archive could not be written or read
+  'LOGFS_E_NO_KEY', // a stream is encrypted but its key is missing or unusable: nothing is written in clear
+  'LOGFS_E_UNAUTHORIZED', // control API: no token, or one the store does not know
+  'LOGFS_E_FORBIDDEN', // control API: the token's scope does not allow this
+  'LOGFS_E_CONFLICT', // control API: the change conflicts with the current state (e.g. a provider that owns streams)
+  'LOGFS_E_TOO_LARGE', // control API: request body over the limit
+  'LOGFS_E_UNAVAILABLE', // the control API (or another service) does not answer
+  'LOGFS_E_DECRYPT', // a record of an encrypted stream cannot be opened (wrong key, tampered)
   'LOGFS_E_INTERNAL', // a bug: never retried
 ] as const;
 

@@ -31,6 +31,8 @@ export const DaemonConfigSchema = z.strictObject({
   gatewaySocket: z.string().optional()
     .describe('Connect to a separate per-host gateway on this unix socket instead of running one inside'),
   gatewayCredential: z.string().optional().describe('Credential presented to a separate gateway'),
+  store: z.enum(['file', 'kafka']).default('file')
+    .describe('Provisioning store: the data dir\'s file (one host), or the compacted topic <topicPrefix>.control on the Kafka brokers (cluster mode: every host and worker watches it)'),
   pipeline: z.enum(['auto', 'on', 'off']).default('auto')
     .describe('Run a pipeline worker in this process: auto = in embedded mode only (with Kafka, run logfsctl pipeline run)'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
@@ -51,6 +53,9 @@ function crossCheck(c: z.infer<typeof DaemonConfigSchema>, ctx: z.RefinementCtx)
     c.inputs.syslog.maxMessageBytes * 2,
   );
   const need = longest + RECORD_OVERHEAD_BYTES;
+  if (c.store === 'kafka' && c.gateway.kafka.brokers.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['store'], message: 'the kafka store needs Kafka brokers (gateway.kafka.brokers or --kafka)' });
+  }
   if (c.gateway.kafka.brokers.length > 0) {
     for (const key of ['batchMaxBytes', 'topicMaxMessageBytes'] as const) {
       if (c.gateway.kafka[key] < need) {

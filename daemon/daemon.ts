@@ -8,11 +8,14 @@ import path from 'node:path';
 import { isLogfsError } from '../core/errors.js';
 import { componentLogger, rootLogger, type Logger } from '../core/logger.js';
 import { processAlive } from '../core/process-alive.js';
-import { createStream, FileProvisioningStore, StreamCatalog, type ProvisioningStore } from '../control/store.js';
+import { memberId, openFleet, type Fleet } from '../control/fleet/index.js';
+import { openStore } from '../control/open-store.js';
+import { createStream, StreamCatalog, type ProvisioningStore } from '../control/store.js';
 import { Gateway, resolveInstanceId, type IngestSink, type InstanceIdentity } from '../gateway/index.js';
 import { connectGateway, type GatewayClient } from '../gateway/gateway-client.js';
 import { closeInputs, inputAddresses, startInputs, type RunningInput } from '../inputs/index.js';
 import type { DaemonConfig } from './config.js';
+import { daemonCollector } from './fleet-member.js';
 import { isMountPoint, LogFs } from './fuse-fs.js';
 
 export const RUNTIME_FILE = 'runtime.json';
@@ -32,6 +35,10 @@ export interface RuntimeInfo {
   gatewaySocket: string | null;
   /** Addresses of the socket inputs (`udp://127.0.0.1:5514`, `unix:///dev/log`, …), ports as bound. */
   inputs: string[];
+  /** Where the provisioning store lives: the data dir's file, or the cluster's Kafka topic. */
+  store: 'file' | 'kafka';
+  /** Base URL of the control API served by this process (`logfsctl up`), or null. */
+  api: string | null;
   startedAt: string;
 }
 
@@ -44,6 +51,8 @@ export interface RunningDaemon {
   stop(): Promise<void>;
   /** Resolves once the daemon has stopped (asked to, or because its mount was taken away). */
   readonly stopped: Promise<void>;
+  /** Adds what the process serves beside the daemon (the control API of `logfsctl up`) to runtime.json. */
+  publishRuntime(patch: Partial<Pick<RuntimeInfo, 'api'>>): Promise<void>;
 }
 
 export const DAEMON_DEFAULTS = {
@@ -59,13 +68,19 @@ export const DAEMON_DEFAULTS = {
 export interface DaemonAttachment {
   /** Journal consumers that must pass an entry before it is deleted (embedded mode). */
   journalConsumers: string[];
-  start(ctx: { gateway: Gateway; store: ProvisioningStore; dataDir: string }): Promise<{ stop(): Promise<void> }>;
+  /** `fleet`: the daemon's (file or Kafka, like the store), for the attachment to report itself. */
+  start(ctx: { gateway: Gateway; store: ProvisioningStore; dataDir: string; fleet?: Fleet }): Promise<{ stop(): Promise<void> }>;
 }
 
 export async function startDaemon(config: DaemonConfig, parentLog?: Logger, attachment?: DaemonAttachment): Promise<RunningDaemon> {
   const log = componentLogger('logfsd', parentLog);
   await fsp.mkdir(config.dataDir, { recursive: true });
-  const store = await FileProvisioningStore.open(config.dataDir);
+  const kafka = config.gateway.kafka;
+  const store = await openStore(
+    config.store === 'kafka'
+      ? { kind: 'kafka', brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, replicationFactor: kafka.replicationFactor, log }
+      : { kind: 'file', dataDir: config.dataDir },
+  );
   let gateway: Gateway | undefined;
   let client: GatewayClient | undefined;
   let sink: IngestSink;
@@ -84,13 +99,30 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
       sink = gateway;
     }
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 
+  // Who runs where and what it applied (control/fleet), on the store's medium: the control service reads it.
+  const fleet = await openFleet(
+    config.store === 'kafka'
+      ? { kind: 'kafka', brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, replicationFactor: kafka.replicationFactor, clientId: `${kafka.clientId}-fleet`, log: parentLog }
+      : { kind: 'file', dataDir: config.dataDir, log: parentLog },
+  );
+  const mountpoint = path.resolve(config.mount.path);
+  const reporter = fleet.reporter({
+    id: memberId('daemon', config.gateway.host, identity.instance),
+    kind: 'daemon',
+    host: config.gateway.host,
+    collect: daemonCollector(identity, mountpoint, gateway),
+  });
   // The mount shows the streams of this instance's provider.
   const catalog = new StreamCatalog(store.snapshot(), identity.provider);
-  const unwatch = store.watch((s) => catalog.reset(s));
+  reporter.noteStoreVersion(store.snapshot().version);
+  const unwatch = store.watch((s) => {
+    catalog.reset(s);
+    reporter.noteStoreVersion(s.version);
+  });
   const fs = new LogFs(
     {
       catalog,
@@ -108,7 +140,7 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
       },
     },
     {
-      mountpoint: path.resolve(config.mount.path),
+      mountpoint,
       autoProvision: config.mount.autoProvision,
       maxRecordBytes: config.mount.maxRecordBytes,
       blksize: config.mount.blksize,
@@ -121,7 +153,7 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
   let inputs: RunningInput[] = [];
   let mounted = false;
   try {
-    if (attachment && gateway) attached = await attachment.start({ gateway, store, dataDir: config.dataDir });
+    if (attachment && gateway) attached = await attachment.start({ gateway, store, dataDir: config.dataDir, fleet });
     await fs.mount();
     mounted = true;
     // Sockets feed the same gateway as the mount, and are opened once everything they need is up.
@@ -132,7 +164,8 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     await attached?.stop();
     await gateway?.close();
     await client?.close();
-    store.close();
+    await fleet.close();
+    await store.close();
     throw err;
   }
 
@@ -149,10 +182,13 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     embedded: gateway ? gateway.embedded : false,
     gatewaySocket: config.gatewaySocket ?? null,
     inputs: inputAddresses(inputs),
+    store: config.store,
+    api: null,
     startedAt: new Date().toISOString(),
   };
   const runtimeFile = path.join(config.dataDir, RUNTIME_FILE);
   await fsp.writeFile(runtimeFile, JSON.stringify(runtime, null, 2) + '\n');
+  reporter.start();
   log.info({ mountpoint: fs.mountpoint, metrics: runtime.metrics, inputs: runtime.inputs }, 'logfsd ready');
 
   let resolveStopped!: () => void;
@@ -162,6 +198,7 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     (stopping ??= (async () => {
       log.info('stopping');
       clearInterval(mountCheck);
+      await reporter.stop();
       await fs.unmount();
       // Inputs deliver what they hold before the gateway goes.
       for (const err of await closeInputs(inputs)) log.error({ err }, 'closing an input failed');
@@ -170,7 +207,8 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
       await attached?.stop().catch((err: unknown) => log.error({ err }, 'stopping the pipeline failed'));
       await gateway?.close();
       await client?.close();
-      store.close();
+      await fleet.close();
+      await store.close();
       await fsp.rm(runtimeFile, { force: true });
       log.info('stopped');
     })().finally(resolveStopped));
@@ -192,6 +230,12 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     runtime,
     stop,
     stopped,
+    async publishRuntime(patch) {
+      Object.assign(runtime, patch);
+      const tmp = `${runtimeFile}.${process.pid}.tmp`;
+      await fsp.writeFile(tmp, JSON.stringify(runtime, null, 2) + '\n');
+      await fsp.rename(tmp, runtimeFile);
+    },
   };
 }
 

@@ -3,6 +3,7 @@ export { Gateway, type IngestSink, type IngestLine, type InstanceIdentity } from
 export { GatewayConfigSchema, parseGatewayConfig, type GatewayConfig, type GatewayConfigInput } from './config.js';
 export { resolveInstanceId, type InstanceIdSource } from './instance-id.js';
 export { encodeRecord, decodeRecord, recordId, RECORD_SCHEMA_VERSION, type LogRecord, type RecordSource } from './record-codec.js';
+export { ENC_A256GCM, generateStreamKey, keyId, openSealed, parseStreamKey, recordAad, RecordSealer, StoreKeyring, StreamKeyring, type StreamCrypto, type StreamCryptoSpec } from './record-crypto.js';
 export { decodeJournalEntry, type JournalEntry } from './journal-entry.js';
 export { Journal } from './journal.js';
 export { parsePrometheusText } from './metrics.js';

@@ -6,6 +6,7 @@
  */
 import { Packr } from 'msgpackr';
 import { LogfsError } from '../core/errors.js';
+import { ENC_A256GCM } from './record-crypto.js';
 import { decodeRecordFast } from './record-decoder.js';
 
 export const RECORD_SCHEMA_VERSION = 1;
@@ -35,6 +36,13 @@ export interface LogRecord {
   part?: [number, boolean];
   /** Source-specific fields (syslog header fields, …); absent for plain lines. */
   attrs?: Record<string, unknown>;
+  /**
+   * Present only on a record of an encrypted stream: how `data` is sealed (`"A256GCM"`,
+   * gateway/record-crypto.ts). `data` then holds nonce ‖ ciphertext ‖ tag; everything else is clear.
+   */
+  enc?: string;
+  /** With `enc`: the ID of the stream key that sealed `data` (keyId in gateway/record-crypto.ts). */
+  kid?: string;
 }
 
 const packr = new Packr({
@@ -53,7 +61,8 @@ const packr = new Packr({
  * above 2^32 as float64, which other decoders then return as floats).
  */
 export function encodeRecord(record: LogRecord): Buffer {
-  return new RecordTemplate(record).encode(record.seq, record.ts, record.data, record.part, record.attrs);
+  if (record.enc !== undefined && record.enc !== ENC_A256GCM) throw new RangeError(`cannot encode a record sealed with "${record.enc}"`);
+  return new RecordTemplate(record).encode(record.seq, record.ts, record.data, record.part, record.attrs, 0, record.enc === undefined ? undefined : record.kid);
 }
 
 export type RecordConstants = Pick<LogRecord, 'v' | 'provider' | 'stream' | 'class' | 'instance' | 'host' | 'source'>;
@@ -83,15 +92,17 @@ export class RecordTemplate {
 
   /**
    * Encodes one record. With `reserve`, the returned buffer starts with that many bytes left for the
-   * caller (the journal entry header), followed by the record.
+   * caller (the journal entry header), followed by the record. With `kid`, `data` is sealed
+   * (gateway/record-crypto.ts) and the record says so: `enc: "A256GCM"` and `kid`.
    */
-  encode(seq: number, ts: number, data: Buffer, part?: [number, boolean], attrs?: Record<string, unknown>, reserve = 0): Buffer {
+  encode(seq: number, ts: number, data: Buffer, part?: [number, boolean], attrs?: Record<string, unknown>, reserve = 0, kid?: string): Buffer {
     const packedAttrs = attrs === undefined ? undefined : packr.pack(attrs);
-    const fields = 10 + (part ? 1 : 0) + (packedAttrs ? 1 : 0);
-    const w = new Writer(reserve + 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + data.length + (part ? 24 : 0) + (packedAttrs ? 8 + packedAttrs.length : 0), reserve);
+    const fields = 10 + (part ? 1 : 0) + (packedAttrs ? 1 : 0) + (kid === undefined ? 0 : 2);
+    const w = new Writer(reserve + 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + data.length + (part ? 24 : 0) + (packedAttrs ? 8 + packedAttrs.length : 0) + (kid === undefined ? 0 : 16 + Buffer.byteLength(kid)), reserve);
     w.u8(0x80 | fields).raw(this.prefix);
     w.key('seq').uint(seq);
     w.key('ts').uint(ts);
+    if (kid !== undefined) w.key('enc').str(ENC_A256GCM).key('kid').str(kid);
     w.key('data').bin(data);
     if (part) w.key('part').u8(0x92).uint(part[0]).u8(part[1] ? 0xc3 : 0xc2);
     if (packedAttrs) w.key('attrs').raw(packedAttrs);
@@ -223,8 +234,14 @@ function decodeRecordGeneric(bytes: Buffer): LogRecord {
     source: r.source as RecordSource,
     data: Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength),
   };
+  if (r.enc !== undefined && typeof r.enc !== 'string') bad('enc');
+  if (r.enc !== undefined && typeof r.kid !== 'string') bad('kid');
   if (r.part !== undefined) out.part = r.part as [number, boolean];
   if (r.attrs !== undefined) out.attrs = r.attrs as Record<string, unknown>;
+  if (r.enc !== undefined) {
+    out.enc = r.enc as string;
+    out.kid = r.kid as string;
+  }
   return out;
 }
 

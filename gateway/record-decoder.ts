@@ -50,6 +50,8 @@ const enum Key {
   Data,
   Part,
   Attrs,
+  Enc,
+  Kid,
 }
 
 const KEY_NAMES: [Key, string][] = [
@@ -65,6 +67,8 @@ const KEY_NAMES: [Key, string][] = [
   [Key.Data, 'data'],
   [Key.Part, 'part'],
   [Key.Attrs, 'attrs'],
+  [Key.Enc, 'enc'],
+  [Key.Kid, 'kid'],
 ];
 /** Keys by length and first byte, checked byte for byte: no string is made for a key. */
 const KEYS = new Map<number, { key: Key; bytes: Buffer }[]>();
@@ -98,6 +102,8 @@ const memo = {
   instance: new StringMemo(64),
   host: new StringMemo(),
   source: new StringMemo(4),
+  enc: new StringMemo(2),
+  kid: new StringMemo(),
 };
 
 class Reader {
@@ -127,6 +133,8 @@ class Reader {
     let data: Buffer | undefined;
     let part: [number, boolean] | undefined;
     let attrs: Record<string, unknown> | undefined;
+    let enc: string | undefined;
+    let kid: string | undefined;
 
     for (let i = 0; i < count; i++) {
       switch (this.key()) {
@@ -179,6 +187,12 @@ class Reader {
           attrs = value as Record<string, unknown>;
           break;
         }
+        case Key.Enc:
+          enc = this.str(memo.enc);
+          break;
+        case Key.Kid:
+          kid = this.str(memo.kid);
+          break;
         default:
           this.o = skip(buf, this.o); // a key of a newer writer
       }
@@ -189,6 +203,11 @@ class Reader {
     const r: LogRecord = { v, provider, stream, class: cls, instance, host, seq, ts, source: source as RecordSource, data };
     if (part) r.part = part;
     if (attrs) r.attrs = attrs;
+    if (enc !== undefined) {
+      if (kid === undefined) throw MISS; // the general path names the problem
+      r.enc = enc;
+      r.kid = kid;
+    }
     return r;
   }
 

@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { PipelineRecord } from './record.js';
+import type { KeyLookup } from './record-keys.js';
 
 /** Where an agent sends records: `emit('out', r)`; the port must be one the definition declares. */
 export interface Outputs {
@@ -28,6 +29,8 @@ export interface AgentServices {
   alarms: AlarmSink;
   /** Produces raw messages to a Kafka topic (relay); undefined in embedded mode. */
   topicProducer?: TopicProducer;
+  /** Stream keys: sinks keep records of encrypted streams sealed (docs/encryption.md). */
+  keys?: KeyLookup;
   /** Replaces the TCP connection of a relay (graph test's dry run keeps what would be sent). */
   tcpRelay?(target: string): ArchiveWriter & { close(): Promise<void> };
 }

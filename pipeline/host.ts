@@ -6,10 +6,12 @@ import path from 'node:path';
 import type { Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { componentLogger } from '../core/logger.js';
+import type { Fleet } from '../control/fleet/index.js';
 import type { ProvisioningStore } from '../control/store.js';
 import type { DaemonAttachment } from '../daemon/daemon.js';
 import type { Gateway, GatewayConfig } from '../gateway/index.js';
 import { createKafka } from '../gateway/index.js';
+import { StoreKeyring } from '../gateway/record-crypto.js';
 import { AlarmLog } from './alarm-log.js';
 import { KafkaTopicProducer } from './kafka-topic-producer.js';
 import { MetricsStore } from './metrics-store.js';
@@ -26,6 +28,8 @@ export interface PipelineHostOptions {
   gateway?: Gateway;
   replicationFactor?: number;
   graphs?: string[];
+  /** Report this worker to the fleet (control/fleet: `openFleet`), as `worker-<host>-<pid>`. */
+  fleet?: Fleet;
 }
 
 export async function startPipelineWorker(opts: PipelineHostOptions): Promise<PipelineWorker> {
@@ -40,14 +44,16 @@ export async function startPipelineWorker(opts: PipelineHostOptions): Promise<Pi
   } else {
     throw new Error('startPipelineWorker needs a Kafka client or an embedded gateway');
   }
+  const keyring = new StoreKeyring(opts.store);
   const services = createPipelineServices({
     dataDir: opts.dataDir,
     log,
     metrics: await MetricsStore.open({ dir: path.join(opts.dataDir, 'metrics') }),
     alarms: await AlarmLog.open({ dir: path.join(opts.dataDir, 'alarms') }),
     ...(producer ? { kafka: { producer, topicPrefix: opts.topicPrefix } } : {}),
+    keys: () => keyring.current(),
   });
-  const worker = new PipelineWorker({ dataDir: opts.dataDir, store: opts.store, bus, services, log, ...(opts.graphs ? { graphs: opts.graphs } : {}) });
+  const worker = new PipelineWorker({ dataDir: opts.dataDir, store: opts.store, bus, services, log, ...(opts.graphs ? { graphs: opts.graphs } : {}), ...(opts.fleet ? { fleet: opts.fleet } : {}) });
   await worker.start();
   return worker;
 }
@@ -56,9 +62,9 @@ export async function startPipelineWorker(opts: PipelineHostOptions): Promise<Pi
 export function pipelineAttachment(gatewayConfig: GatewayConfig, log: Logger): DaemonAttachment {
   return {
     journalConsumers: [WORKER_DEFAULTS.journalConsumer],
-    async start({ gateway, store, dataDir }) {
+    async start({ gateway, store, dataDir, fleet }) {
       const kafka = gateway.embedded ? undefined : createKafka(gatewayConfig, log, `${gatewayConfig.kafka.clientId}-pipeline`);
-      return startPipelineWorker({ dataDir, store, log, topicPrefix: gatewayConfig.kafka.topicPrefix, gateway, ...(kafka ? { kafka } : {}), replicationFactor: gatewayConfig.kafka.replicationFactor });
+      return startPipelineWorker({ dataDir, store, log, topicPrefix: gatewayConfig.kafka.topicPrefix, gateway, ...(kafka ? { kafka } : {}), replicationFactor: gatewayConfig.kafka.replicationFactor, ...(fleet ? { fleet } : {}) });
     },
   };
 }

@@ -15,6 +15,7 @@ import { SOURCE } from './graph/graph-schema.js';
 import type { PipelineRecord } from './record.js';
 import { decodeOrFlag, type Source } from './source.js';
 import type { TopicInput } from './kafka-source.js';
+import type { KeyLookup } from './record-keys.js';
 
 export const JOURNAL_SOURCE_DEFAULTS = {
   maxEntries: 8192,
@@ -30,6 +31,8 @@ export interface JournalSourceOptions {
   log: Logger;
   /** Called after each acknowledgement, so the worker can move the `pipeline` cursor. */
   onAck?: () => void;
+  /** Stream keys, to open records of encrypted streams (without: they go on flagged, still sealed). */
+  keys?: KeyLookup;
 }
 
 export class JournalSource implements Source {
@@ -52,6 +55,14 @@ export class JournalSource implements Source {
     await this.loop;
   }
 
+  /** Journal entries (of every stream: they share the journal) after the graph's slowest cursor. */
+  lag(): number {
+    const { journal, consumerPrefix, topics } = this.opts;
+    if (topics.length === 0) return 0;
+    const slowest = Math.min(...topics.map((t) => journal.cursor(consumerPrefix + t.topic)));
+    return Math.max(0, journal.nextLsn - 1 - slowest);
+  }
+
   private async run(runtime: GraphRuntime): Promise<void> {
     const { journal, consumerPrefix, topics } = this.opts;
     const inputs = topics.map((t) => ({ ...t, consumer: consumerPrefix + t.topic }));
@@ -71,6 +82,7 @@ export class JournalSource implements Source {
         continue;
       }
       const records: PipelineRecord[] = [];
+      const keys = this.opts.keys?.();
       for (let i = 0; i < payloads.length; i++) {
         let entry: JournalEntry;
         try {
@@ -82,7 +94,7 @@ export class JournalSource implements Source {
         }
         const input = byTopic.get(entry.topic);
         if (!input || lsn + i <= cursors.get(entry.topic)!) continue; // another graph's stream, or done
-        records.push(decodeOrFlag(entry.value, () => ({ stream: input.stream, provider: input.provider, key: entry.key, position: `journal@${lsn + i}` })));
+        records.push(decodeOrFlag(entry.value, () => ({ stream: input.stream, provider: input.provider, key: entry.key, position: `journal@${lsn + i}` }), keys));
       }
       if (records.length > 0) await runtime.runBatch([{ from: SOURCE, port: 'out', records }]);
       else if (Date.now() - lastTick >= JOURNAL_SOURCE_DEFAULTS.tickMs) {

@@ -10,9 +10,10 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import type { GraphRuntime, EdgeBatch } from './engine.js';
-import { undecodableRecord, type Source } from './source.js';
-import { decodeRecord } from '../gateway/index.js';
-import { fromLogRecord, type PipelineRecord } from './record.js';
+import { decodeOrFlag, type Source } from './source.js';
+import type { PipelineRecord } from './record.js';
+import type { KeyLookup } from './record-keys.js';
+import type { StreamKeyring } from '../gateway/record-crypto.js';
 
 export const KAFKA_SOURCE_DEFAULTS = {
   sessionTimeoutMs: 30_000,
@@ -30,8 +31,11 @@ export interface TopicInput {
   provider: string;
 }
 
-/** Turns a fetched batch into the runtime's input; phase topics carry the edge in the message. */
-export type BatchDecoder = (batch: EachBatchPayload['batch'], input: TopicInput | undefined) => EdgeBatch[];
+/**
+ * Turns a fetched batch into the runtime's input; phase topics carry the edge in the message.
+ * `keys` opens records of encrypted streams.
+ */
+export type BatchDecoder = (batch: EachBatchPayload['batch'], input: TopicInput | undefined, keys?: StreamKeyring) => EdgeBatch[];
 
 export interface KafkaSourceOptions {
   kafka: Kafka;
@@ -42,23 +46,20 @@ export interface KafkaSourceOptions {
   onAssigned?: () => Promise<void>;
   decode?: BatchDecoder;
   fromBeginning?: boolean;
+  /** Stream keys, to open records of encrypted streams (without: they go on flagged, still sealed). */
+  keys?: KeyLookup;
 }
 
-export const decodeStreamBatch: BatchDecoder = (batch, input) => {
+export const decodeStreamBatch: BatchDecoder = (batch, input, keys) => {
   const records: PipelineRecord[] = new Array(batch.messages.length);
   for (let i = 0; i < batch.messages.length; i++) {
     const m = batch.messages[i]!;
-    const value = m.value ?? Buffer.alloc(0);
-    try {
-      records[i] = fromLogRecord(decodeRecord(value));
-    } catch (err) {
-      records[i] = undecodableRecord(value, err, {
-        stream: input?.stream ?? batch.topic,
-        provider: input?.provider ?? 'unknown',
-        key: m.key?.toString() ?? null,
-        position: `${batch.topic}/${batch.partition}@${m.offset}`,
-      });
-    }
+    records[i] = decodeOrFlag(m.value ?? Buffer.alloc(0), () => ({
+      stream: input?.stream ?? batch.topic,
+      provider: input?.provider ?? 'unknown',
+      key: m.key?.toString() ?? null,
+      position: `${batch.topic}/${batch.partition}@${m.offset}`,
+    }), keys);
   }
   return [{ from: SOURCE, port: 'out', records }];
 };
@@ -68,6 +69,8 @@ export class KafkaSource implements Source {
   private failed = false;
   private joins = 0;
   private ticker: NodeJS.Timeout | undefined;
+  /** Per assigned partition, the records after the last batch processed, as of that batch. */
+  private readonly lags = new Map<string, number>();
 
   constructor(private readonly opts: KafkaSourceOptions) {}
 
@@ -87,6 +90,7 @@ export class KafkaSource implements Source {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.joins++;
+      this.lags.clear(); // partitions may have gone to another worker
       log.info({ groupId, assigned: e.payload.memberAssignment }, 'partitions assigned');
     });
     consumer.on(consumer.events.CRASH, (e) => {
@@ -113,7 +117,7 @@ export class KafkaSource implements Source {
         // partition would go to another worker while this one still processes it.
         const beat = setInterval(() => void heartbeat().catch(() => {}), KAFKA_SOURCE_DEFAULTS.heartbeatIntervalMs);
         try {
-          await runtime.runBatch(decode(batch, byTopic.get(batch.topic)));
+          await runtime.runBatch(decode(batch, byTopic.get(batch.topic), this.opts.keys?.()));
         } catch (err) {
           // Nothing of this batch is committed: a restarted runtime reads it again.
           this.fail(err, onFailure);
@@ -124,6 +128,7 @@ export class KafkaSource implements Source {
         // Reassigned meanwhile: the new owner starts from the last commit; the archive keeps each record once.
         if (isStale()) return;
         resolveOffset(batch.lastOffset());
+        this.lags.set(`${batch.topic}/${batch.partition}`, Number(batch.offsetLag()));
         try {
           await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(batch.lastOffset()) + 1n).toString() }]);
           await heartbeat();
@@ -138,6 +143,12 @@ export class KafkaSource implements Source {
       runtime.tick().catch((err: unknown) => this.fail(err, onFailure));
     }, KAFKA_SOURCE_DEFAULTS.tickMs);
     this.ticker.unref();
+  }
+
+  lag(): number {
+    let n = 0;
+    for (const l of this.lags.values()) n += l;
+    return n;
   }
 
   async stop(): Promise<void> {

@@ -13,6 +13,10 @@ import type { GraphPlan } from './graph/graph-validate.js';
 import type { BatchDecoder } from './kafka-source.js';
 import { decodeOrFlag } from './source.js';
 import type { PipelineRecord } from './record.js';
+import { errorMessage } from '../core/errors.js';
+import { ENC_A256GCM, recordAad } from '../gateway/record-crypto.js';
+import { sealForRest } from './archive/archive-sealing.js';
+import { DECRYPT_FAILED_FLAG, type KeyLookup } from './record-keys.js';
 
 const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
@@ -24,6 +28,13 @@ interface PhaseMessage {
   from: string;
   port: string;
   record: PipelineRecord;
+  /**
+   * A record of an encrypted stream crosses sealed, as in the archive (docs/encryption.md): its
+   * `data` is sealed, its fields are in `sealedFields` and `record.fields` is empty.
+   */
+  enc?: string;
+  kid?: string;
+  sealedFields?: Buffer;
 }
 
 export class KafkaPhaseBoundary implements PhaseBoundary {
@@ -36,6 +47,7 @@ export class KafkaPhaseBoundary implements PhaseBoundary {
     phase: string,
     topicPrefix: string,
     private readonly producer: TopicProducer,
+    private readonly keys?: KeyLookup,
   ) {
     for (const n of plan.nodes) {
       if (n.phase === phase) continue;
@@ -53,8 +65,15 @@ export class KafkaPhaseBoundary implements PhaseBoundary {
 
   send(from: string, port: string, records: readonly PipelineRecord[]): void {
     const topics = this.routes.get(`${from}.${port}`) ?? [];
+    const ring = this.keys?.();
+    const encrypted = ring !== undefined && ring.size > 0;
     for (const r of records) {
-      const value = packr.pack({ from, port, record: r } satisfies PhaseMessage);
+      const sealed = encrypted ? sealForRest(r, ring.get(r.provider, r.stream)) : undefined;
+      const msg: PhaseMessage =
+        sealed === undefined
+          ? { from, port, record: r }
+          : { from, port, record: { ...r, data: sealed.data, fields: {} }, enc: ENC_A256GCM, kid: sealed.kid, ...(sealed.fields ? { sealedFields: sealed.fields } : {}) };
+      const value = packr.pack(msg);
       for (const t of topics) {
         let list = this.pending.get(t);
         if (!list) this.pending.set(t, (list = []));
@@ -73,7 +92,7 @@ export class KafkaPhaseBoundary implements PhaseBoundary {
 }
 
 /** Decodes a phase topic's batch into edge batches, keeping the order within each edge. */
-export const decodePhaseBatch: BatchDecoder = (batch: EachBatchPayload['batch']) => {
+export const decodePhaseBatch: BatchDecoder = (batch: EachBatchPayload['batch'], _input, keys) => {
   const edges = new Map<string, EdgeBatch>();
   for (const m of batch.messages) {
     let msg: PhaseMessage;
@@ -84,6 +103,7 @@ export const decodePhaseBatch: BatchDecoder = (batch: EachBatchPayload['batch'])
       r.data = Buffer.isBuffer(r.data) ? r.data : Buffer.from(r.data as unknown as Uint8Array);
       r.fields ??= {};
       r.flags ??= [];
+      if (msg.enc !== undefined) openPhaseRecord(msg, keys);
     } catch {
       // Not ours: keep the bytes, flagged, and let them continue where the stream would.
       const r = decodeOrFlag(m.value ?? Buffer.alloc(0), () => ({ stream: batch.topic, provider: 'unknown', key: m.key?.toString() ?? null, position: `${batch.topic}/${batch.partition}@${m.offset}` }));
@@ -96,3 +116,30 @@ export const decodePhaseBatch: BatchDecoder = (batch: EachBatchPayload['batch'])
   }
   return [...edges.values()];
 };
+
+/** Opens a sealed phase message's record in place; one that does not open goes on flagged, sealed. */
+function openPhaseRecord(msg: PhaseMessage, keys: Parameters<BatchDecoder>[2]): void {
+  const r = msg.record;
+  const key = keys?.get(r.provider, r.stream)?.key;
+  let problem: string | undefined;
+  if (msg.enc !== ENC_A256GCM) problem = `sealed with "${String(msg.enc)}", which this version cannot open`;
+  else if (!key) problem = `sealed with key ${String(msg.kid)}; the key of stream "${r.stream}" is not available here`;
+  else if (key.kid !== msg.kid) problem = `sealed with key ${String(msg.kid)}, but the stream's key is ${key.kid}`;
+  else {
+    try {
+      r.data = key.sealer.open(r.data, recordAad(r.provider, r.stream, r.id, 'data'));
+      if (msg.sealedFields) {
+        const sealedFields = Buffer.isBuffer(msg.sealedFields) ? msg.sealedFields : Buffer.from(msg.sealedFields as Uint8Array);
+        r.fields = JSON.parse(key.sealer.open(sealedFields, recordAad(r.provider, r.stream, r.id, 'fields')).toString('utf8')) as Record<string, unknown>;
+      }
+    } catch (err) {
+      problem = errorMessage(err);
+    }
+  }
+  if (problem !== undefined) {
+    if (!r.flags.includes(DECRYPT_FAILED_FLAG)) r.flags.push(DECRYPT_FAILED_FLAG);
+    r.fields._decrypt_error = problem;
+    // Kept, still sealed, rather than lost.
+    if (msg.sealedFields) r.fields._sealed_fields = Buffer.from(msg.sealedFields).toString('base64');
+  }
+}

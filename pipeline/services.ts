@@ -10,6 +10,7 @@ import { ArchiveStore } from './archive/archive-store.js';
 import type { ArchiveOrigin } from './archive/archive-line.js';
 import type { KafkaTopicProducer } from './kafka-topic-producer.js';
 import type { PipelineRecord } from './record.js';
+import type { KeyLookup } from './record-keys.js';
 import type { PipelineServices } from './worker.js';
 
 export interface PipelineServicesOptions {
@@ -20,6 +21,8 @@ export interface PipelineServicesOptions {
   alarms: AlarmSink & { close?(): Promise<void> };
   /** With Kafka: where metric points and alarms are also published. */
   kafka?: { producer: KafkaTopicProducer; topicPrefix: string };
+  /** Stream keys: archives and relays keep records of encrypted streams sealed (docs/encryption.md). */
+  keys?: KeyLookup;
 }
 
 /**
@@ -34,6 +37,7 @@ class LazyArchive implements ArchiveWriter {
   constructor(
     private readonly dir: string,
     private readonly log: Logger,
+    private readonly keys: KeyLookup | undefined,
   ) {}
 
   append(records: readonly PipelineRecord[], origin: ArchiveOrigin): void {
@@ -57,7 +61,7 @@ class LazyArchive implements ArchiveWriter {
   }
 
   private open(): Promise<ArchiveStore> {
-    this.opening ??= ArchiveStore.open({ dir: this.dir, log: this.log }).then(
+    this.opening ??= ArchiveStore.open({ dir: this.dir, log: this.log, ...(this.keys ? { keys: this.keys } : {}) }).then(
       (s) => (this.store = s),
       (err: unknown) => {
         this.opening = undefined; // the next flush tries again (the engine retries with backoff)
@@ -118,7 +122,7 @@ export function createPipelineServices(opts: PipelineServicesOptions): PipelineS
   return {
     archive(name: string): ArchiveWriter {
       let a = archives.get(name);
-      if (!a) archives.set(name, (a = new LazyArchive(path.join(opts.dataDir, 'archive', name), opts.log.child({ archive: name }))));
+      if (!a) archives.set(name, (a = new LazyArchive(path.join(opts.dataDir, 'archive', name), opts.log.child({ archive: name }), opts.keys)));
       return a;
     },
     metrics: {
@@ -136,6 +140,7 @@ export function createPipelineServices(opts: PipelineServicesOptions): PipelineS
       flush: () => alarmsOut.flush(),
     },
     ...(producer ? { topicProducer: producer } : {}),
+    ...(opts.keys ? { keys: opts.keys } : {}),
     async refresh() {
       await Promise.all([...archives.values()].map((a) => a.refresh()));
     },

@@ -8,6 +8,8 @@ import { errorMessage } from '../core/errors.js';
 import type { GraphRuntime } from './engine.js';
 import { fromLogRecord, type PipelineRecord } from './record.js';
 import { decodeRecord } from '../gateway/index.js';
+import type { StreamKeyring } from '../gateway/record-crypto.js';
+import { openedRecord } from './record-keys.js';
 
 export interface Source {
   /** Starts feeding `runtime`; `onFailure` is called once if a batch cannot be processed. */
@@ -17,6 +19,8 @@ export interface Source {
    * and return. Records not yet fetched stay for the next runtime.
    */
   stop(): Promise<void>;
+  /** Records (or journal entries) not yet processed, if the source can tell cheaply (the fleet shows it). */
+  lag?(): number | null;
 }
 
 export const UNDECODABLE_FLAG = 'undecodable';
@@ -24,14 +28,17 @@ export const UNDECODABLE_FLAG = 'undecodable';
 /**
  * A message that is not a record (written by something else, or damaged) must not vanish nor stop
  * the graph: it becomes a record holding the raw bytes, flagged, with the decoder's message.
- * `where` is called only then, so the hot path builds no position strings.
+ * `where` is called only then, so the hot path builds no position strings. A record of an
+ * encrypted stream is opened with `keys` (pipeline/record-keys.ts).
  */
-export function decodeOrFlag(value: Buffer, where: () => Where): PipelineRecord {
+export function decodeOrFlag(value: Buffer, where: () => Where, keys?: StreamKeyring): PipelineRecord {
+  let r;
   try {
-    return fromLogRecord(decodeRecord(value));
+    r = decodeRecord(value);
   } catch (err) {
     return undecodableRecord(value, err, where());
   }
+  return r.enc === undefined ? fromLogRecord(r) : openedRecord(r, keys);
 }
 
 export interface Where {

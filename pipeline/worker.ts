@@ -14,11 +14,14 @@ import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import { Backoff, isRetriable, sleep } from '../core/retry.js';
+import { memberId, type AgentUsage, type Fleet, type FleetReporter } from '../control/fleet/index.js';
 import type { ProvisioningState, ProvisioningStore } from '../control/store.js';
 import { topicForStream } from '../control/stream-name.js';
 import type { Journal } from '../gateway/index.js';
+import { StoreKeyring } from '../gateway/record-crypto.js';
 import type { AgentServices } from './agent.js';
 import { GraphRuntime, type GraphStats } from './engine.js';
+import { addAgentUsage, workerMemberState } from './fleet-member.js';
 import { DEFAULT_GRAPH, defaultGraphDefinition, planGraph, unassignedStreams } from './graph/graph-store.js';
 import type { GraphPlan } from './graph/graph-validate.js';
 import { journalConsumerPrefix, JournalSource } from './journal-source.js';
@@ -59,6 +62,10 @@ export interface PipelineWorkerOptions {
   /** Run only these graphs (default: all, including the default graph). */
   graphs?: string[];
   workerId?: string;
+  /** Report to the fleet (control/fleet): graphs, versions, lag, agent counters, applied store version. */
+  fleet?: Fleet;
+  /** Member id in the fleet; default `worker-<host>-<pid>`. */
+  fleetMemberId?: string;
 }
 
 export interface GraphStatus {
@@ -67,6 +74,8 @@ export interface GraphStatus {
   state: 'starting' | 'running' | 'failed' | 'stopped';
   error: string | null;
   streams: string[];
+  /** Records (Kafka, as of each partition's last batch) or journal entries not yet processed; null when unknown. */
+  lag: number | null;
   stats: GraphStats | null;
 }
 
@@ -86,8 +95,14 @@ export class PipelineWorker {
   private statsTimer: NodeJS.Timeout | undefined;
   private admin: Admin | undefined;
   private stopped = false;
+  private reporter: FleetReporter | undefined;
+  /** Agent use of graph versions no longer running, keyed "graph/node" (the fleet's cost figure). */
+  private readonly retiredUsage: Record<string, AgentUsage> = {};
+  /** Stream keys: sources open records of encrypted streams with them (docs/encryption.md). */
+  private readonly keyring: StoreKeyring;
 
   constructor(private readonly opts: PipelineWorkerOptions) {
+    this.keyring = new StoreKeyring(opts.store);
     this.workerId = opts.workerId ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   }
 
@@ -97,7 +112,13 @@ export class PipelineWorker {
 
   async start(): Promise<void> {
     await fsp.mkdir(path.dirname(this.statsFile), { recursive: true });
+    this.reporter = this.opts.fleet?.reporter({
+      id: this.opts.fleetMemberId ?? memberId('worker', os.hostname(), process.pid),
+      kind: 'worker',
+      collect: () => workerMemberState(this.status(), this.agentUsage()),
+    });
     await this.reconcile(this.opts.store.snapshot());
+    this.reporter?.start();
     this.unwatch = this.opts.store.watch((s) => void this.reconcile(s));
     this.statsTimer = setInterval(() => void this.writeStats(), WORKER_DEFAULTS.statsIntervalMs);
     this.statsTimer.unref();
@@ -110,6 +131,8 @@ export class PipelineWorker {
     this.stopped = true;
     this.unwatch?.();
     clearInterval(this.statsTimer);
+    // Leaving: jobs stop waiting for this worker to apply versions.
+    await this.reporter?.stop();
     await this.chain;
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
     this.ackJournal();
@@ -128,8 +151,18 @@ export class PipelineWorker {
     return this.chain;
   }
 
+  /** Agent use since the worker started, every graph version included, keyed "graph/node". */
+  agentUsage(): Record<string, AgentUsage> {
+    const usage = structuredClone(this.retiredUsage);
+    for (const r of this.runners.values()) r.addUsage(usage);
+    return usage;
+  }
+
   private reconcile(state: ProvisioningState): Promise<void> {
-    const run = this.chain.then(() => this.reconcileNow(state));
+    // The fleet learns the version once its graphs run (or were rejected, which their state shows).
+    const run = this.chain.then(() => this.reconcileNow(state)).then(() => {
+      if (!this.stopped) this.reporter?.noteStoreVersion(state.version);
+    });
     this.chain = run.catch((err: unknown) => this.opts.log.error({ err }, 'pipeline: reconciling graphs failed'));
     return this.chain;
   }
@@ -145,6 +178,7 @@ export class PipelineWorker {
     for (const [name, runner] of this.runners) {
       if (!wanted.has(name)) {
         await runner.stop();
+        runner.addUsage(this.retiredUsage);
         this.runners.delete(name);
       }
     }
@@ -202,14 +236,15 @@ export class PipelineWorker {
    */
   async makeParts(graph: string, plan: GraphPlan, version: number, topics: TopicInput[], log: Logger): Promise<Part[]> {
     const bus = this.opts.bus;
+    const keys = (): ReturnType<StoreKeyring['current']> => this.keyring.current();
     // Stream topics exist before the consumer subscribes (a stream nobody has written to yet has none).
     if (bus.kind === 'kafka') await this.ensureTopics(topics, { partitions: (t) => this.partitionsOf(t.stream) });
     if (bus.kind === 'journal' || plan.phases.length === 1) {
       const runtime = await GraphRuntime.create(plan, { version, services: this.opts.services, log });
       const source: Source =
         bus.kind === 'journal'
-          ? new JournalSource({ journal: bus.journal, consumerPrefix: journalConsumerPrefix(graph), topics, log, onAck: () => this.ackJournal() })
-          : new KafkaSource({ kafka: bus.kafka, groupId: `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`, topics, log, onAssigned: () => this.opts.services.refresh() });
+          ? new JournalSource({ journal: bus.journal, consumerPrefix: journalConsumerPrefix(graph), topics, log, keys, onAck: () => this.ackJournal() })
+          : new KafkaSource({ kafka: bus.kafka, groupId: `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`, topics, log, keys, onAssigned: () => this.opts.services.refresh() });
       return [{ runtime, source }];
     }
     const producer = this.opts.services.topicProducer;
@@ -223,13 +258,13 @@ export class PipelineWorker {
     const parts: Part[] = [];
     try {
       for (const [i, phase] of plan.phases.entries()) {
-        const runtime = await GraphRuntime.create(plan, { version, services: this.opts.services, log: log.child({ phase }), phase, boundary: new KafkaPhaseBoundary(plan, phase, bus.topicPrefix, producer) });
+        const runtime = await GraphRuntime.create(plan, { version, services: this.opts.services, log: log.child({ phase }), phase, boundary: new KafkaPhaseBoundary(plan, phase, bus.topicPrefix, producer, keys) });
         const group = `${bus.topicPrefix}.${WORKER_DEFAULTS.groupInfix}.${graph}`;
         const phaseIn: TopicInput = { topic: phaseTopic(bus.topicPrefix, graph, phase), stream: `${graph}/${phase}`, provider: 'pipeline' };
         const source =
           i === 0
-            ? new KafkaSource({ kafka: bus.kafka, groupId: group, topics, log, onAssigned: () => this.opts.services.refresh() })
-            : new KafkaSource({ kafka: bus.kafka, groupId: `${group}.${phase}`, topics: [phaseIn], log: log.child({ phase }), decode: decodePhaseBatch, onAssigned: () => this.opts.services.refresh() });
+            ? new KafkaSource({ kafka: bus.kafka, groupId: group, topics, log, keys, onAssigned: () => this.opts.services.refresh() })
+            : new KafkaSource({ kafka: bus.kafka, groupId: `${group}.${phase}`, topics: [phaseIn], log: log.child({ phase }), keys, decode: decodePhaseBatch, onAssigned: () => this.opts.services.refresh() });
         parts.push({ runtime, source });
       }
     } catch (err) {
@@ -314,6 +349,9 @@ class GraphRunner {
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff({ initialMs: 500, maxMs: 30_000 });
   private work: Promise<void> = Promise.resolve();
+  private readonly retired: Record<string, AgentUsage> = {};
+  /** Runtimes activated and not yet retired, whatever `active` says meanwhile. */
+  private readonly running = new Set<GraphRuntime>();
 
   constructor(
     readonly name: string,
@@ -335,7 +373,28 @@ class GraphRunner {
   }
 
   status(): GraphStatus {
-    return { name: this.name, version: this.version, state: this.state, error: this.error, streams: this.topics.map((t) => t.stream), stats: this.active ? mergeStats(this.active.parts) : null };
+    return { name: this.name, version: this.version, state: this.state, error: this.error, streams: this.topics.map((t) => t.stream), lag: this.lag(), stats: this.active ? mergeStats(this.active.parts) : null };
+  }
+
+  /** The first phase's: what later phases have not read is in topics of their own. */
+  private lag(): number | null {
+    return this.active?.parts[0]?.source.lag?.() ?? null;
+  }
+
+  /** Adds this graph's agent use (versions retired and the running one) into `into`, keyed "graph/node". */
+  addUsage(into: Record<string, AgentUsage>): void {
+    for (const [k, u] of Object.entries(this.retired)) {
+      const t = (into[k] ??= { records: 0, cpuMs: 0 });
+      t.records += u.records;
+      t.cpuMs += u.cpuMs;
+    }
+    for (const runtime of this.running) addAgentUsage(into, this.name, runtime.stats());
+  }
+
+  /** A version's runtime closed for good: its counters move to the graph's retired use (counted once, never dropped). */
+  private retire(runtime: GraphRuntime): void {
+    if (!this.running.delete(runtime)) return;
+    addAgentUsage(this.retired, this.name, runtime.stats());
   }
 
   apply(plan: GraphPlan, version: number, topics: TopicInput[], key: string): Promise<void> {
@@ -386,6 +445,7 @@ class GraphRunner {
 
   private async activate(parts: Part[], log: Logger): Promise<void> {
     const active: Active = { parts };
+    for (const p of parts) this.running.add(p.runtime);
     this.active = active;
     this.state = 'running';
     this.error = null;
@@ -410,6 +470,7 @@ class GraphRunner {
       if (abandoned) {
         log.warn({ timeoutMs: WORKER_DEFAULTS.stabiliseTimeoutMs }, 'pipeline: a sink does not take the batch in flight; it is left uncommitted and read again by the next version');
         await p.runtime.close();
+        this.retire(p.runtime);
         await stopped;
         continue;
       }
@@ -425,6 +486,7 @@ class GraphRunner {
       ]);
       if (!drained) log.warn('pipeline: open windows of the old version could not be flushed in time');
       await p.runtime.close();
+      this.retire(p.runtime);
     }
     log.info({ version: a.parts[0]?.runtime.version }, 'pipeline: graph version stabilised and stopped');
   }
@@ -451,6 +513,7 @@ class GraphRunner {
         const ok = await Promise.race([drained, sleep(WORKER_DEFAULTS.failedDrainMs).then(() => false)]);
         if (!ok) this.worker.log.warn({ graph: this.name }, 'pipeline: open windows of the failed version could not be flushed');
         await p.runtime.close();
+        this.retire(p.runtime);
       }
     });
     this.scheduleRestart();

@@ -42,6 +42,8 @@ runtime() {
     npx --no-install tsc -p tsconfig.json
     touch dist/.built
   fi
+  # The web console (console/ → dist/console), when its sources changed since its last build.
+  "$ROOT/scripts/build-console.sh"
   "$ROOT/scripts/install-mount-helper.sh"
 }
 
@@ -50,7 +52,7 @@ test_deps() {
   # --no-install-recommends, has no libc headers). bsdutils is Debian's package for util-linux
   # `logger`. The tests and benchmarks run their own rsyslogd with a private config; on a host
   # with systemd, installing rsyslog also enables the system one (Debian's default syslog daemon).
-  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka
+  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka chromium
   python3 -c 'import msgpack' 2>/dev/null || { log "installing Python's msgpack"; python3 -m pip install --quiet --disable-pip-version-check msgpack </dev/null >&2; }
   "$ROOT/scripts/kafka.sh" install
 }

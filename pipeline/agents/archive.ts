@@ -68,9 +68,9 @@ export const archive = defineAgent<ArchiveConfig>({
           `archive node "${ctx.nodeId}" of graph "${ctx.graph}" relays to topic "${relay.topic}", but this worker runs without Kafka (embedded mode); relay over tcp or store the records instead`,
         );
       }
-      writer = new TopicRelay(producer, relay.topic, ctx.log);
+      writer = new TopicRelay(producer, relay.topic, ctx.log, ctx.services.keys);
     } else if (relay) {
-      const tcp = ctx.services.tcpRelay?.(relay.tcp) ?? new TcpRelay({ ...parseHostPort(relay.tcp), log: ctx.log });
+      const tcp = ctx.services.tcpRelay?.(relay.tcp) ?? new TcpRelay({ ...parseHostPort(relay.tcp), log: ctx.log, ...(ctx.services.keys ? { keys: ctx.services.keys } : {}) });
       writer = tcp;
       close = () => tcp.close();
     } else {

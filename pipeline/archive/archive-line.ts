@@ -8,6 +8,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { PipelineRecord } from '../record.js';
+import type { SealedParts } from './archive-sealing.js';
 import { LineBuffer } from './line-buffer.js';
 
 export interface ArchiveOrigin {
@@ -23,6 +24,13 @@ export interface ArchivedRecord extends Omit<PipelineRecord, 'data' | 'source'>,
   /** The record's bytes: UTF-8 text, or base64 when `dataEncoding` is "base64". */
   data: string;
   dataEncoding?: 'base64';
+  /** A record of an encrypted stream as stored: `data` is sealed (archive-sealing.ts). */
+  enc?: string;
+  kid?: string;
+  /** The sealed JSON of the fields (`fields` is then empty). */
+  sealedFields?: string;
+  /** Set by a reader that could not open a sealed record: why. */
+  sealed?: string;
 }
 
 /** The original bytes of an archived record. */
@@ -44,6 +52,8 @@ interface Middle {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** The fields of a line whose fields are sealed. */
+const NO_FIELDS: Record<string, unknown> = Object.freeze({}) as Record<string, unknown>;
 const FIELDS_KEY = Buffer.from(',"fields":');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -72,11 +82,11 @@ export class LineEncoder {
   /** Records whose fields/attrs could not be serialised. */
   unserialisable = 0;
 
-  /** Appends the line for `r`, with its newline, to `out`. */
-  encodeTo(out: LineBuffer, r: PipelineRecord, origin: ArchiveOrigin): void {
+  /** Appends the line for `r`, with its newline, to `out`; with `sealed`, its data and fields sealed. */
+  encodeTo(out: LineBuffer, r: PipelineRecord, origin: ArchiveOrigin, sealed?: SealedParts): void {
     out.begin();
     try {
-      this.write(out, r, origin);
+      this.write(out, r, origin, sealed);
     } catch (err) {
       // A line is whole or absent: a reader of the segment cannot skip half a line.
       out.abandon();
@@ -85,13 +95,13 @@ export class LineEncoder {
   }
 
   /** The line for `r` as a string (tests, tools). */
-  encode(r: PipelineRecord, origin: ArchiveOrigin): string {
+  encode(r: PipelineRecord, origin: ArchiveOrigin, sealed?: SealedParts): string {
     const b = new LineBuffer();
-    this.encodeTo(b, r, origin);
+    this.encodeTo(b, r, origin, sealed);
     return Buffer.concat(b.take()).toString('utf8');
   }
 
-  private write(out: LineBuffer, r: PipelineRecord, origin: ArchiveOrigin): void {
+  private write(out: LineBuffer, r: PipelineRecord, origin: ArchiveOrigin, sealed: SealedParts | undefined): void {
     let m = this.middles.get(r.instance);
     if (m === undefined || m.provider !== r.provider || m.stream !== r.stream || m.class !== r.class || m.host !== r.host || m.kind !== r.kind) {
       if (this.middles.size >= 4096) this.middles.clear();
@@ -152,7 +162,13 @@ export class LineEncoder {
       out.ascii(`,"time":"${time(ts)}"`);
     }
     out.bytes(this.sourceBytes);
-    writeData(out, r.data);
+    let fields = r.fields;
+    if (sealed === undefined) writeData(out, r.data);
+    else {
+      out.ascii(`"${sealed.data.toString('base64')}","dataEncoding":"base64","enc":"A256GCM","kid":${JSON.stringify(sealed.kid)}`);
+      if (sealed.fields !== undefined) out.ascii(`,"sealedFields":"${sealed.fields.toString('base64')}"`);
+      fields = NO_FIELDS;
+    }
 
     if (r.part) out.text(`,"part":[${json(r.part[0])},${r.part[1] ? 'true' : 'false'}]`);
     let error: unknown;
@@ -163,7 +179,7 @@ export class LineEncoder {
       error = err;
       failed = true;
     }
-    if (!failed && !hasKeys(r.fields) && r.flags.length === 0) {
+    if (!failed && !hasKeys(fields) && r.flags.length === 0) {
       out.bytes(this.bareTail);
       return;
     }
@@ -171,9 +187,9 @@ export class LineEncoder {
     if (!failed) {
       const mark = out.mark();
       try {
-        if (!this.writeFields(out, r.fields)) {
+        if (!this.writeFields(out, fields)) {
           out.rewind(mark);
-          out.text(hasKeys(r.fields) ? (JSON.stringify(r.fields) ?? '{}') : '{}');
+          out.text(hasKeys(fields) ? (JSON.stringify(fields) ?? '{}') : '{}');
         }
       } catch (err) {
         out.rewind(mark);

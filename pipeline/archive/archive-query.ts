@@ -12,6 +12,8 @@ import { errorMessage } from '../../core/errors.js';
 import { HourIndexSchema, type SegmentEntry } from './archive-index.js';
 import { decodeName, decodeStreamDir, HOUR_MS, hourStart, INDEX_SUFFIX, WRITERS_DIR } from './archive-layout.js';
 import { archivedData, type ArchivedRecord } from './archive-line.js';
+import { openArchived } from './archive-sealing.js';
+import type { StreamKeyring } from '../../gateway/record-crypto.js';
 
 export const ARCHIVE_QUERY_DEFAULTS = {
   /**
@@ -39,6 +41,11 @@ export interface ReadOptions {
   /** Unreadable index files, damaged segments: reported here and skipped. */
   onProblem?: (message: string) => void;
   sortBufferBytes?: number;
+  /**
+   * Stream keys: records of encrypted streams are opened with them before the filter sees them.
+   * A record whose key is not here stays sealed, with `sealed` saying so (archive-sealing.ts).
+   */
+  keys?: StreamKeyring;
 }
 
 /** One segment as its hour index describes it. */
@@ -114,6 +121,7 @@ export async function* readArchive(root: string, filter: ArchiveFilter = {}, opt
       for (const seg of hour) {
         if (seg.maxTs < a || seg.minTs >= b) continue;
         for await (const r of readSegment(path.join(root, seg.path), seg.length, problem)) {
+          if (r.enc !== undefined) openArchived(r, opts.keys);
           // A record without a usable ts (filed under its arrival hour) goes with the first slice.
           if (match(r) && (passes === 1 || (Number.isFinite(r.ts) ? r.ts >= a && r.ts < b : p === 0))) batch.push(r);
         }
@@ -179,7 +187,8 @@ export function recordMatcher(filter: ArchiveFilter): (r: ArchivedRecord) => boo
     (filter.instance === undefined || r.instance === filter.instance) &&
     r.ts >= from &&
     r.ts < to &&
-    (grep === undefined || grep.test(r.dataEncoding === 'base64' ? archivedData(r).toString('utf8') : r.data));
+    // A record still sealed has no text to match.
+    (grep === undefined || (r.enc === undefined && grep.test(r.dataEncoding === 'base64' ? archivedData(r).toString('utf8') : r.data)));
 }
 
 export function streamMatches(stream: string, want: string | undefined): boolean {

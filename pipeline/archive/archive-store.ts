@@ -33,6 +33,8 @@ import type { PipelineRecord } from '../record.js';
 import { emptyEntry, FORMAT_VERSION, HourIndexSchema, mergeEntry, SegmentStats, WriterStateSchema, type SegmentEntry, type WriterState } from './archive-index.js';
 import { decodeName, decodeStreamDir, hourDirOf, hourOf, indexFileName, newWriterId, segmentFileName, validTs, WRITER_ID, WRITERS_DIR, writerStatePath } from './archive-layout.js';
 import { LineEncoder, type ArchiveOrigin } from './archive-line.js';
+import { sealForRest, type SealedParts } from './archive-sealing.js';
+import type { KeyLookup } from '../record-keys.js';
 import { LineBuffer } from './line-buffer.js';
 import { archiveIoError, ensureDir, fsyncDir, io, prepareReplace, readIfExists, replaceFile, syncFile, writeFileAtomic } from './durable-file.js';
 
@@ -68,6 +70,11 @@ export interface ArchiveStoreOptions extends Partial<ArchiveStoreSettings> {
   log: Logger;
   /** Host name recorded in the writer state (default os.hostname()); dead-writer recovery is per host. */
   host?: string;
+  /**
+   * Stream keys: records of encrypted streams are stored with their data and fields sealed
+   * (archive-sealing.ts). Without, or for a plain stream, records are stored in clear.
+   */
+  keys?: KeyLookup;
 }
 
 export interface ArchiveStoreStats {
@@ -150,6 +157,7 @@ export class ArchiveStore implements ArchiveWriter {
   private readonly settings: ArchiveStoreSettings;
   private readonly host: string;
   private readonly bootId: string | null;
+  private readonly keys: KeyLookup | undefined;
   private readonly encoder = new LineEncoder();
   private readonly marks = new Map<string, Map<string, Map<string, Mark>>>();
   private readonly derived = new Map<string, number>();
@@ -188,6 +196,7 @@ export class ArchiveStore implements ArchiveWriter {
     this.settings = settings;
     this.host = opts.host ?? os.hostname();
     this.bootId = readBootId();
+    this.keys = opts.keys;
   }
 
   /** Opens (creating if needed) the archive at `opts.dir`, recovering dead writers of this host. */
@@ -207,7 +216,11 @@ export class ArchiveStore implements ArchiveWriter {
     const now = Date.now();
     const max = this.settings.segmentMaxBytes;
     const c = this.counters;
+    const ring = this.keys?.();
+    const anyEncrypted = ring !== undefined && ring.size > 0;
     for (const r of records) {
+      // Sealed first: a stream without its key throws here, before the record counts as stored.
+      const sealed: SealedParts | undefined = anyEncrypted ? sealForRest(r, ring.get(r.provider, r.stream)) : undefined;
       c.appended++;
       // The sequence mark holds only for records as the gateway numbered them; anything else (a
       // custom agent's extra outputs, undecodable messages, derived records) is deduped by its ID.
@@ -243,7 +256,7 @@ export class ArchiveStore implements ArchiveWriter {
         this.cacheSegment = seg;
         this.cacheHour = hour;
       }
-      this.encoder.encodeTo(seg.pending, r, origin);
+      this.encoder.encodeTo(seg.pending, r, origin, sealed);
       seg.stats.add(r, ts);
       if (seg.lastOrigin !== origin) {
         seg.lastOrigin = origin;

@@ -17,6 +17,8 @@ import { RecordTemplate } from '../../gateway/record-codec.js';
 import type { ArchiveWriter, TopicProducer } from '../agent.js';
 import type { PipelineRecord } from '../record.js';
 import { LineEncoder, type ArchiveOrigin } from './archive-line.js';
+import { sealForRest, type SealedParts } from './archive-sealing.js';
+import type { KeyLookup } from '../record-keys.js';
 import { LineBuffer } from './line-buffer.js';
 
 const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, encodeUndefinedAsNil: true, mapsAsObjects: true });
@@ -30,19 +32,27 @@ export class RelayEncoder {
   private template: RecordTemplate | undefined;
   private key: PipelineRecord | undefined;
 
-  encode(r: PipelineRecord, origin: ArchiveOrigin): Buffer {
+  /**
+   * With `sealed` (a record of an encrypted stream), the map is a sealed wire record (`enc`, `kid`,
+   * sealed `data`) and the fields travel sealed as `sealedFields` (bin), `fields` left empty.
+   */
+  encode(r: PipelineRecord, origin: ArchiveOrigin, sealed?: SealedParts): Buffer {
     let wire: Buffer;
     try {
-      wire = this.templateFor(r).encode(r.seq, r.ts, r.data, r.part, r.attrs);
+      wire = sealed === undefined ? this.templateFor(r).encode(r.seq, r.ts, r.data, r.part, r.attrs) : this.templateFor(r).encode(r.seq, r.ts, sealed.data, r.part, r.attrs, 0, sealed.kid);
     } catch {
       // A seq or ts the wire format cannot hold (negative, fractional): msgpackr writes it as it is.
       const { v, provider, stream, class: cls, instance, host, seq, ts, source, data, part, attrs } = r;
+      const seal = sealed === undefined ? {} : { enc: 'A256GCM', kid: sealed.kid, data: sealed.data };
       // Copied: msgpackr reuses the buffer it returns on the next pack().
-      wire = Buffer.from(packr.pack({ v, provider, stream, class: cls, instance, host, seq, ts, source, data, ...(part ? { part } : {}), ...(attrs ? { attrs } : {}) }));
+      wire = Buffer.from(packr.pack({ v, provider, stream, class: cls, instance, host, seq, ts, source, data, ...(part ? { part } : {}), ...(attrs ? { attrs } : {}), ...seal }));
     }
     let extras: Buffer;
     try {
-      extras = packr.pack({ id: r.id, kind: r.kind, fields: r.fields, flags: r.flags, graph: origin.graph, version: origin.version });
+      extras =
+        sealed === undefined
+          ? packr.pack({ id: r.id, kind: r.kind, fields: r.fields, flags: r.flags, graph: origin.graph, version: origin.version })
+          : packr.pack({ id: r.id, kind: r.kind, fields: {}, ...(sealed.fields ? { sealedFields: sealed.fields } : {}), flags: r.flags, graph: origin.graph, version: origin.version });
     } catch (err) {
       extras = packr.pack({ id: r.id, kind: r.kind, fields: { _relayError: errorMessage(err) }, flags: r.flags, graph: origin.graph, version: origin.version });
     }
@@ -77,10 +87,17 @@ export class TopicRelay implements ArchiveWriter {
     private readonly producer: TopicProducer,
     readonly topic: string,
     private readonly log: Logger,
+    /** Records of encrypted streams are relayed sealed (docs/encryption.md). */
+    private readonly keys?: KeyLookup,
   ) {}
 
   append(records: readonly PipelineRecord[], origin: ArchiveOrigin): void {
-    for (const r of records) this.pending.push({ key: r.instance, value: this.encoder.encode(r, origin) });
+    const ring = this.keys?.();
+    const encrypted = ring !== undefined && ring.size > 0;
+    for (const r of records) {
+      const sealed = encrypted ? sealForRest(r, ring.get(r.provider, r.stream)) : undefined;
+      this.pending.push({ key: r.instance, value: this.encoder.encode(r, origin, sealed) });
+    }
   }
 
   flush(): Promise<void> {
@@ -121,6 +138,8 @@ export interface TcpRelayOptions {
   connectTimeoutMs?: number;
   writeTimeoutMs?: number;
   backoff?: Partial<BackoffOptions>;
+  /** Records of encrypted streams are relayed sealed (docs/encryption.md). */
+  keys?: KeyLookup;
 }
 
 type TcpState = 'connecting' | 'connected' | 'waiting' | 'closed';
@@ -154,7 +173,9 @@ export class TcpRelay implements ArchiveWriter {
   }
 
   append(records: readonly PipelineRecord[], origin: ArchiveOrigin): void {
-    for (const r of records) this.encoder.encodeTo(this.pending, r, origin);
+    const ring = this.opts.keys?.();
+    const encrypted = ring !== undefined && ring.size > 0;
+    for (const r of records) this.encoder.encodeTo(this.pending, r, origin, encrypted ? sealForRest(r, ring.get(r.provider, r.stream)) : undefined);
   }
 
   /** Resolves once the socket accepted every line appended before the call. */

@@ -67,6 +67,7 @@ export async function applyGraph(store: ProvisioningStore, edit: unknown | ((sta
     }
     committed = {
       name: plan.name,
+      provider: previous?.provider ?? 'default',
       version: (previous?.version ?? 0) + 1,
       definition: definition as Record<string, unknown>,
       updatedAt: new Date().toISOString(),

@@ -36,7 +36,7 @@ describe('logfsctl with an embedded-mode logfsd', () => {
     expect(nested.stderr).toContain('conflicts with stream "app"');
     const zero = await logfsctl(['stream', 'create', 'zero', '--partitions', '0', '--data', d.dataDir]);
     expect(zero.code).toBe(1);
-    expect(zero.stderr).toMatch(/invalid provisioning change: .*partitions/);
+    expect(zero.stderr).toMatch(/partitions: Too small/);
     const bad = await logfsctl(['stream', 'create', 'bad.name', '--data', d.dataDir]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/stream name "bad.name" is invalid/);
@@ -47,7 +47,7 @@ describe('logfsctl with an embedded-mode logfsd', () => {
     expect(unknown.code).not.toBe(0);
     const help = await logfsctl(['--help']);
     expect(help.code).toBe(0);
-    for (const cmd of ['up', 'mount', 'umount', 'stream', 'tail', 'status']) expect(help.stdout).toContain(`logfsctl ${cmd}`);
+    for (const cmd of ['up', 'mount', 'umount', 'stream', 'tail', 'status', 'provider', 'token', 'jobs', 'history', 'rollback', 'control']) expect(help.stdout).toContain(`logfsctl ${cmd}`);
   });
 
   it('tail reads the journal in embedded mode, with --class, --count and --json', async () => {

@@ -33,11 +33,14 @@ export class WorkerProcess extends ManagedChild {
   }
 }
 
-/** Applies a graph with the CLI; with `wait`, until a worker runs the new version. */
-export async function applyGraph(dataDir: string, graph: Record<string, unknown>, wait?: number): Promise<string> {
+/**
+ * Applies a graph with the CLI (through the control API): it returns once the change is active,
+ * i.e. every live daemon and worker of the data dir applied it.
+ */
+export async function applyGraph(dataDir: string, graph: Record<string, unknown>): Promise<string> {
   const file = path.join(dataDir, `graph-${String(graph.name)}-${Date.now()}.yaml`);
   await fsp.writeFile(file, YAML.stringify(graph));
-  const r = await logfsctl(['graph', 'apply', file, '--data', dataDir, ...(wait === undefined ? [] : ['--wait', String(wait)])]);
+  const r = await logfsctl(['graph', 'apply', file, '--data', dataDir]);
   if (r.code !== 0) throw new Error(`graph apply failed (${r.code}): ${r.stderr}${r.stdout}`);
   return r.stdout;
 }

@@ -70,7 +70,7 @@ async function startEnv(opts: EnvOptions = {}): Promise<Env> {
   cleanups.push(async () => {
     await input.close();
     await gw.close();
-    store.close();
+    await store.close();
     await fsp.rm(dir, { recursive: true, force: true });
   });
   const tcp = input.addresses.find((a) => a.startsWith('tcp://') || a.startsWith('tls://')) as string;

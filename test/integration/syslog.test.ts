@@ -400,7 +400,7 @@ describe('syslog input against the gateway interface (in process)', () => {
   });
 
   afterAll(async () => {
-    store?.close();
+    await store?.close();
     if (dir) await fsp.rm(dir, { recursive: true, force: true });
   });
 

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import crypto from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -7,19 +8,23 @@ import { LogfsError, type ErrorCode } from '../../core/errors.js';
 import {
   createStream,
   deleteStream,
+  describeChanges,
   EMPTY_STATE,
   FileProvisioningStore,
   ProvisioningStateSchema,
   STORE_DEFAULTS,
   StreamCatalog,
+  StreamSpecSchema,
+  updateStream,
   type ProvisioningState,
+  type StreamSpec,
 } from '../../control/store.js';
 
 let dir: string;
 const opened: FileProvisioningStore[] = [];
 
-async function open(): Promise<FileProvisioningStore> {
-  const s = await FileProvisioningStore.open(dir);
+async function open(opts: { historyKeep?: number } = {}): Promise<FileProvisioningStore> {
+  const s = await FileProvisioningStore.open(dir, opts);
   opened.push(s);
   return s;
 }
@@ -46,9 +51,9 @@ beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'logfs-store-'));
 });
 
-afterEach(() => {
+afterEach(async () => {
   vi.restoreAllMocks();
-  for (const s of opened.splice(0)) s.close();
+  for (const s of opened.splice(0)) await s.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -56,7 +61,7 @@ describe('FileProvisioningStore', () => {
   it('starts empty when there is no file, and creates the directory', async () => {
     fs.rmSync(dir, { recursive: true });
     const s = await open();
-    expect(s.snapshot()).toEqual({ version: 0, streams: {}, graphs: {} });
+    expect(s.snapshot()).toEqual({ version: 0, providers: {}, tokens: {}, streams: {}, graphs: {} });
     expect(fs.statSync(dir).isDirectory()).toBe(true);
   });
 
@@ -64,13 +69,13 @@ describe('FileProvisioningStore', () => {
     const s = await open();
     const before = Date.now();
     const spec = await createStream(s, { name: 'ns/app', provider: 'acme' });
-    expect(spec).toMatchObject({ name: 'ns/app', provider: 'acme', partitions: 1, encrypt: false, rate: null });
+    expect(spec).toMatchObject({ name: 'ns/app', provider: 'acme', partitions: 1, encrypt: false, key: null, rate: null, retentionHours: null, description: null });
     expect(Date.parse(spec.createdAt)).toBeGreaterThanOrEqual(before - 1000);
     expect(s.snapshot().version).toBe(1);
     expect(s.snapshot().streams['ns/app']).toEqual(spec);
-    expect(onDisk()).toEqual({ version: 1, streams: { 'ns/app': spec }, graphs: {} });
+    expect(onDisk()).toEqual({ version: 1, providers: {}, tokens: {}, streams: { 'ns/app': spec }, graphs: {} });
     // No temp or lock file left behind.
-    expect(fs.readdirSync(dir)).toEqual([STORE_DEFAULTS.fileName]);
+    expect(fs.readdirSync(dir).sort()).toEqual([STORE_DEFAULTS.historyFileName, STORE_DEFAULTS.fileName].sort());
   });
 
   it('keeps the given partitions, encrypt and rate', async () => {
@@ -166,6 +171,17 @@ describe('FileProvisioningStore', () => {
     expect(state.version).toBe(40);
     expect(Object.keys(state.streams).sort()).toEqual([...names('a'), ...names('b')].sort());
     expect(fs.existsSync(lockFile())).toBe(false);
+    // One history entry per version, each adding exactly one stream to the one before.
+    const history = await b.history();
+    expect(history.map((c) => c.version)).toEqual(Array.from({ length: 40 }, (_, i) => 40 - i));
+    let previous: string[] = [];
+    for (const c of [...history].reverse()) {
+      const names = Object.keys((await a.stateAt(c.version))!.streams);
+      expect(names).toHaveLength(c.version);
+      const added = names.filter((n) => !previous.includes(n));
+      expect(c.changes).toEqual([`stream ${added[0]} created`]);
+      previous = names;
+    }
   });
 
   it('waits for a live lock and proceeds when it is released', async () => {
@@ -232,11 +248,229 @@ describe('FileProvisioningStore', () => {
   });
 });
 
+describe('FileProvisioningStore history', () => {
+  function historyLines(): string[] {
+    return fs.readFileSync(path.join(dir, STORE_DEFAULTS.historyFileName), 'utf8').split('\n').filter((l) => l !== '');
+  }
+
+  it('records every commit with its author, message and changes, newest first, and each version\'s state', async () => {
+    const s = await open();
+    await createStream(s, { name: 'a', provider: 'p' }, { author: 'alice', message: 'first stream' });
+    await createStream(s, { name: 'b', provider: 'p', encrypt: true });
+    await updateStream(s, 'b', { partitions: 3, description: 'billing' }, { author: 'bob' });
+    await deleteStream(s, 'a', { author: 'carol', message: 'gone', changes: ['custom change'] });
+
+    const history = await s.history();
+    expect(history.map((c) => [c.version, c.author, c.message, c.changes])).toEqual([
+      [4, 'carol', 'gone', ['custom change']],
+      [3, 'bob', 'stream b updated: partitions 1 → 3, description null → "billing"', ['stream b updated: partitions 1 → 3, description null → "billing"']],
+      [2, `${os.userInfo().username}@${os.hostname()}`, 'stream b created', ['stream b created']],
+      [1, 'alice', 'first stream', ['stream a created']],
+    ]);
+    for (const c of history) expect(Date.parse(c.at)).toBeGreaterThan(Date.now() - 60_000);
+    expect((await s.history(2)).map((c) => c.version)).toEqual([4, 3]);
+
+    expect(Object.keys((await s.stateAt(1))!.streams)).toEqual(['a']);
+    expect(Object.keys((await s.stateAt(3))!.streams).sort()).toEqual(['a', 'b']);
+    expect((await s.stateAt(3))!.streams.b!.partitions).toBe(3);
+    expect(await s.stateAt(4)).toEqual(s.snapshot());
+    expect(await s.stateAt(5)).toBeUndefined();
+    expect(await s.stateAt(0)).toBeUndefined();
+
+    // The file itself: one JSON line per version, with the state.
+    const lines = historyLines().map((l) => JSON.parse(l) as { version: number; state: ProvisioningState });
+    expect(lines.map((l) => l.version)).toEqual([1, 2, 3, 4]);
+    expect(lines[3]!.state).toEqual(onDisk());
+  });
+
+  it('shows commits made through another instance (and process) in history and stateAt', async () => {
+    const a = await open();
+    const b = await open();
+    await createStream(a, { name: 'x', provider: 'p' });
+    expect((await b.history()).map((c) => c.version)).toEqual([1]);
+    await createStream(a, { name: 'y', provider: 'p' });
+    await createStream(b, { name: 'z', provider: 'p' });
+    expect((await b.history()).map((c) => c.changes[0])).toEqual(['stream z created', 'stream y created', 'stream x created']);
+    expect(Object.keys((await b.stateAt(2))!.streams).sort()).toEqual(['x', 'y']);
+    expect(b.snapshot().version).toBe(3);
+  });
+
+  it('keeps between historyKeep and twice as many versions, compacting at each multiple of historyKeep', async () => {
+    const s = await open({ historyKeep: 5 });
+    for (let i = 1; i <= 9; i++) await createStream(s, { name: `s${i}`, provider: 'p' });
+    expect(historyLines()).toHaveLength(9);
+    await createStream(s, { name: 's10', provider: 'p' }); // version 10: compacted to 6..10
+    expect(historyLines().map((l) => (JSON.parse(l) as { version: number }).version)).toEqual([6, 7, 8, 9, 10]);
+    for (let i = 11; i <= 13; i++) await createStream(s, { name: `s${i}`, provider: 'p' });
+    expect((await s.history()).map((c) => c.version)).toEqual([13, 12, 11, 10, 9, 8, 7, 6]);
+    expect(await s.stateAt(5)).toBeUndefined();
+    expect(Object.keys((await s.stateAt(6))!.streams)).toHaveLength(6);
+    // Another instance that indexed the file before the compaction sees the new file.
+    const other = await open({ historyKeep: 5 });
+    expect((await other.history(1))[0]!.version).toBe(13);
+    for (let i = 14; i <= 15; i++) await createStream(s, { name: `s${i}`, provider: 'p' });
+    expect((await other.history()).map((c) => c.version)).toEqual([15, 14, 13, 12, 11]);
+  });
+
+  it('survives a torn last line and a version appended but never committed (a crashed writer)', async () => {
+    const s = await open();
+    await createStream(s, { name: 'a', provider: 'p' });
+    const file = path.join(dir, STORE_DEFAULTS.historyFileName);
+    // Crash 1: a commit of version 2 was appended, but the main file was never replaced.
+    const orphan = { version: 2, at: new Date().toISOString(), author: 'crashed', message: 'lost', changes: ['stream ghost created'], state: { ...onDisk(), version: 2 } };
+    fs.appendFileSync(file, JSON.stringify(orphan) + '\n');
+    expect((await s.history()).map((c) => c.version)).toEqual([1]);
+    expect(await s.stateAt(2)).toBeUndefined();
+    // Crash 2: half a line.
+    fs.appendFileSync(file, '{"version":3,"at":"2026-');
+    expect((await s.history()).map((c) => c.version)).toEqual([1]);
+    // The next commits of version 2 and 3 win over the orphan and the torn line.
+    await createStream(s, { name: 'b', provider: 'p' });
+    await createStream(s, { name: 'c', provider: 'p' });
+    const history = await s.history();
+    expect(history.map((c) => [c.version, c.changes[0]])).toEqual([
+      [3, 'stream c created'],
+      [2, 'stream b created'],
+      [1, 'stream a created'],
+    ]);
+    expect(Object.keys((await s.stateAt(2))!.streams).sort()).toEqual(['a', 'b']);
+    // A fresh reader agrees.
+    const fresh = await open();
+    expect((await fresh.history()).map((c) => c.author)).not.toContain('crashed');
+  });
+
+  it('opens a store file written before issue 5 and fills in the new fields', async () => {
+    const old = {
+      version: 7,
+      streams: { 'ns/app': { name: 'ns/app', provider: 'acme', partitions: 2, encrypt: false, rate: 10, createdAt: '2026-01-01T00:00:00.000Z' } },
+      graphs: { web: { name: 'web', version: 3, definition: { name: 'web', streams: ['ns/app'], nodes: [] }, updatedAt: '2026-01-02T00:00:00.000Z' } },
+    };
+    fs.writeFileSync(path.join(dir, STORE_DEFAULTS.fileName), JSON.stringify(old));
+    const s = await open();
+    expect(s.snapshot()).toEqual({
+      version: 7,
+      providers: {},
+      tokens: {},
+      streams: { 'ns/app': { ...old.streams['ns/app'], key: null, retentionHours: null, description: null } },
+      graphs: { web: { ...old.graphs.web, provider: 'default' } },
+    });
+    // No history yet: the current version is still answered.
+    expect(await s.history()).toEqual([]);
+    expect(await s.stateAt(7)).toEqual(s.snapshot());
+    await s.update((d) => {
+      d.providers.acme = { name: 'acme', description: null, createdAt: new Date().toISOString() };
+    });
+    expect(onDisk().version).toBe(8);
+    expect(onDisk().graphs.web!.provider).toBe('default');
+    expect((await s.history())[0]!.changes).toEqual(['provider acme created']);
+  });
+
+  it('refuses an invalid change with every problem and commits nothing', async () => {
+    const s = await open();
+    const err = await s
+      .update((d) => {
+        d.streams.bad = { name: 'bad', provider: 'p', partitions: 0, encrypt: true, key: 'short', rate: null, retentionHours: -1, description: null, createdAt: 'now' };
+      })
+      .catch((e: unknown) => e as LogfsError);
+    expect(err).toBeInstanceOf(LogfsError);
+    expect((err as LogfsError).code).toBe('LOGFS_E_CONFIG');
+    expect((err as LogfsError).message).toMatch(/streams\.bad\.partitions/);
+    expect((err as LogfsError).message).toMatch(/streams\.bad\.key: must be the base64 of a 32-byte AES-256 key/);
+    expect((err as LogfsError).message).toMatch(/streams\.bad\.retentionHours/);
+    expect(fs.existsSync(path.join(dir, STORE_DEFAULTS.historyFileName))).toBe(false);
+  });
+});
+
+describe('stream attributes', () => {
+  it('generates a 32-byte key for an encrypted stream, or keeps the one given', async () => {
+    const s = await open();
+    const generated = await createStream(s, { name: 'enc', provider: 'p', encrypt: true });
+    expect(Buffer.from(generated.key!, 'base64')).toHaveLength(32);
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const given = await createStream(s, { name: 'enc2', provider: 'p', encrypt: true, key, retentionHours: 48, description: 'secret things' });
+    expect(given).toMatchObject({ key, retentionHours: 48, description: 'secret things' });
+    expect(await codeOf(createStream(s, { name: 'plain', provider: 'p', key }))).toBe('LOGFS_E_CONFIG');
+    expect(await codeOf(createStream(s, { name: 'badkey', provider: 'p', encrypt: true, key: Buffer.alloc(16).toString('base64') }))).toBe('LOGFS_E_CONFIG');
+  });
+
+  it('checks keys in the schema: base64 of exactly 32 bytes', () => {
+    const base: StreamSpec = { name: 'x', provider: 'p', partitions: 1, encrypt: true, key: null, rate: null, retentionHours: null, description: null, createdAt: 'now' };
+    for (let i = 0; i < 20; i++) expect(StreamSpecSchema.safeParse({ ...base, key: crypto.randomBytes(32).toString('base64') }).success).toBe(true);
+    for (const bad of [crypto.randomBytes(31).toString('base64'), crypto.randomBytes(33).toString('base64'), 'not base64 at all', crypto.randomBytes(32).toString('hex')]) {
+      expect(StreamSpecSchema.safeParse({ ...base, key: bad }).success).toBe(false);
+    }
+  });
+
+  it('updates a stream: partitions only grow, encryption on generates a key, off keeps it', async () => {
+    const s = await open();
+    await createStream(s, { name: 'u', provider: 'p', partitions: 2 });
+    expect(await codeOf(updateStream(s, 'u', { partitions: 1 }))).toBe('LOGFS_E_CONFIG');
+    expect(await codeOf(updateStream(s, 'ghost', { rate: 1 }))).toBe('LOGFS_E_NOT_FOUND');
+    expect(await codeOf(updateStream(s, 'u', { key: Buffer.alloc(32).toString('base64') }))).toBe('LOGFS_E_CONFIG');
+    const on = await updateStream(s, 'u', { encrypt: true, partitions: 4, rate: 50, retentionHours: 24 });
+    expect(on).toMatchObject({ encrypt: true, partitions: 4, rate: 50, retentionHours: 24, description: null });
+    expect(Buffer.from(on.key!, 'base64')).toHaveLength(32);
+    const off = await updateStream(s, 'u', { encrypt: false, rate: null });
+    expect(off).toMatchObject({ encrypt: false, key: on.key, rate: null, retentionHours: 24 });
+    expect(off.createdAt).toBe(on.createdAt);
+    const changes = (await s.history()).map((c) => c.changes[0]);
+    expect(changes[0]).toBe('stream u updated: encryption off, rate 50 → null');
+    expect(changes[1]).toBe('stream u updated: partitions 2 → 4, encryption on, key set, rate null → 50, retentionHours null → 24');
+    // Secrets never appear in the history's words.
+    expect(JSON.stringify(changes)).not.toContain(on.key);
+  });
+});
+
+describe('describeChanges', () => {
+  const at = '2026-01-01T00:00:00.000Z';
+  const stream = (name: string, extra: Partial<StreamSpec> = {}): StreamSpec => ({ name, provider: 'p', partitions: 1, encrypt: false, key: null, rate: null, retentionHours: null, description: null, createdAt: at, ...extra });
+  const state = (parts: Partial<ProvisioningState>): ProvisioningState => ({ ...EMPTY_STATE, ...parts });
+
+  it('says nothing for equal states', () => {
+    const s = state({ streams: { a: stream('a') } });
+    expect(describeChanges(s, structuredClone({ ...s, version: 9 }))).toEqual([]);
+  });
+
+  it('lists providers, tokens, streams and graphs, each sorted by name', () => {
+    const before = state({
+      providers: { old: { name: 'old', description: null, createdAt: at }, keep: { name: 'keep', description: 'x', createdAt: at } },
+      tokens: { t1: { id: 't1', name: 'ci', scope: { provider: 'keep' }, hash: 'a'.repeat(64), createdAt: at } },
+      streams: { 'z/last': stream('z/last'), 'a/b': stream('a/b', { encrypt: true, key: Buffer.alloc(32, 1).toString('base64') }), gone: stream('gone') },
+      graphs: { web: { name: 'web', provider: 'keep', version: 2, definition: { a: 1 }, updatedAt: at }, dead: { name: 'dead', provider: 'keep', version: 1, definition: {}, updatedAt: at } },
+    });
+    const after = state({
+      providers: { keep: { name: 'keep', description: 'y', createdAt: at }, acme: { name: 'acme', description: null, createdAt: at } },
+      tokens: {
+        t1: { id: 't1', name: 'ci', scope: 'admin', hash: 'b'.repeat(64), createdAt: at },
+        t2: { id: 't2', name: 'ops', scope: 'admin', hash: 'c'.repeat(64), createdAt: at },
+      },
+      streams: { 'z/last': stream('z/last', { rate: 5 }), 'a/b': stream('a/b', { encrypt: true, key: Buffer.alloc(32, 2).toString('base64') }), fresh: stream('fresh') },
+      graphs: { web: { name: 'web', provider: 'keep', version: 3, definition: { a: 2 }, updatedAt: at }, api: { name: 'api', provider: 'keep', version: 1, definition: {}, updatedAt: at } },
+    });
+    expect(describeChanges(before, after)).toEqual([
+      'provider acme created',
+      'provider keep updated: description "x" → "y"',
+      'provider old deleted',
+      'token ci (t1) updated: scope provider keep → admin, secret changed',
+      'token ops (t2) created',
+      'stream a/b updated: key changed',
+      'stream fresh created',
+      'stream gone deleted',
+      'stream z/last updated: rate null → 5',
+      'graph api created v1',
+      'graph dead deleted',
+      'graph web v3',
+    ]);
+    expect(describeChanges(before, after).join(' ')).not.toMatch(/aaaa|bbbb|AQEB|AgIC/);
+  });
+});
+
 describe('StreamCatalog', () => {
   const state = (names: string[]): ProvisioningState => ({
+    ...EMPTY_STATE,
     version: 1,
     streams: Object.fromEntries(
-      names.map((name) => [name, { name, provider: 'p', partitions: 1, encrypt: false, rate: null, createdAt: '2024-01-01T00:00:00.000Z' }]),
+      names.map((name) => [name, { name, provider: 'p', partitions: 1, encrypt: false, key: null, rate: null, retentionHours: null, description: null, createdAt: '2024-01-01T00:00:00.000Z' }]),
     ),
   });
 

@@ -16,7 +16,7 @@ describe('graphs in the provisioning store', () => {
   });
 
   afterEach(async () => {
-    store.close();
+    await store.close();
     await fsp.rm(dir, { recursive: true, force: true });
   });
 

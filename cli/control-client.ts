@@ -1,0 +1,132 @@
+/**
+ * The control API's client (docs/control-api.md): every provisioning command of logfsctl goes
+ * through it, so the same CLI drives the service of `logfsctl up` on this host or a remote cluster.
+ * Errors of the API come back as LogfsError with the service's code and problems.
+ */
+import { LogfsError, type ErrorCode } from '../core/errors.js';
+
+export const CLIENT_DEFAULTS = {
+  requestTimeoutMs: 30_000,
+  /** How long a command waits for its provisioning job to become active (or fail). */
+  jobWaitMs: 60_000,
+  /** The longest a `?wait=` long poll is held by the service (docs/control-api.md). */
+  longPollMs: 30_000,
+} as const;
+
+export type JobState = 'pending' | 'validating' | 'committing' | 'propagating' | 'active' | 'failed';
+
+export interface JobView {
+  id: string;
+  kind: string;
+  summary: string;
+  author: string;
+  state: JobState;
+  reason: string | null;
+  version: number | null;
+  transitions: { state: JobState; at: string }[];
+  createdAt: string;
+  updatedAt: string;
+  propagation: { members: { id: string; kind: string; host: string; appliedAt: string | null }[]; delayMs: number | null };
+}
+
+export interface StreamView {
+  name: string;
+  provider: string;
+  partitions: number;
+  encrypt: boolean;
+  keyId: string | null;
+  rate: number | null;
+  retentionHours: number | null;
+  description: string | null;
+  createdAt: string;
+  topic: string;
+  graphs: string[];
+  usage: { records: number; bytes: number; cpuMs: number; agentCpuMs: number };
+  cost: number;
+}
+
+export interface GraphView {
+  name: string;
+  provider: string;
+  version: number;
+  updatedAt: string;
+  definition: Record<string, unknown>;
+  streams: string[];
+  nodes: { id: string; type: string; inputs: string[]; phase?: string | null }[];
+  stats?: Record<string, { in: number; out: number; errors: number; cpuMs: number; ratePerSec: number }>;
+}
+
+export interface CommitInfo {
+  version: number;
+  at: string;
+  author: string;
+  message: string;
+  changes: string[];
+}
+
+export interface GraphProblemView {
+  code: string;
+  node?: string;
+  path: string;
+  message: string;
+}
+
+export const FINAL_JOB_STATES: readonly JobState[] = ['active', 'failed'];
+
+export class ControlClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string | undefined,
+  ) {}
+
+  async request<T>(method: string, route: string, body?: unknown, query?: Record<string, string | number | undefined>): Promise<T> {
+    const url = new URL(`/api/v1${route}`, this.baseUrl);
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method,
+        headers: {
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(CLIENT_DEFAULTS.requestTimeoutMs + (query?.wait ? CLIENT_DEFAULTS.longPollMs : 0)),
+      });
+    } catch (cause) {
+      throw new LogfsError('LOGFS_E_UNAVAILABLE', `the control API at ${this.baseUrl} does not answer (${(cause as Error).message}); is logfsctl up or logfsctl control run running?`, {
+        retriable: true,
+        cause,
+      });
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new LogfsError('LOGFS_E_UNAVAILABLE', `the control API at ${this.baseUrl} answered ${res.status} with something that is not JSON`);
+    }
+    if (!res.ok) {
+      const err = (json as { error?: { code?: string; message?: string; problems?: unknown[] } } | undefined)?.error;
+      throw new LogfsError((err?.code as ErrorCode | undefined) ?? 'LOGFS_E_UNAVAILABLE', err?.message ?? `the control API answered ${res.status}`, {
+        context: { status: res.status, ...(err?.problems ? { problems: err.problems } : {}) },
+      });
+    }
+    return json as T;
+  }
+
+  /** Waits until a job is active or failed (or `timeoutMs` passed) and returns its last view. */
+  async waitForJob(job: JobView, timeoutMs: number = CLIENT_DEFAULTS.jobWaitMs): Promise<JobView> {
+    const deadline = Date.now() + timeoutMs;
+    let current = job;
+    while (!FINAL_JOB_STATES.includes(current.state) && Date.now() < deadline) {
+      current = await this.request<JobView>('GET', `/jobs/${encodeURIComponent(job.id)}`, undefined, { wait: 'active' });
+    }
+    return current;
+  }
+}
+
+/** A path segment for a name that may hold `/` (stream names). */
+export function seg(name: string): string {
+  return encodeURIComponent(name);
+}
