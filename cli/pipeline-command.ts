@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { LogfsError } from '../core/errors.js';
 import { configureLogger } from '../core/logger.js';
+import { openFleet } from '../control/fleet/index.js';
 import { openStore } from '../control/open-store.js';
 import { readRuntime } from '../daemon/daemon.js';
 import { createKafka, parseGatewayConfig } from '../gateway/index.js';
@@ -36,11 +37,13 @@ export const pipelineCommand: CommandModule<Common, Common> = {
           const log = configureLogger({ level: argv['log-level'] as string });
           const gw = parseGatewayConfig({ kafka: { brokers, ...(argv['topic-prefix'] || rt?.topicPrefix ? { topicPrefix: (argv['topic-prefix'] as string | undefined) ?? rt?.topicPrefix } : {}) } });
           const storeKind = (argv.store as 'file' | 'kafka' | undefined) ?? rt?.store ?? 'file';
-          const store = await openStore(
+          // The store and the fleet reports live on the same medium: the data dir, or Kafka.
+          const where =
             storeKind === 'kafka'
-              ? { kind: 'kafka', brokers, topicPrefix: gw.kafka.topicPrefix, replicationFactor: gw.kafka.replicationFactor, log }
-              : { kind: 'file', dataDir: argv.data },
-          );
+              ? ({ kind: 'kafka', brokers, topicPrefix: gw.kafka.topicPrefix, replicationFactor: gw.kafka.replicationFactor, log } as const)
+              : ({ kind: 'file', dataDir: argv.data } as const);
+          const store = await openStore(where);
+          const fleet = await openFleet(where);
           const worker = await startPipelineWorker({
             dataDir: argv.data,
             store,
@@ -48,6 +51,7 @@ export const pipelineCommand: CommandModule<Common, Common> = {
             topicPrefix: gw.kafka.topicPrefix,
             kafka: createKafka(gw, log, `${gw.kafka.clientId}-pipeline`),
             replicationFactor: gw.kafka.replicationFactor,
+            fleet,
             ...(argv.graphs ? { graphs: (argv.graphs as string[]).flatMap((g) => g.split(',')) } : {}),
           });
           process.stderr.write(`logfsctl: pipeline worker ${worker.workerId} running; Ctrl-C to stop\n`);
@@ -56,6 +60,7 @@ export const pipelineCommand: CommandModule<Common, Common> = {
             process.once('SIGTERM', () => resolve());
           });
           await worker.stop();
+          await fleet.close();
           await store.close();
           process.exit(0);
         },

@@ -52,6 +52,8 @@ export interface FleetMemberLike {
   host: string;
   storeVersion: number;
   alive: boolean;
+  /** Workers: per graph the version running and why a newer one was refused, if it was. */
+  pipeline?: { graphs: Record<string, { version: number; error?: string | null }> } | undefined;
 }
 
 /** The part of the fleet view this module uses (control/fleet: FleetView). */
@@ -168,7 +170,7 @@ export class JobTracker {
    * After the commit of `version`: propagating until every member that must apply it did, then
    * active; or failed naming the members that did not within the timeout. Resolves at the end.
    */
-  propagate(job: Job, version: number, committedAt = Date.now()): Promise<void> {
+  propagate(job: Job, version: number, committedAt = Date.now(), graphs: Record<string, number> = {}): Promise<void> {
     job.version = version;
     const required = this.opts.fleet.members().filter(this.mustApply);
     if (required.length === 0) {
@@ -202,6 +204,12 @@ export class JobTracker {
         let last = committedAt;
         for (const pm of job.propagation.members) {
           const m = byId.get(pm.id);
+          const refused = m && m.storeVersion >= version ? refusedGraph(m, graphs) : undefined;
+          if (refused) {
+            // The worker keeps running the version before; the change is committed but not in effect.
+            this.transition(job, 'failed', `${m!.kind} ${m!.id} on ${m!.host}: graph ${refused} (version ${version} stays committed; fix the graph and apply it again, or roll back)`);
+            return finish();
+          }
           if (pm.appliedAt === null && m && m.storeVersion >= version) {
             pm.appliedAt = new Date(now).toISOString();
             this.changed(job);
@@ -305,4 +313,13 @@ export class JobTracker {
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
     }
   }
+}
+
+/** `name: error` of a graph of `graphs` (name → committed version) that the member refused to run. */
+function refusedGraph(m: FleetMemberLike, graphs: Record<string, number>): string | undefined {
+  for (const [name, v] of Object.entries(graphs)) {
+    const error = m.pipeline?.graphs[name]?.error;
+    if (error && error.startsWith(`version ${v} rejected`)) return `${name}: ${error}`;
+  }
+  return undefined;
 }

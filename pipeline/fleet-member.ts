@@ -10,6 +10,7 @@ export interface WorkerGraphStatus {
   version: number;
   state: GraphReport['state'];
   lag: number | null;
+  error: string | null;
   stats: GraphStats | null;
 }
 
@@ -25,7 +26,7 @@ export function workerMemberState(graphs: WorkerGraphStatus[], usage: Record<str
   for (const g of graphs) {
     const agents: Record<string, AgentReport> = {};
     for (const [id, s] of Object.entries(g.stats?.nodes ?? {})) agents[id] = agentReport(s);
-    reports[g.name] = { version: g.version, state: g.state, lag: g.lag, agents };
+    reports[g.name] = { version: g.version, state: g.state, lag: g.lag, error: g.error, agents };
   }
   return { pipeline: { graphs: reports }, usage: { streams: {}, agents: usage } };
 }

@@ -52,7 +52,8 @@ test_deps() {
   # --no-install-recommends, has no libc headers). bsdutils is Debian's package for util-linux
   # `logger`. The tests and benchmarks run their own rsyslogd with a private config; on a host
   # with systemd, installing rsyslog also enables the system one (Debian's default syslog daemon).
-  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka chromium
+  # python3-cryptography: test/integration/encryption.test.ts opens sealed records with Python's AES-GCM.
+  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka chromium python3-cryptography
   python3 -c 'import msgpack' 2>/dev/null || { log "installing Python's msgpack"; python3 -m pip install --quiet --disable-pip-version-check msgpack </dev/null >&2; }
   "$ROOT/scripts/kafka.sh" install
 }

@@ -33,6 +33,7 @@ export const GraphReportSchema = z.strictObject({
   version: z.number().int().nonnegative().describe('Graph version this member runs'),
   state: z.enum(['starting', 'running', 'failed', 'stopped']),
   lag: count.nullable().describe('Records (Kafka) or journal entries (embedded) not yet processed; null when unknown'),
+  error: z.string().nullable().default(null).describe('Why the graph failed, or why a newer version was refused ("version N rejected: …")'),
   agents: z.record(z.string(), AgentReportSchema).describe('By node id'),
 });
 export type GraphReport = z.infer<typeof GraphReportSchema>;

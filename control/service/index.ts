@@ -273,7 +273,8 @@ export class ControlService {
     const job = this.opts.jobs.create('commit', summary, p.name, providerOf(p) ?? null);
     try {
       this.opts.jobs.transition(job, 'validating');
-      const dry = applyEdits(structuredClone(this.state), edits, p);
+      const before = this.state;
+      const dry = applyEdits(structuredClone(before), edits, p);
       if (dry.problems.length > 0) throw problemsError(dry.problems);
       this.opts.jobs.transition(job, 'committing');
       const next = await this.opts.store.update(
@@ -283,7 +284,7 @@ export class ControlService {
         },
         { author: p.name, message: message ?? summary },
       );
-      void this.opts.jobs.propagate(job, next.version);
+      void this.opts.jobs.propagate(job, next.version, Date.now(), changedGraphVersions(before, next));
       return job;
     } catch (err) {
       this.opts.jobs.fail(job, err);
@@ -318,6 +319,7 @@ export class ControlService {
       const target = await this.opts.store.stateAt(version);
       if (!target) throw new LogfsError('LOGFS_E_NOT_FOUND', `version ${version} is not in the history; logfsctl history lists the versions kept`);
       if (version >= this.state.version) throw new LogfsError('LOGFS_E_CONFIG', `version ${version} is not older than the current version ${this.state.version}`);
+      const before = this.state;
       this.opts.jobs.transition(job, 'committing');
       const now = new Date().toISOString();
       const next = await this.opts.store.update(
@@ -334,7 +336,7 @@ export class ControlService {
         },
         { author: p.name, message: `rollback to version ${version}` },
       );
-      void this.opts.jobs.propagate(job, next.version);
+      void this.opts.jobs.propagate(job, next.version, Date.now(), changedGraphVersions(before, next));
       return job;
     } catch (err) {
       this.opts.jobs.fail(job, err);
@@ -556,4 +558,11 @@ function jsonSchemaOf(schema: z.ZodType): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+/** Graphs whose version a commit changed (name → new version): the ones workers may refuse. */
+function changedGraphVersions(before: ProvisioningState, after: ProvisioningState): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, g] of Object.entries(after.graphs)) if (before.graphs[name]?.version !== g.version) out[name] = g.version;
+  return out;
 }

@@ -32,13 +32,16 @@ class Up extends ManagedChild {
   }
 
   async start(): Promise<{ api: string; token: string }> {
-    const child = this.spawnNode([path.join(ROOT, 'bin/logfsctl.js'), 'up', '--mount', this.mnt, '--data', this.data, '--api', '127.0.0.1:0']);
+    // Free ports for everything it listens on, so the test never collides with another system.
+    const child = this.spawnNode([path.join(ROOT, 'bin/logfsctl.js'), 'up', '--mount', this.mnt, '--data', this.data, '--api', '127.0.0.1:0', '--metrics', '127.0.0.1:0']);
+    let exited: number | null = null;
+    void this.exited.then((code) => (exited = code ?? -1));
     const api = await waitFor(
       'logfsctl up to mount and serve the control API',
       async () => {
-        if (child.exitCode !== null) throw new Error(`logfsctl up exited with ${child.exitCode}:\n${await this.logTail()}`);
+        if (exited !== null) return 'exited';
         const rt = JSON.parse(await fsp.readFile(path.join(this.data, 'runtime.json'), 'utf8')) as { pid?: number; api?: string };
-        if (!rt.api || !(await isMounted(this.mnt))) return undefined;
+        if (rt.pid !== child.pid || !rt.api || !(await isMounted(this.mnt))) return undefined;
         const url = rt.api.startsWith('http') ? rt.api.replace(/\/$/, '') : `http://${rt.api}`;
         const res = await fetch(`${url}/api/v1/health`);
         return res.ok ? url : undefined;
@@ -46,6 +49,7 @@ class Up extends ManagedChild {
       60_000,
       100,
     );
+    if (api === 'exited') throw new Error(`logfsctl up exited with ${exited}:\n${await this.logTail()}`);
     const token = (await fsp.readFile(path.join(this.data, 'admin.token'), 'utf8')).trim();
     return { api, token };
   }
@@ -202,14 +206,30 @@ describe('web console in headless Chromium', () => {
     await page.getByTestId('propagation').waitFor();
     await shot('14-job-detail');
 
+    // A second version through the editor, then a rollback to the first from the history.
+    await page.goto(`${api}/#/graphs/${GRAPH}/edit`);
+    const editor = page.locator('textarea[name=definition]');
+    await expect.poll(() => editor.inputValue()).toContain('checkout-errors');
+    await editor.fill((await editor.inputValue()).replace(/^description: .*$/m, 'description: request counts, payment errors (v2)'));
+    await page.getByTestId('valid').waitFor();
+    await page.getByTestId('apply').click();
+    await page.locator('[data-job-state=active]').waitFor({ timeout: 40_000 });
     await page.goto(`${api}/#/graphs/${GRAPH}/history`);
-    await page.getByTestId('history-table').waitFor();
-    await shot('15-graph-history');
+    const history = page.getByTestId('history-table');
+    await expect.poll(() => history.locator('tbody tr').count()).toBe(2);
+    await history.getByRole('button', { name: /Roll back to v/ }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByText('The whole store').waitFor();
+    await shot('15-graph-rollback-confirm');
+    await dialog.getByRole('button', { name: /Roll back to v/ }).click();
+    await page.locator('[data-job-state=active]').waitFor({ timeout: 40_000 });
+    await expect.poll(() => history.locator('tbody tr').count()).toBe(3);
+    await shot('16-graph-history');
 
     await page.goto(`${api}/#/agents`);
     await page.getByRole('button', { name: /^metric/ }).click();
     await page.locator('.table-options').getByText('bucketsMinutes').waitFor();
-    await shot('16-agents');
+    await shot('17-agents');
 
     expect(browserErrors.filter((e) => !/Failed to load resource/.test(e))).toEqual([]);
   });

@@ -100,6 +100,11 @@ describe('stream encryption, embedded mode (journal as the bus)', () => {
     const journalDir = (await daemon.runtime()).journalDir;
     for (const card of CARDS) expect(await sh(`grep -rlF '${card}' ${journalDir} || true`)).toBe('');
     expect((await journalRecords(daemon, 'web'))[0]!.enc).toBeUndefined();
+    // logfsctl tail opens them with the key from the store.
+    const tail = await logfsctl(['tail', 'pay', '--data', daemon.dataDir, '--provider', daemon.provider, '--from-beginning', '--count', '4', '--timeout', '20']);
+    expect(tail.code, tail.stderr).toBe(0);
+    expect(tail.stdout).toContain(`card=${CARDS[0]} amount=12.50`);
+    expect(tail.stdout).toContain('no card here');
 
     // The archive: three records (the filter dropped one), with the fields parse extracted.
     const opened = await waitFor('three archived records of pay', async () => {

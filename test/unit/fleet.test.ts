@@ -120,6 +120,31 @@ describe('file fleet', () => {
     expect(v.usage().agents['g/n']).toEqual({ records: 75, cpuMs: 2 });
   });
 
+  it('sums a graph\'s agent counters over the workers running it, with rates between their reports', async () => {
+    const v = await view();
+    const t = Date.now() - 2000;
+    const msg = (id: string, at: number, n: number): MemberMessage => ({
+      id,
+      kind: 'worker',
+      host: 'h',
+      pid: 1,
+      storeVersion: 1,
+      seenAt: new Date(at).toISOString(),
+      pipeline: { graphs: { web: { version: 2, state: 'running', lag: 0, agents: { parse: { in: n, out: n, errors: 0, cpuMs: n / 100 } } } } },
+      usage: { streams: {}, agents: {} },
+    });
+    v.apply({ id: 'w1', message: msg('w1', t, 100) });
+    v.apply({ id: 'w2', message: msg('w2', t, 50) });
+    v.apply({ id: 'w1', message: msg('w1', t + 300, 400) }); // too soon to measure a rate from
+    v.apply({ id: 'w1', message: msg('w1', t + 1000, 1100) });
+    v.apply({ id: 'w2', message: msg('w2', t + 1000, 550) });
+    const stats = v.graphStats('web');
+    expect(stats.parse).toMatchObject({ in: 1650, out: 1650, errors: 0 });
+    expect(stats.parse!.cpuMs).toBeCloseTo(16.5);
+    expect(stats.parse!.ratePerSec).toBeCloseTo(1000 + 500);
+    expect(v.graphStats('other')).toEqual({});
+  });
+
   it('skips files that are not members, and sees members already there when it opens', async () => {
     reporter('worker-h1-7').start();
     await fsp.mkdir(path.join(dir, FLEET_DEFAULTS.dirName), { recursive: true });

@@ -9,8 +9,11 @@ export interface ParsedText {
   definition: unknown;
   /** A syntax error, with its 1-based line. */
   syntaxError: { line: number; message: string } | null;
-  /** 1-based line of a problem path, or null when the path is not in the text. */
-  lineOf: (path: string) => number | null;
+  /**
+   * 1-based line of a problem: its path (`nodes.2.inputs.0`), or a path relative to its node
+   * (`inputs` of node `store`); null when neither is in the text.
+   */
+  lineOf: (path: string, node?: string) => number | null;
 }
 
 export async function parseDefinitionText(text: string): Promise<ParsedText> {
@@ -22,8 +25,11 @@ export async function parseDefinitionText(text: string): Promise<ParsedText> {
     const line = lc.linePos(err.pos[0]).line;
     return { definition: undefined, syntaxError: { line, message: err.message.split('\n')[0] ?? err.message }, lineOf: () => null };
   }
-  const lineOf = (path: string) => {
-    const parts: (string | number)[] = path === '' || path === '-' ? [] : path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+  const nodes = (doc.toJS() as { nodes?: { id?: unknown }[] } | null)?.nodes;
+  const lineOf = (path: string, node?: string) => {
+    let parts: (string | number)[] = path === '' || path === '-' ? [] : path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+    const index = node && Array.isArray(nodes) ? nodes.findIndex((n) => n?.id === node) : -1;
+    if (index >= 0 && parts[0] !== 'nodes') parts = ['nodes', index, ...parts];
     // The deepest prefix of the path that exists: a missing key is reported on its parent.
     for (let n = parts.length; n >= 0; n--) {
       const node = doc.getIn(parts.slice(0, n), true) as { range?: [number, number, number] } | undefined;

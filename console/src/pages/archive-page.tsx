@@ -146,7 +146,9 @@ export function ArchivePage({ route }: { route: Route }) {
               <div className="tail-list tail-list-static" data-testid="archive-records">
                 {records.data?.records.map((r) => (
                   <div key={`${r.stream}/${r.id}`} className={`tail-row ${selected?.id === r.id ? 'tail-row-selected' : ''}`} onClick={() => setSelected(r)}>
-                    <span className="tail-time">{fmtTime(r.ts)}</span>
+                    <span className="tail-time" title={fmtTime(r.ts)}>
+                      {fmtClock(r.ts, true)}
+                    </span>
                     <span className="tail-inst">{r.class ?? '—'}</span>
                     <span className="tail-data">{recordText(r)}</span>
                   </div>

@@ -68,7 +68,11 @@ export function FleetPage() {
                       <KindBadge kind={m.kind} />
                     </td>
                     <td>{m.host}</td>
-                    <td className="mono">{m.instance ?? '—'}</td>
+                    <td className="mono">
+                      <span className="truncate" title={m.instance}>
+                        {m.instance ?? '—'}
+                      </span>
+                    </td>
                     <td>{m.provider ?? '—'}</td>
                     <td className="mono">{m.mount ?? '—'}</td>
                     <td className="num">
@@ -130,7 +134,11 @@ export function FleetPage() {
                     {workers.flatMap((m) =>
                       Object.entries(m.pipeline?.graphs ?? {}).map(([g, s]) => (
                         <tr key={`${m.id}/${g}`}>
-                          <td className="mono">{m.instance ?? m.id}</td>
+                          <td className="mono">
+                            <span className="truncate" title={m.id}>
+                              {m.instance ?? m.id}
+                            </span>
+                          </td>
                           <td>
                             <a href={href('graphs', g)}>{g}</a>
                           </td>
@@ -163,7 +171,11 @@ function GatewayRow({ m }: { m: FleetMember }) {
   const unacked = g.journalBytes ? g.journalUnackedBytes / g.journalBytes : 0;
   return (
     <tr>
-      <td className="mono">{m.instance ?? m.id}</td>
+      <td className="mono">
+        <span className="truncate" title={m.instance ?? m.id}>
+          {m.instance ?? m.id}
+        </span>
+      </td>
       <td className="num strong">{fmtRate(g.ratePerSec)}</td>
       <td className="num">{fmtNum(g.recordsIn)}</td>
       <td className="num">{fmtNum(g.recordsOut)}</td>

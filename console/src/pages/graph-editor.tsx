@@ -52,11 +52,11 @@ export function GraphEditor({ graph, defaultPorts, onApplied }: { graph: GraphVi
       setChecked((c) => (c ? { ...c, checking: true } : c));
       try {
         const r = await post<{ ok: boolean; problems: GraphProblem[] }>('graphs/validate', { definition: parsed.definition });
-        if (live) setChecked({ parsed, ok: r.ok, checking: false, error: null, problems: r.problems.map((p) => ({ ...p, line: parsed.lineOf(p.path) })) });
+        if (live) setChecked({ parsed, ok: r.ok, checking: false, error: null, problems: r.problems.map((p) => ({ ...p, line: parsed.lineOf(p.path, p.node) })) });
       } catch (err) {
         // A 400 with problems is the same answer in another form.
         const e = err as ApiError;
-        if (live) setChecked({ parsed, ok: false, checking: false, error: e.problems.length ? null : e, problems: e.problems.map((p) => ({ ...p, line: parsed.lineOf(p.path) })) });
+        if (live) setChecked({ parsed, ok: false, checking: false, error: e.problems.length ? null : e, problems: e.problems.map((p) => ({ ...p, line: parsed.lineOf(p.path, p.node) })) });
       }
     })();
     return () => {

@@ -292,6 +292,24 @@ describe('jobs', () => {
     expect(store.snapshot().streams.s).toBeDefined(); // the change stays committed
   });
 
+  it('fails when a worker refuses the new graph version, with its reason; an old refusal does not count', async () => {
+    await service.createStream(ADMIN, { name: 's' });
+    await service.applyGraph(ADMIN, graph('g', ['s']));
+    // A refusal of version 1 long ago is not about this change (version 2).
+    fleet.set([{ id: 'w1', kind: 'worker', host: 'hostw', storeVersion: 0, pipeline: { graphs: { g: { version: 1, state: 'running', lag: 0, error: 'version 1 rejected: old', agents: {} } } } }]);
+    const job = await service.applyGraph(ADMIN, graph('g', ['s'], [{ id: 'keep', type: 'archive', inputs: ['source'], config: { name: 'two' } }]));
+    expect(store.snapshot().graphs.g!.version).toBe(2);
+    fleet.set([{ id: 'w1', kind: 'worker', host: 'hostw', storeVersion: job.version!, pipeline: { graphs: { g: { version: 1, state: 'running', lag: 0, error: 'version 2 rejected: custom agent failed its trial', agents: {} } } } }]);
+    const done = await service.getJob(ADMIN, job.id, 1000);
+    expect(done.state).toBe('failed');
+    expect(done.reason).toContain('worker w1 on hostw: graph g: version 2 rejected: custom agent failed its trial');
+
+    fleet.set([{ id: 'w1', kind: 'worker', host: 'hostw', storeVersion: 0, pipeline: { graphs: { g: { version: 2, state: 'running', lag: 0, error: 'version 1 rejected: old', agents: {} } } } }]);
+    const ok = await service.applyGraph(ADMIN, graph('g', ['s'], [{ id: 'keep', type: 'archive', inputs: ['source'], config: { name: 'three' } }]));
+    fleet.set([{ id: 'w1', kind: 'worker', host: 'hostw', storeVersion: ok.version!, pipeline: { graphs: { g: { version: 3, state: 'running', lag: 0, error: null, agents: {} } } } }]);
+    await expect(service.getJob(ADMIN, ok.id, 1000)).resolves.toMatchObject({ state: 'active' });
+  });
+
   it('keeps jobs across a restart; one interrupted while propagating is failed', async () => {
     fleet.set([{ id: 'd1', kind: 'daemon', storeVersion: 0 }]);
     const job = await service.createStream(ADMIN, { name: 's' });
