@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { LogfsError } from '../core/errors.js';
 import { componentLogger, configureLogger, type Logger } from '../core/logger.js';
-import { startControl } from '../control/index.js';
+import { CONTROL_DEFAULTS, startControl } from '../control/index.js';
 import { openFleet, type FleetOpenOptions } from '../control/fleet/index.js';
 import { openStore, type StoreOptions } from '../control/open-store.js';
 import type { DaemonConfig } from '../daemon/config.js';
@@ -17,15 +17,13 @@ import { parseGatewayConfig } from '../gateway/index.js';
 import { readAdminToken } from './api-connection.js';
 import { brokersOf, pipelineAttachmentFor } from './daemon-options.js';
 
-export const CONTROL_DEFAULTS = {
-  /** Loopback only: the API changes what every host runs; expose it on purpose (--api HOST:PORT). */
-  listen: '127.0.0.1:7480',
-} as const;
+/** Loopback by default: the API changes what every host runs; expose it on purpose (--api HOST:PORT). */
+export const DEFAULT_LISTEN = `${CONTROL_DEFAULTS.host}:${CONTROL_DEFAULTS.port}`;
 
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !m[1] || port > 65535) throw new LogfsError('LOGFS_E_CONFIG', `--api must be HOST:PORT (for example ${CONTROL_DEFAULTS.listen}), not "${listen}"`);
+  if (!m || !m[1] || port > 65535) throw new LogfsError('LOGFS_E_CONFIG', `--api must be HOST:PORT (for example ${DEFAULT_LISTEN}), not "${listen}"`);
   return { host: m[1], port };
 }
 
@@ -85,7 +83,7 @@ export const controlCommand: CommandModule<{ data: string }, ControlRunArgs> = {
   builder: (y: Argv<{ data: string }>) =>
     y
       .positional('command', { choices: ['run'] as const, describe: 'run: serve until Ctrl-C' })
-      .option('listen', { type: 'string', default: CONTROL_DEFAULTS.listen, describe: 'HOST:PORT of the API and console' })
+      .option('listen', { type: 'string', default: DEFAULT_LISTEN, describe: 'HOST:PORT of the API and console' })
       .option('kafka', { type: 'string', array: true, describe: 'Kafka brokers (cluster mode: the store and the fleet live on Kafka)' })
       .option('store', { choices: ['file', 'kafka'] as const, describe: 'Provisioning store (default: kafka when --kafka is given, else the data dir\'s file)' })
       .option('topic-prefix', { type: 'string', describe: 'Topic prefix (default logfs)' })

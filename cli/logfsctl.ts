@@ -18,7 +18,7 @@ import { validateProviderName } from '../control/stream-name.js';
 import { readRuntime, type RuntimeInfo } from '../daemon/daemon.js';
 import { isMountPoint, lazyUnmount } from '../daemon/fuse-fs.js';
 import { parsePrometheusText } from '../gateway/index.js';
-import { controlCommand, CONTROL_DEFAULTS, runUp } from './control-command.js';
+import { controlCommand, DEFAULT_LISTEN, runUp } from './control-command.js';
 import { daemonConfigFromFlags, daemonFlags, brokersOf } from './daemon-options.js';
 import { alarmsCommand } from './alarms-command.js';
 import { archiveCommand } from './archive-command.js';
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
     .command(
       'up',
       'Run everything on this host (embedded defaults unless --kafka is given) until Ctrl-C',
-      (y) => daemonFlags(y).option('api', { type: 'string', default: CONTROL_DEFAULTS.listen, describe: 'Serve the control API and web console on HOST:PORT ("off": none)' }),
+      (y) => daemonFlags(y).option('api', { type: 'string', default: DEFAULT_LISTEN, describe: 'Serve the control API and web console on HOST:PORT ("off": none)' }),
       async (argv) => {
         const config = await daemonConfigFromFlags(argv);
         const log = configureLogger({ level: config.logLevel });

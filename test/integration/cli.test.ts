@@ -33,7 +33,7 @@ describe('logfsctl with an embedded-mode logfsd', () => {
     expect(dup.stderr).toContain('stream "app" already exists');
     const nested = await logfsctl(['stream', 'create', 'app/x', '--data', d.dataDir]);
     expect(nested.code).toBe(1);
-    expect(nested.stderr).toContain('conflicts with stream "app"');
+    expect(nested.stderr).toContain('conflicts with an existing stream: a stream cannot also be a namespace');
     const zero = await logfsctl(['stream', 'create', 'zero', '--partitions', '0', '--data', d.dataDir]);
     expect(zero.code).toBe(1);
     expect(zero.stderr).toMatch(/partitions: Too small/);

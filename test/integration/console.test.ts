@@ -73,6 +73,8 @@ describe('web console in headless Chromium', () => {
     // A missing browser is a broken test machine, not a reason to skip: say how to fix it.
     if (!fs.existsSync(CHROMIUM)) throw new Error(`Chromium is not installed at ${CHROMIUM}: run scripts/setup.sh test (Debian package chromium), or set LOGFS_TEST_CHROMIUM`);
     if (!fs.existsSync(path.join(ROOT, 'dist/console/index.html'))) throw new Error('the console is not built: run scripts/setup.sh (or npm run build:console)');
+    // Only this run's screenshots: a page that is no longer visited leaves no stale picture.
+    await fsp.rm(SHOTS, { recursive: true, force: true });
     await fsp.mkdir(SHOTS, { recursive: true });
     up = new Up(await tempDir('logfs-console-'));
     ({ api, token } = await up.start());

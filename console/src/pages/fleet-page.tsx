@@ -84,7 +84,7 @@ export function FleetPage() {
                         </>
                       )}
                     </td>
-                    <td>
+                    <td className="nowrap">
                       <StateBadge state={m.alive ? 'alive' : 'stale'} /> <span className="muted small">{fmtAgo(m.seenAt)}</span>
                     </td>
                   </tr>
@@ -92,7 +92,7 @@ export function FleetPage() {
               </tbody>
             </table>
           </Card>
-          <div className="grid-2">
+          <div className="grid-gateways">
             <Card title="Gateways" flush>
               {daemons.length === 0 ? (
                 <EmptyState icon="▣" title="No gateway reports" />

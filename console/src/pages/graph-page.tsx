@@ -6,7 +6,7 @@ import { ApiError, get, post } from '../api/client';
 import type { AgentInfo, CommitInfo, GraphView, Job } from '../api/types';
 import { Badge } from '../components/badge';
 import { ConfirmDialog } from '../components/dialog';
-import { JobCard, trackJob } from '../components/job-progress';
+import { JobCard, useJob } from '../components/job-progress';
 import { JsonView } from '../components/json-view';
 import { Card, EmptyState, ErrorBanner, KeyValues, Loading, PageHeader } from '../components/page';
 import { fmtAgo, fmtNum, fmtRate, fmtTime } from '../format';
@@ -185,7 +185,15 @@ function GraphHistory({ graph, onRolledBack }: { graph: GraphView; onRolledBack:
   const [target, setTarget] = useState<CommitInfo | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
-  const [job, setJob] = useState<Job | null>(null);
+  const [started, setJob] = useState<Job | null>(null);
+  const job = useJob(started);
+  useEffect(() => {
+    if (job?.state === 'active') {
+      onRolledBack();
+      history.reload();
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [job?.state]);
   const [viewing, setViewing] = useState<number | null>(null);
   const snapshot = useApi(() => (viewing === null ? Promise.resolve(undefined) : get<{ commit: CommitInfo; state: unknown }>(`history/${viewing}`)), [viewing]);
   const all = history.data ?? [];
@@ -271,10 +279,7 @@ function GraphHistory({ graph, onRolledBack }: { graph: GraphView; onRolledBack:
           try {
             const j = await post<Job>('rollback', { version: target.version });
             setJob(j);
-            trackJob(j, `Roll back to v${target.version}`);
             setTarget(null);
-            onRolledBack();
-            history.reload();
           } catch (err) {
             setError(err as ApiError);
           } finally {
@@ -297,10 +302,4 @@ function graphAt(state: unknown, name: string): unknown {
   if (Array.isArray(graphs)) return graphs.find((g) => (g as { name?: string }).name === name || (g as { definition?: { name?: string } }).definition?.name === name);
   if (graphs && typeof graphs === 'object') return (graphs as Record<string, unknown>)[name];
   return undefined;
-}
-
-export function useGraphReloadOnJob(job: Job | null, reload: () => void) {
-  useEffect(() => {
-    if (job?.state === 'active') reload();
-  }, [job?.state, reload]);
 }
