@@ -3,6 +3,7 @@
  * running, and then stopped again at the end) and the benchmark's own topic, created fresh for the
  * run and deleted afterwards.
  */
+import '../gateway/kafkajs-patches.js';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';

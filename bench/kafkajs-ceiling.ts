@@ -4,6 +4,7 @@
  * instance) and records encoded like the gateway's (a 99-byte line each). It bounds what the
  * whole path can reach while every record is one Kafka message produced from one JS thread.
  */
+import '../gateway/kafkajs-patches.js';
 import { performance } from 'node:perf_hooks';
 import { Partitioners, type Message } from 'kafkajs';
 import { encodeRecord } from '../gateway/index.js';

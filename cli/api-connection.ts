@@ -90,7 +90,8 @@ async function startInProcess(dataDir: string, envToken: string | undefined, rt:
   const where = rt?.store === 'kafka' ? ({ kind: 'kafka', brokers, topicPrefix, log } as const) : ({ kind: 'file', dataDir } as const);
   const store = await openStore(where);
   const fleet = await openFleet(where);
-  const control = await startControl({ store, fleet, dataDir, host: '127.0.0.1', port: 0, brokers, topicPrefix, log });
+  // One command's lifetime is too short to apply topic changes; a control service does that.
+  const control = await startControl({ store, fleet, dataDir, host: '127.0.0.1', port: 0, brokers, topicPrefix, reconcileTopics: false, log });
   const token = envToken ?? (await readAdminToken(dataDir));
   return {
     client: new ControlClient(control.url, token),

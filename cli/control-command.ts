@@ -12,7 +12,7 @@ import { CONTROL_DEFAULTS, startControl } from '../control/index.js';
 import { openFleet, type FleetOpenOptions } from '../control/fleet/index.js';
 import { openStore, type StoreOptions } from '../control/open-store.js';
 import type { DaemonConfig } from '../daemon/config.js';
-import { startDaemon } from '../daemon/daemon.js';
+import { controlPlaneLocation, startDaemon } from '../daemon/daemon.js';
 import { parseGatewayConfig } from '../gateway/index.js';
 import { readAdminToken } from './api-connection.js';
 import { brokersOf, pipelineAttachmentFor } from './daemon-options.js';
@@ -43,7 +43,7 @@ export async function runUp(config: DaemonConfig, log: Logger, api: string | nul
     if (api) {
       const { host, port } = parseListen(api);
       const kafka = config.gateway.kafka;
-      const fleet = await openFleet(storeOptions(config.store, config.dataDir, kafka.brokers, kafka.topicPrefix, kafka.replicationFactor, log));
+      const fleet = await openFleet(controlPlaneLocation(config, log));
       const control = await startControl({ store: daemon.store, fleet, dataDir: config.dataDir, host, port, brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, log });
       stopControl = async () => {
         await control.stop();

@@ -6,8 +6,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { configureLogger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
-import { runDaemon } from '../daemon/daemon.js';
-import { FileProvisioningStore } from '../control/store.js';
+import { controlPlaneLocation, runDaemon } from '../daemon/daemon.js';
+import { openStore } from '../control/open-store.js';
 import { Gateway } from '../gateway/index.js';
 import { serveGateway } from '../gateway/gateway-server.js';
 import { daemonConfigFromFlags, daemonFlags, pipelineAttachmentFor } from './daemon-options.js';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       async (argv) => {
         const config = await daemonConfigFromFlags(argv);
         const log = configureLogger({ level: config.logLevel });
-        const store = await FileProvisioningStore.open(config.dataDir);
+        const store = await openStore(controlPlaneLocation(config, log));
         const attachment = pipelineAttachmentFor({ ...config, gatewaySocket: undefined }, log);
         const gateway = await Gateway.start(config.gateway, { dataDir: config.dataDir, store, log, embeddedConsumers: attachment?.journalConsumers ?? [] });
         const pipeline = await attachment?.start({ gateway, store, dataDir: config.dataDir });

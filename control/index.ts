@@ -1,6 +1,7 @@
 /**
  * The control service (docs/control-api.md): the HTTP API over the provisioning store, the
- * OpenAPI document, the web console's files, provisioning jobs and the live tail. It runs inside
+ * OpenAPI document, the web console's files, provisioning jobs, the live tail and, with Kafka
+ * brokers, the topic reconciler (stream spec changes applied to their topics). It runs inside
  * `logfsctl up` and on its own as `logfsctl control run`; `startControl` is the one entry point.
  */
 import crypto from 'node:crypto';
@@ -15,6 +16,7 @@ import { startControlServer } from './http/server.js';
 import { JobTracker } from './jobs.js';
 import { ControlService, type FleetReader } from './service/index.js';
 import type { ProvisioningStore } from './store.js';
+import { createReconcilerKafka, TopicReconciler } from './topic-reconciler.js';
 
 export { ControlService, type FleetReader, type TailTarget } from './service/index.js';
 export { type Principal, authenticate, bootstrapAdminToken, hashToken } from './auth.js';
@@ -53,9 +55,17 @@ export interface StartControlOptions {
   host: string;
   /** 0: any free port. */
   port: number;
-  /** Kafka brokers of the live tail; none: the journal in the data dir (embedded mode). */
+  /**
+   * Kafka brokers of the live tail and of the topic reconciler (control/topic-reconciler.ts); none:
+   * the journal in the data dir (embedded mode), and no topics to reconcile.
+   */
   brokers: string[];
   topicPrefix: string;
+  /**
+   * Apply stream specs to their topics (control/topic-reconciler.ts) while running; only with
+   * brokers. Default true; false for a short-lived in-process service (a CLI command).
+   */
+  reconcileTopics?: boolean;
   /** Defaults: `<data>/archive`, `<data>/metrics`, `<data>/alarms`, `<data>/journal`. */
   archiveDir?: string;
   metricsDir?: string;
@@ -130,6 +140,10 @@ export async function startControl(opts: StartControlOptions): Promise<RunningCo
     throw err;
   }
   log.info({ url: server.url, consoleDir, adminTokenFile: admin.file }, 'control service listening');
+  const topics =
+    opts.brokers.length > 0 && opts.reconcileTopics !== false ? new TopicReconciler({ kafka: createReconcilerKafka(opts.brokers, log), topicPrefix: opts.topicPrefix, store: opts.store, log }) : undefined;
+  // Not awaited: the API serves while Kafka is down; the reconciler logs and catches up.
+  void topics?.start();
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,
@@ -138,6 +152,7 @@ export async function startControl(opts: StartControlOptions): Promise<RunningCo
     stop() {
       stopped ??= (async () => {
         await server.close();
+        await topics?.stop();
         await jobs.close();
         unwatchStore?.();
         await reporter?.stop();

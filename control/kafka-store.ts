@@ -26,6 +26,7 @@
  * until logFS is upgraded, rather than letting readers disagree.
  */
 // Loads the project's kafkajs patches before kafkajs itself (see gateway/kafka-producer.ts).
+import '../gateway/kafkajs-patches.js';
 import { kafkaLogCreator } from '../gateway/kafka-producer.js';
 import crypto from 'node:crypto';
 import os from 'node:os';

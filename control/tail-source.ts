@@ -4,6 +4,7 @@
  * so tailing moves nobody's offsets), else from the journal in the data directory (embedded mode,
  * where the journal is the bus). Records of an encrypted stream are opened when the key is given.
  */
+import '../gateway/kafkajs-patches.js';
 import crypto from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { LogfsError, errorMessage } from '../core/errors.js';

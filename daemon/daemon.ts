@@ -72,15 +72,25 @@ export interface DaemonAttachment {
   start(ctx: { gateway: Gateway; store: ProvisioningStore; dataDir: string; fleet?: Fleet }): Promise<{ stop(): Promise<void> }>;
 }
 
+/**
+ * Where the provisioning store and the fleet reports of a daemon's config live: the data dir
+ * (one host), or the Kafka brokers (`store: kafka`, cluster mode).
+ */
+export function controlPlaneLocation(
+  config: DaemonConfig,
+  log?: Logger,
+): { kind: 'file'; dataDir: string; log?: Logger } | { kind: 'kafka'; brokers: string[]; topicPrefix: string; replicationFactor: number; log?: Logger } {
+  const kafka = config.gateway.kafka;
+  return config.store === 'kafka'
+    ? { kind: 'kafka', brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, replicationFactor: kafka.replicationFactor, ...(log ? { log } : {}) }
+    : { kind: 'file', dataDir: config.dataDir, ...(log ? { log } : {}) };
+}
+
 export async function startDaemon(config: DaemonConfig, parentLog?: Logger, attachment?: DaemonAttachment): Promise<RunningDaemon> {
   const log = componentLogger('logfsd', parentLog);
   await fsp.mkdir(config.dataDir, { recursive: true });
   const kafka = config.gateway.kafka;
-  const store = await openStore(
-    config.store === 'kafka'
-      ? { kind: 'kafka', brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, replicationFactor: kafka.replicationFactor, log }
-      : { kind: 'file', dataDir: config.dataDir },
-  );
+  const store = await openStore(controlPlaneLocation(config, log));
   let gateway: Gateway | undefined;
   let client: GatewayClient | undefined;
   let sink: IngestSink;
@@ -104,11 +114,7 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
   }
 
   // Who runs where and what it applied (control/fleet), on the store's medium: the control service reads it.
-  const fleet = await openFleet(
-    config.store === 'kafka'
-      ? { kind: 'kafka', brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, replicationFactor: kafka.replicationFactor, clientId: `${kafka.clientId}-fleet`, log: parentLog }
-      : { kind: 'file', dataDir: config.dataDir, log: parentLog },
-  );
+  const fleet = await openFleet({ ...controlPlaneLocation(config, parentLog), ...(config.store === 'kafka' ? { clientId: `${kafka.clientId}-fleet` } : {}) });
   const mountpoint = path.resolve(config.mount.path);
   const reporter = fleet.reporter({
     id: memberId('daemon', config.gateway.host, identity.instance),

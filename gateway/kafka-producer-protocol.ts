@@ -1,8 +1,11 @@
 /** Messages between the shipper (main thread) and the Kafka producer worker. */
 import type { SendOutcome } from './kafka-producer.js';
 
+/** What the store says a stream's topic is created with (partitions; retention, null: broker default). */
+export type TopicSettings = [topic: string, partitions: number, retentionHours: number | null];
+
 export type ToProducer =
-  | { t: 'topics'; partitions: [string, number][] }
+  | { t: 'topics'; topics: TopicSettings[] }
   /** Journal entries from `lsn` on, concatenated in `buf` (transferred), each `lengths[i]` bytes. */
   | { t: 'send'; id: number; lsn: number; buf: ArrayBuffer; lengths: number[] }
   | { t: 'stop' };

@@ -23,7 +23,7 @@ const stop = new AbortController();
 port.on('message', (m: ToProducer) => {
   switch (m.t) {
     case 'topics':
-      session.setTopics(m.partitions);
+      session.setTopics(m.topics);
       break;
     case 'send': {
       const buf = Buffer.from(m.buf);

@@ -6,16 +6,15 @@
  */
 // Must come before kafkajs is loaded: they replace kafkajs' quadratic partition grouping, its
 // Long-based record encoding and decoding, and its byte-at-a-time CRC-32C.
+import './kafkajs-patches.js';
 import { linearGroupingInstalled } from './kafkajs-grouping.js';
-import './kafkajs-record-decoder.js';
-import './kafkajs-record-encoder.js';
-import './kafkajs-crc32c.js';
-import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin, type TopicMessages, type Message } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, CompressionTypes, type Producer, type Admin, type ITopicConfig, type TopicMessages, type Message } from 'kafkajs';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Backoff, sleep } from '../core/retry.js';
 import type { GatewayConfig } from './config.js';
 import { decodeJournalEntry } from './journal-entry.js';
+import type { TopicSettings } from './kafka-producer-protocol.js';
 
 export function kafkaLogCreator(log: Logger) {
   return () =>
@@ -63,6 +62,23 @@ export const keyMemoPartitioner: typeof Partitioners.DefaultPartitioner = () => 
   };
 };
 
+/** A stream's `retentionHours` as Kafka's `retention.ms` (also used by control/topic-reconciler.ts). */
+export function retentionMs(hours: number): number {
+  return Math.round(hours * 3_600_000);
+}
+
+/**
+ * How the gateway creates a stream topic: the store's partitions and retention (none when the
+ * stream is unknown: 1 partition, the broker's retention). control/topic-reconciler.ts applies
+ * later changes to topics that exist.
+ */
+export function streamTopicConfig(topic: string, settings: TopicSettings | undefined, config: GatewayConfig): ITopicConfig {
+  const configEntries = [{ name: 'max.message.bytes', value: String(config.kafka.topicMaxMessageBytes) }];
+  const hours = settings?.[2] ?? null;
+  if (hours !== null) configEntries.push({ name: 'retention.ms', value: String(retentionMs(hours)) });
+  return { topic, numPartitions: settings?.[1] ?? 1, replicationFactor: config.kafka.replicationFactor, configEntries };
+}
+
 export type SendResult = 'ok' | 'too-large' | 'stopped';
 
 export interface SendOutcome {
@@ -85,7 +101,7 @@ export class KafkaProducerSession {
   private admin: Admin | undefined;
   private readonly knownTopics = new Set<string>();
   private topicWork: Promise<void> = Promise.resolve();
-  private readonly partitionsByTopic = new Map<string, number>();
+  private readonly settingsByTopic = new Map<string, TopicSettings>();
   private connected = false;
 
   constructor(
@@ -97,10 +113,10 @@ export class KafkaProducerSession {
     if (!linearGroupingInstalled) log.warn('kafkajs was loaded before the grouping fix; large batches will cost quadratic CPU');
   }
 
-  /** Topics are created at provisioning (when the store says a stream exists) with its partitions. */
-  setTopics(partitions: [string, number][]): void {
-    for (const [topic, n] of partitions) this.partitionsByTopic.set(topic, n);
-    void this.ensureTopics(partitions.map(([t]) => t)).catch((err) => {
+  /** Topics are created at provisioning (when the store says a stream exists) with its settings. */
+  setTopics(topics: TopicSettings[]): void {
+    for (const t of topics) this.settingsByTopic.set(t[0], t);
+    void this.ensureTopics(topics.map(([t]) => t)).catch((err) => {
       this.log.warn({ err: errorMessage(err) }, 'could not create stream topics yet; will retry when shipping');
     });
   }
@@ -159,12 +175,7 @@ export class KafkaProducerSession {
     if (toCreate.length > 0) {
       await this.admin.createTopics({
         waitForLeaders: true,
-        topics: toCreate.map((topic) => ({
-          topic,
-          numPartitions: this.partitionsByTopic.get(topic) ?? 1,
-          replicationFactor: this.config.kafka.replicationFactor,
-          configEntries: [{ name: 'max.message.bytes', value: String(this.config.kafka.topicMaxMessageBytes) }],
-        })),
+        topics: toCreate.map((topic) => streamTopicConfig(topic, this.settingsByTopic.get(topic), this.config)),
       });
       this.log.info({ topics: toCreate }, 'created stream topics');
     }

@@ -17,7 +17,7 @@ import { topicForStream } from '../control/stream-name.js';
 import type { GatewayConfig } from './config.js';
 import type { Journal } from './journal.js';
 import type { SendOutcome } from './kafka-producer.js';
-import type { FromProducer, ToProducer } from './kafka-producer-protocol.js';
+import type { FromProducer, TopicSettings, ToProducer } from './kafka-producer-protocol.js';
 import type { Counter, MetricsRegistry } from './metrics.js';
 
 export { createKafka, kafkaLogCreator } from './kafka-producer.js';
@@ -150,8 +150,8 @@ export class KafkaShipper {
   }
 
   private onState(state: ProvisioningState): void {
-    const partitions: [string, number][] = Object.values(state.streams).map((s) => [topicForStream(s.provider, s.name, this.config.kafka.topicPrefix), s.partitions]);
-    this.post({ t: 'topics', partitions });
+    const topics: TopicSettings[] = Object.values(state.streams).map((s) => [topicForStream(s.provider, s.name, this.config.kafka.topicPrefix), s.partitions, s.retentionHours]);
+    this.post({ t: 'topics', topics });
   }
 
   /** Hands a batch to the worker: one copy into a transferred buffer, no per-record messages. */

@@ -17,7 +17,12 @@ import type { StreamKeyring } from '../gateway/record-crypto.js';
 
 export const KAFKA_SOURCE_DEFAULTS = {
   sessionTimeoutMs: 30_000,
-  heartbeatIntervalMs: 3_000,
+  /**
+   * A member learns that its group rebalances from a heartbeat answer; every worker of a graph must
+   * rejoin before the new assignment starts, so this bounds how long a reconfiguration or a new
+   * worker waits on the others (3 s, kafkajs' default, made every graph change take 3 s).
+   */
+  heartbeatIntervalMs: 500,
   maxBytesPerPartition: 4 * 1024 * 1024,
   maxBytes: 16 * 1024 * 1024,
   maxWaitTimeMs: 200,

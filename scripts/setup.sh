@@ -52,9 +52,13 @@ test_deps() {
   # --no-install-recommends, has no libc headers). bsdutils is Debian's package for util-linux
   # `logger`. The tests and benchmarks run their own rsyslogd with a private config; on a host
   # with systemd, installing rsyslog also enables the system one (Debian's default syslog daemon).
-  # python3-cryptography: test/integration/encryption.test.ts opens sealed records with Python's AES-GCM.
-  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka chromium python3-cryptography
-  python3 -c 'import msgpack' 2>/dev/null || { log "installing Python's msgpack"; python3 -m pip install --quiet --disable-pip-version-check msgpack </dev/null >&2; }
+  # chromium: the web console's browser test (driven by playwright-core, never a downloaded browser).
+  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka chromium
+  # For the `python3` on PATH (which need not be Debian's): msgpack for the interop test,
+  # cryptography for the encryption test (it opens sealed records with AES-GCM on its own).
+  for mod in msgpack cryptography; do
+    python3 -c "import $mod" 2>/dev/null || { log "installing Python's $mod"; python3 -m pip install --quiet --disable-pip-version-check "$mod" </dev/null >&2; }
+  done
   "$ROOT/scripts/kafka.sh" install
 }
 

@@ -5,7 +5,7 @@
  * keeping the latest message per key; compaction keeps the topic to about one message per member.
  */
 // Before kafkajs loads (when this process has not loaded it through the gateway already).
-import '../../gateway/kafkajs-record-decoder.js';
+import '../../gateway/kafkajs-patches.js';
 import crypto from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
 import type { Logger } from 'pino';

@@ -241,8 +241,10 @@ export async function consumeRecords(topic: string, count: number, timeoutMs = 6
   const consumer = kafka.consumer({ groupId: randomName('it-'), maxWaitTimeInMs: 100 });
   const records: LogRecord[] = [];
   let crashed: Error | undefined;
+  // kafkajs restarts the consumer after a retriable crash (a coordinator still loading after the
+  // broker restarted); only a crash it gives up on fails the wait.
   consumer.on(consumer.events.CRASH, (e) => {
-    crashed = e.payload.error;
+    if (!e.payload.restart) crashed = e.payload.error;
   });
   await consumer.connect();
   try {
