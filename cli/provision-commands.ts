@@ -71,6 +71,14 @@ async function reportingProblems<T>(fn: () => Promise<T>): Promise<T> {
 
 type A<T = object> = ApiFlags & WaitFlags & T;
 
+/** `--retention-hours`: a positive number of hours, or "none" (the broker's default applies). */
+function retentionArg(value: string): number | null {
+  if (value === 'none') return null;
+  const hours = Number(value);
+  if (!Number.isFinite(hours) || hours <= 0) throw new LogfsError('LOGFS_E_CONFIG', `--retention-hours must be a positive number of hours or "none", not "${value}"`);
+  return hours;
+}
+
 export const streamCommand: CommandModule<ApiFlags, ApiFlags> = {
   command: 'stream',
   describe: 'Provision streams (through the control API)',
@@ -117,17 +125,17 @@ export const streamCommand: CommandModule<ApiFlags, ApiFlags> = {
             .option('encrypt', { type: 'boolean' })
             .option('key', { type: 'string' })
             .option('rate', { type: 'number' })
-            .option('retention-hours', { type: 'number' })
+            .option('retention-hours', { type: 'string', describe: 'Hours Kafka keeps the stream topic, or "none" for the broker\'s default' })
             .option('description', { type: 'string' }),
         (a) =>
           withApi(a, async (c) => {
-            const argv = a as A<{ name: string; partitions?: number; encrypt?: boolean; key?: string; rate?: number; 'retention-hours'?: number; description?: string }>;
+            const argv = a as A<{ name: string; partitions?: number; encrypt?: boolean; key?: string; rate?: number; 'retention-hours'?: string; description?: string }>;
             const patch = {
               ...(argv.partitions !== undefined ? { partitions: argv.partitions } : {}),
               ...(argv.encrypt !== undefined ? { encrypt: argv.encrypt } : {}),
               ...(argv.key !== undefined ? { key: argv.key } : {}),
               ...(argv.rate !== undefined ? { rate: argv.rate } : {}),
-              ...(argv['retention-hours'] !== undefined ? { retentionHours: argv['retention-hours'] } : {}),
+              ...(argv['retention-hours'] !== undefined ? { retentionHours: retentionArg(argv['retention-hours']) } : {}),
               ...(argv.description !== undefined ? { description: argv.description } : {}),
             };
             if (Object.keys(patch).length === 0) throw new LogfsError('LOGFS_E_CONFIG', 'name at least one attribute to change (--partitions, --encrypt, --key, --rate, --retention-hours, --description)');
