@@ -6,6 +6,9 @@
  * them with the inferred types.
  */
 import { z } from 'zod';
+import { PROVIDER_NAME, STREAM_NAME, STREAM_NAME_MAX_BYTES } from './stream-name.js';
+import { AES_256_KEY } from './store-schema.js';
+import { GRAPH_NAME } from '../pipeline/graph/graph-schema.js';
 
 /** Schemas that get a name in the OpenAPI document's components. */
 export const apiRegistry = z.registry<{ id: string; description?: string }>();
@@ -17,10 +20,18 @@ function named<T extends z.ZodType>(id: string, schema: T): T {
 
 const isoTime = z.string().describe('ISO 8601 time');
 
+// Names as the service checks them (control/stream-name.ts, pipeline/graph/graph-schema.ts): in the
+// schemas too, so that the OpenAPI document says which names are accepted and a bad one is refused
+// at the boundary with its field's path.
+const providerName = z.string().regex(PROVIDER_NAME, 'a provider name is 1-63 lower-case letters, digits or "-", starting with a letter or digit');
+const streamName = z.string().max(STREAM_NAME_MAX_BYTES).regex(STREAM_NAME, 'a stream name is "/"-separated parts of letters, digits and "-"');
+const graphName = z.string().regex(GRAPH_NAME, 'a graph name is 1-63 lower-case letters, digits or "-", starting with a letter');
+const archiveName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'an archive name is 1-63 lower-case letters, digits or "-"');
+
 // ---------------------------------------------------------------------------------------------
 // Inputs
 
-export const ProviderScopeSchema = named('ProviderScope', z.strictObject({ provider: z.string().describe('Provider (tenant) name') }));
+export const ProviderScopeSchema = named('ProviderScope', z.strictObject({ provider: providerName.describe('Provider (tenant) name') }));
 export const ScopeSchema = named(
   'Scope',
   z.union([z.literal('admin'), ProviderScopeSchema]).describe("'admin', or { provider } for a token that sees only that provider's streams and graphs"),
@@ -29,7 +40,7 @@ export const ScopeSchema = named(
 export const ProviderInputSchema = named(
   'ProviderInput',
   z.strictObject({
-    name: z.string().describe('1-63 lower-case letters, digits or "-", starting with a letter or digit'),
+    name: providerName.describe('1-63 lower-case letters, digits or "-", starting with a letter or digit'),
     description: z.string().max(500).nullable().optional().describe('What the provider is'),
   }),
 );
@@ -45,7 +56,7 @@ export const TokenInputSchema = named(
 const streamFields = {
   partitions: z.number().int().min(1).max(1000).optional().describe('Kafka partitions of the stream topic (default 1); may only grow'),
   encrypt: z.boolean().optional().describe('Seal records before they leave the host (default false)'),
-  key: z.string().optional().describe('Stream key: base64 of 32 bytes. Generated when encrypt is set and the stream has no key. Never returned.'),
+  key: z.string().regex(AES_256_KEY, 'a stream key is base64 of 32 bytes (44 characters ending in "=")').optional().describe('Stream key: base64 of 32 bytes. Generated when encrypt is set and the stream has no key. Never returned.'),
   rate: z.number().nonnegative().nullable().optional().describe('Estimated volume, records per second'),
   retentionHours: z.number().positive().nullable().optional().describe('How long Kafka keeps the records; null: the broker default'),
   description: z.string().max(500).nullable().optional().describe('What the stream is for'),
@@ -54,8 +65,8 @@ const streamFields = {
 export const StreamInputSchema = named(
   'StreamInput',
   z.strictObject({
-    name: z.string().describe('Stream name: "/"-separated parts of letters, digits and "-"'),
-    provider: z.string().optional().describe("Owner; admin tokens only (default \"default\"); a provider token always creates its own provider's streams"),
+    name: streamName.describe('Stream name: "/"-separated parts of letters, digits and "-"'),
+    provider: providerName.optional().describe("Owner; admin tokens only (default \"default\"); a provider token always creates its own provider's streams"),
     ...streamFields,
   }),
 );
@@ -68,7 +79,7 @@ export const GraphApplySchema = named(
   'GraphApply',
   z.strictObject({
     definition,
-    provider: z.string().optional().describe("Owner of the graph; admin tokens only (default: none, an admin graph). A provider token's graphs are its provider's."),
+    provider: providerName.optional().describe("Owner of the graph; admin tokens only (default: none, an admin graph). A provider token's graphs are its provider's."),
   }),
 );
 
@@ -76,26 +87,26 @@ export const GraphValidateSchema = named(
   'GraphValidate',
   z.strictObject({
     definition: z.unknown().describe('Graph definition to check'),
-    provider: z.string().optional().describe('Check as a graph of this provider (admin tokens only)'),
+    provider: providerName.optional().describe('Check as a graph of this provider (admin tokens only)'),
   }),
 );
 
 export const AssignStreamsSchema = named(
   'AssignStreams',
-  z.strictObject({ streams: z.array(z.string()).describe('Every stream the graph takes from now on (replaces the list)') }),
+  z.strictObject({ streams: z.array(streamName).describe('Every stream the graph takes from now on (replaces the list)') }),
 );
 
 export const EditSchema = named(
   'Edit',
   z.discriminatedUnion('op', [
     z.strictObject({ op: z.literal('createStream'), stream: StreamInputSchema }),
-    z.strictObject({ op: z.literal('updateStream'), name: z.string(), patch: StreamPatchSchema }),
-    z.strictObject({ op: z.literal('deleteStream'), name: z.string() }),
-    z.strictObject({ op: z.literal('applyGraph'), definition, provider: z.string().optional() }),
-    z.strictObject({ op: z.literal('deleteGraph'), name: z.string() }),
-    z.strictObject({ op: z.literal('assignStreams'), graph: z.string(), streams: z.array(z.string()) }),
-    z.strictObject({ op: z.literal('createProvider'), name: z.string(), description: z.string().max(500).nullable().optional() }),
-    z.strictObject({ op: z.literal('deleteProvider'), name: z.string() }),
+    z.strictObject({ op: z.literal('updateStream'), name: streamName, patch: StreamPatchSchema }),
+    z.strictObject({ op: z.literal('deleteStream'), name: streamName }),
+    z.strictObject({ op: z.literal('applyGraph'), definition, provider: providerName.optional() }),
+    z.strictObject({ op: z.literal('deleteGraph'), name: graphName }),
+    z.strictObject({ op: z.literal('assignStreams'), graph: graphName, streams: z.array(streamName) }),
+    z.strictObject({ op: z.literal('createProvider'), name: providerName, description: z.string().max(500).nullable().optional() }),
+    z.strictObject({ op: z.literal('deleteProvider'), name: providerName }),
   ]),
 );
 export type Edit = z.infer<typeof EditSchema>;
@@ -113,9 +124,15 @@ export const RollbackInputSchema = named(
   z.strictObject({ version: z.number().int().min(0).describe('Store version whose streams, graphs and providers become current again') }),
 );
 
-// Query strings: every value arrives as text.
-const intText = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+// Query strings: every value arrives as text. A number is decimal digits only ("1e3", "0x10", " "
+// and "" are refused, not coerced); the document shows it as the integer it stands for.
+const intText = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,15}$/, 'expected a whole number in decimal digits')
+    .pipe(z.coerce.number<string>().int().min(min).max(max));
 
+export const VersionParamsSchema = z.strictObject({ version: intText(0, 999_999_999_999_999).describe('Store version') });
 export const LimitQuerySchema = z.strictObject({ limit: intText(1, 1000).optional().describe('At most this many (default 100)') });
 export const JobQuerySchema = z.strictObject({ wait: z.enum(['active']).optional().describe('Wait up to 30 s for a final state (active or failed)') });
 export const TailQuerySchema = z.strictObject({
@@ -123,9 +140,19 @@ export const TailQuerySchema = z.strictObject({
   class: z.string().optional().describe('Only records with this class label'),
   token: z.string().optional().describe('The token, for EventSource, which cannot set headers'),
 });
-const timeText = z.string().describe('ISO time, milliseconds since the epoch, now, or relative to now (-15m, -2h, -1d)');
+// The forms parseTimeParam (control/http/routes.ts) reads, bounded so that every one is a valid
+// Date: at most 15 digits of epoch ms, at most 8 digits of a relative amount (1e8 days < 2.7e5 years).
+const timeText = z
+  .union([
+    z.literal('now'),
+    z.string().regex(/^-?\d{1,8}(\.\d{1,3})?(ms|s|m|h|d)$/),
+    z.string().regex(/^\d{10,15}$/),
+    z.iso.datetime({ offset: true, local: true }),
+    z.iso.date(),
+  ], { error: 'expected an ISO time, milliseconds since the epoch, now, or a relative time (-15m, -2h, -1d)' })
+  .describe('ISO time, milliseconds since the epoch, now, or relative to now (-15m, -2h, -1d)');
 export const ArchiveQuerySchema = z.strictObject({
-  archive: z.string().optional().describe('Archive name (default "default")'),
+  archive: archiveName.optional().describe('Archive name (default "default")'),
   provider: z.string().optional().describe('Only this provider (admin tokens; a provider token sees its own)'),
   stream: z.string().optional().describe('A stream, or streams under a prefix ending in "/"'),
   class: z.string().optional().describe('Only this class label; the empty string selects records without one'),
@@ -137,7 +164,7 @@ export const ArchiveQuerySchema = z.strictObject({
   after: z.string().optional().describe("The previous page's next cursor"),
 });
 export const ArchiveTreeQuerySchema = z.strictObject({
-  archive: z.string().optional(),
+  archive: archiveName.optional().describe('Archive name (default "default")'),
   provider: z.string().optional(),
   stream: z.string().optional(),
   class: z.string().optional().describe('The empty string selects records without a class'),
@@ -347,7 +374,9 @@ export const ArchiveTreeSchema = named(
         segments: z.number().int(),
         from: z.number().nullable().describe('Earliest record ts (ms)'),
         to: z.number().nullable().describe('Latest record ts (ms)'),
-        seq: z.tuple([z.number(), z.number()]).optional().describe('instance level: first and last seq'),
+        // Two numbers as an array of length 2, not z.tuple: the same values, but prefixItems (2020-12)
+        // is misread as a draft-4 tuple by some OpenAPI tools (schemathesis 4.32 refuses the document).
+        seq: z.array(z.number()).length(2).optional().describe('instance level: first and last seq'),
       }),
     ),
   }),

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 
 /** Base64 of exactly 32 bytes (an AES-256 key): 43 characters and one "=". */
-const AES_256_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
+export const AES_256_KEY = /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 
 export const ProviderSpecSchema = z.strictObject({
   name: z.string().describe('Provider (tenant) name, control/stream-name.ts PROVIDER_NAME'),

@@ -13,6 +13,8 @@ export const TOPIC_PREFIX_MAX = 20;
  * treated alike, so with "_" allowed the streams `a_b` and `a/b` could not both have a topic.
  */
 const STREAM_SEGMENT = /^[A-Za-z0-9-]+$/;
+/** A whole stream name, as one pattern (for schemas; validateStreamName also checks the length). */
+export const STREAM_NAME = /^[A-Za-z0-9-]+(\/[A-Za-z0-9-]+)*$/;
 
 /** Throws LOGFS_E_INVALID_NAME unless `name` is a valid stream name (`seg` or `ns/seg/...`). */
 export function validateStreamName(name: string): string {

@@ -114,7 +114,7 @@ export function App() {
         .then((h) => live && setVersion(h.version))
         .catch(() => undefined);
     void poll();
-    const t = setInterval(poll, 3000);
+    const t = setInterval(poll, 1000);
     return () => {
       live = false;
       clearInterval(t);

@@ -11,6 +11,23 @@ type Json = Record<string, unknown>;
 
 const REF = (id: string): string => `#/components/schemas/${id}`;
 
+/**
+ * One Server-Sent Event as OpenAPI 3.2 describes `itemSchema` for text/event-stream: the event's
+ * fields (event, data, id, retry), not its payload; a record event's data is a TailRecord as JSON.
+ */
+const SSE_EVENT: Json = {
+  type: 'object',
+  required: ['data'],
+  properties: {
+    event: { type: 'string', enum: ['ready', 'record', 'dropped', 'error'] },
+    data: { type: 'string', contentMediaType: 'application/json' },
+    id: { type: 'string', description: 'record events: instance:seq' },
+    retry: { type: 'integer', minimum: 0 },
+  },
+  if: { properties: { event: { const: 'record' } }, required: ['event'] },
+  then: { properties: { data: { contentSchema: { $ref: REF('TailRecord') } } } },
+};
+
 function clean(schema: Json): Json {
   const { $schema: _s, $id: _i, ...rest } = schema;
   return rest;
@@ -27,7 +44,8 @@ function schemaRef(schema: z.ZodType): Json {
 function queryParameters(schema: z.ZodType | undefined): Json[] {
   if (!(schema instanceof z.ZodObject)) return [];
   return Object.entries(schema.shape as Record<string, z.ZodType>).map(([name, prop]) => {
-    const js = clean(z.toJSONSchema(prop, { io: 'input', unrepresentable: 'any' }) as Json);
+    // Output: a number in a query string is written as digits; the document shows the integer (with its bounds).
+    const js = clean(z.toJSONSchema(prop, { io: 'output', unrepresentable: 'any' }) as Json);
     const { description, ...rest } = js;
     return { name, in: 'query', required: !prop.safeParse(undefined).success, ...(description ? { description } : {}), schema: rest };
   });
@@ -39,11 +57,18 @@ export function openApiDocument(routes: readonly Route<any, any>[], version: str
   const paths: Record<string, Record<string, Json>> = {};
   for (const r of routes) {
     const fullPath = `${HTTP_DEFAULTS.apiPrefix}${r.path}`;
-    const pathParams = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' }, description: m[1] === 'name' && r.path.startsWith('/streams') ? 'Stream name, percent-encoded ("/" as %2F)' : undefined }));
+    const paramShape = (r.params?.shape ?? {}) as Record<string, z.ZodType>;
+    const pathParams = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: paramShape[m[1]!] ? clean(z.toJSONSchema(paramShape[m[1]!]!, { io: 'output', unrepresentable: 'any' }) as Json) : { type: 'string' },
+      description: m[1] === 'name' && r.path.startsWith('/streams') ? 'Stream name, percent-encoded ("/" as %2F)' : undefined,
+    }));
     const status = String(r.status ?? 200);
     const success =
       r.response === 'sse'
-        ? { description: 'Server-Sent Events: "ready" once reading, then "record" events (data: TailRecord JSON), "dropped" when the client fell behind, comments as keep-alive', content: { 'text/event-stream': { schema: { type: 'string' }, itemSchema: { $ref: REF('TailRecord') } } } }
+        ? { description: 'Server-Sent Events: "ready" once reading, then "record" events (data: TailRecord JSON), "dropped" when the client fell behind, comments as keep-alive', content: { 'text/event-stream': { schema: { type: 'string' }, itemSchema: SSE_EVENT } } }
         : { description: 'Success', content: { 'application/json': { schema: schemaRef(r.response) } } };
     const op: Json = {
       operationId: r.operationId,

@@ -42,6 +42,8 @@ export interface Route<Q = unknown, B = unknown> {
   auth: 'none' | 'token';
   /** Also take the token from `?token=` (EventSource cannot set headers). */
   queryToken?: boolean;
+  /** Checks the path parameters (after percent-decoding) and describes them in the document; strings by default. */
+  params?: z.ZodObject;
   query?: z.ZodType<Q>;
   body?: z.ZodType<B>;
   /** What a success answers (for the OpenAPI document); `sse` for an event stream. */
@@ -103,7 +105,7 @@ export function errorBody(err: unknown): { status: number; body: { error: { code
   };
 }
 
-export function zodProblems(err: z.ZodError, where: 'body' | 'query'): ProblemsError {
+export function zodProblems(err: z.ZodError, where: 'body' | 'query' | 'path'): ProblemsError {
   const problems: Problem[] = err.issues.map((i) => {
     const p = i.path.map(String).join('.');
     return { code: 'invalid-input', path: p, message: `${where}${p ? ` ${p}` : ''}: ${i.message}` };
@@ -128,15 +130,20 @@ export class Router {
     this.compiled = routes.map((r) => ({ route: r, segments: r.path.split('/').slice(1) }));
   }
 
-  /** The route of a path under the API prefix; `methods` lists those the path has when the method matched none. */
+  /**
+   * The route of a path under the API prefix; `methods` lists those the path has when the method
+   * matched none. As in OpenAPI, a literal segment wins over a `{param}` one: `/graphs/validate` is
+   * the validate resource (POST only), never the graph "validate" (a name the service reserves).
+   */
   match(method: string, apiPath: string): Matched | { methods: string[] } | undefined {
     // Split before decoding: a stream name's "/" arrives as %2F and stays inside its segment.
     const parts = apiPath.split('/').slice(1);
-    const methods: string[] = [];
+    let best: { literals: number; matches: Matched[] } | undefined;
     for (const c of this.compiled) {
       if (c.segments.length !== parts.length) continue;
       const params: Record<string, string> = {};
       let ok = true;
+      let literals = 0;
       for (let i = 0; i < parts.length && ok; i++) {
         const seg = c.segments[i]!;
         const part = parts[i]!;
@@ -151,12 +158,15 @@ export class Router {
           if (value === '') ok = false;
           params[seg.slice(1, -1)] = value;
         } else if (seg !== part) ok = false;
+        else literals++;
       }
       if (!ok) continue;
-      if (c.route.method === method || (method === 'HEAD' && c.route.method === 'GET')) return { route: c.route, params };
-      methods.push(c.route.method);
+      if (!best || literals > best.literals) best = { literals, matches: [] };
+      if (literals === best.literals) best.matches.push({ route: c.route, params });
     }
-    return methods.length > 0 ? { methods } : undefined;
+    if (!best) return undefined;
+    const hit = best.matches.find((m) => m.route.method === method || (method === 'HEAD' && m.route.method === 'GET'));
+    return hit ?? { methods: best.matches.map((m) => m.route.method) };
   }
 }
 

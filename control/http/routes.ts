@@ -11,18 +11,28 @@ import { serveTail, type TailSettings } from './sse-tail.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
+/** Largest distance from the epoch a Date can hold (ECMA-262, "Time Values and Time Range"). */
+const MAX_TIME_MS = 8.64e15;
+
 /** As `logfsctl --from`: now, -15m / 2h (relative to now), ms since the epoch, or an ISO time. */
 export function parseTimeParam(text: string, name: string, now = Date.now()): number {
   const t = text.trim();
+  const ms = parseTime(t, now);
+  // Out of a Date's range the time would be NaN further on (and toISOString throws): refuse it here.
+  if (ms === undefined || !(Math.abs(ms) <= MAX_TIME_MS)) {
+    throw new LogfsError('LOGFS_E_CONFIG', `${name}="${text}" is not a time; write an ISO time, milliseconds since the epoch, now, or a relative one (-15m, -2h, -1d)`);
+  }
+  return ms;
+}
+
+function parseTime(t: string, now: number): number | undefined {
   if (t === 'now') return now;
   const rel = /^-?(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(t);
   if (rel) return now - Math.round(Number(rel[1]) * UNIT_MS[rel[2]!]!);
   if (/^\d{10,}$/.test(t)) return Number(t);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(t)) return undefined;
   const ms = Date.parse(t);
-  if (Number.isNaN(ms) || !/^\d{4}-\d{2}-\d{2}/.test(t)) {
-    throw new LogfsError('LOGFS_E_CONFIG', `${name}="${text}" is not a time; write an ISO time, milliseconds since the epoch, now, or a relative one (-15m, -2h, -1d)`);
-  }
-  return ms;
+  return Number.isNaN(ms) ? undefined : ms;
 }
 
 function timeRange(q: { from?: string | undefined; to?: string | undefined }, defaultFrom?: string): { from?: number; to?: number } {
@@ -138,7 +148,7 @@ export function apiRoutes(service: ControlService, tail: TailSettings): Route<an
     }),
     route({
       method: 'GET', path: '/history/{version}', operationId: 'historyAt', summary: 'A commit and the state it made (keys as keyId, no tokens; admin)', tag: 'changes', auth: 'token',
-      query: empty, response: S.HistoryEntrySchema, handle: ({ principal, params }) => service.historyAt(principal, versionParam(params.version!)),
+      params: S.VersionParamsSchema, query: empty, response: S.HistoryEntrySchema, handle: ({ principal, params }) => service.historyAt(principal, versionParam(params.version!)),
     }),
     route({
       method: 'POST', path: '/rollback', operationId: 'rollback', summary: 'Commit the providers, streams and graphs of an earlier version again (admin)', tag: 'changes', auth: 'token',

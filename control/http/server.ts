@@ -68,12 +68,18 @@ export async function startControlServer(opts: ControlServerOptions): Promise<Co
     if (route.auth === 'token') {
       principal = authenticate(opts.store.snapshot(), req.headers.authorization, route.queryToken ? rawQuery.token : undefined);
     }
+    if (route.params) {
+      const pp = route.params.safeParse(params);
+      if (!pp.success) throw zodProblems(pp.error, 'path');
+    }
     const q = route.query ? route.query.safeParse(rawQuery) : { success: true as const, data: rawQuery };
     if (!q.success) throw zodProblems(q.error, 'query');
     let body: unknown;
     if (route.body) {
       const raw = await readJsonBody(req, limit);
-      const b = route.body.safeParse(raw === undefined ? {} : raw);
+      // The document marks every request body required: an empty one is refused, not read as {}.
+      if (raw === undefined) throw new LogfsError('LOGFS_E_CONFIG', `${method} ${apiPath} needs a JSON body (content-type: application/json); send {} for no fields`);
+      const b = route.body.safeParse(raw);
       if (!b.success) throw zodProblems(b.error, 'body');
       body = b.data;
     } else if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE') {

@@ -81,7 +81,8 @@ export async function archiveTree(root: string, q: TreeQuery, onProblem: (m: str
           const it = get(inst);
           // With one instance in the segment its records are the class's; with several, unknown.
           add(it, s, Object.keys(s.instances).length === 1 ? classCount : null, null);
-          it.seq = it.seq ? [Math.min(it.seq[0], lo), Math.max(it.seq[1], hi)] : [lo, hi];
+          const [first = lo, last = hi] = it.seq ?? [];
+          it.seq = [Math.min(first, lo), Math.max(last, hi)];
         }
         break;
       case 'hour': {

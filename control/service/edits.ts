@@ -192,7 +192,8 @@ function visibleStream(draft: ProvisioningState, name: string, p: Principal): St
 function updateStream(draft: ProvisioningState, name: string, patch: StreamPatch, p: Principal): string {
   const s = visibleStream(draft, name, p);
   if (patch.partitions !== undefined && patch.partitions < s.partitions) {
-    throw new LogfsError('LOGFS_E_CONFIG', `stream "${name}" has ${s.partitions} partitions; Kafka can add partitions but not remove them`);
+    // A conflict with the stream's current state, not a malformed request: 409.
+    throw new LogfsError('LOGFS_E_CONFLICT', `stream "${name}" has ${s.partitions} partitions; Kafka can add partitions but not remove them`);
   }
   const encrypt = patch.encrypt ?? s.encrypt;
   const next: StreamSpec = {
@@ -220,13 +221,17 @@ function deleteStream(draft: ProvisioningState, name: string, p: Principal, now:
   return `delete stream ${name}`;
 }
 
+/** Literal segments beside /graphs/{name} in the API: a graph of that name could not be read by name. */
+const RESERVED_GRAPH_NAMES = new Set(['validate']);
+
 export function graphStreams(g: Pick<GraphSpec, 'definition'>): string[] {
   const s = g.definition.streams;
   return Array.isArray(s) ? s.filter((x): x is string => typeof x === 'string') : [];
 }
 
 function visibleGraph(draft: ProvisioningState, name: string, p: Principal): GraphSpec {
-  if (name === DEFAULT_GRAPH) throw new LogfsError('LOGFS_E_CONFIG', `"${DEFAULT_GRAPH}" is the built-in graph for streams no graph takes; it cannot be changed`);
+  // The built-in graph exists and is read-only: the request is well formed, the target refuses it.
+  if (name === DEFAULT_GRAPH) throw new LogfsError('LOGFS_E_FORBIDDEN', `"${DEFAULT_GRAPH}" is the built-in graph for streams no graph takes; it cannot be changed`);
   const g = draft.graphs[name];
   if (!g || !canSee(p, g.provider)) throw notFound('graph', name);
   return g;
@@ -270,6 +275,10 @@ export function checkGraph(draft: ProvisioningState, definition: unknown, owner:
   }
   if (result.ok && result.plan.name === DEFAULT_GRAPH) {
     problems.push({ code: 'invalid-name', path: 'name', message: `"${DEFAULT_GRAPH}" is the built-in graph for streams no graph takes; choose another name` });
+  }
+  const given = (definition as { name?: unknown } | null)?.name;
+  if (typeof given === 'string' && RESERVED_GRAPH_NAMES.has(given)) {
+    problems.push({ code: 'invalid-name', path: 'name', message: `"${given}" is a path of the API (POST /graphs/${given}); choose another name` });
   }
   return { problems, ...(name !== undefined ? { name } : {}) };
 }

@@ -156,6 +156,10 @@ export class ControlService {
       (draft) => {
         const t = draft.tokens[id];
         if (!t) throw new LogfsError('LOGFS_E_NOT_FOUND', `token "${id}" does not exist`);
+        // Without an admin token nobody could change providers or tokens through the API again.
+        if (t.scope === 'admin' && !Object.values(draft.tokens).some((o) => o.id !== id && o.scope === 'admin')) {
+          throw new LogfsError('LOGFS_E_CONFLICT', `token "${t.name}" (${id}) is the last admin token; create another admin token before revoking it`);
+        }
         name = t.name;
         delete draft.tokens[id];
       },
@@ -318,7 +322,8 @@ export class ControlService {
       this.opts.jobs.transition(job, 'validating');
       const target = await this.opts.store.stateAt(version);
       if (!target) throw new LogfsError('LOGFS_E_NOT_FOUND', `version ${version} is not in the history; logfsctl history lists the versions kept`);
-      if (version >= this.state.version) throw new LogfsError('LOGFS_E_CONFIG', `version ${version} is not older than the current version ${this.state.version}`);
+      // The same request is fine once the store has moved on: a conflict with its state, not bad input.
+      if (version >= this.state.version) throw new LogfsError('LOGFS_E_CONFLICT', `version ${version} is not older than the current version ${this.state.version}`);
       const before = this.state;
       this.opts.jobs.transition(job, 'committing');
       const now = new Date().toISOString();

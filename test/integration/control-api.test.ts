@@ -197,4 +197,93 @@ describe('control API', () => {
       expect(await (await fetch(`${control.url}${p}`)).text(), p).not.toContain('root:');
     }
   });
+
+  // Found by fuzzing the API with schemathesis (docs/control-api.md, "Fuzzing the API").
+  describe('robustness (schemathesis findings)', () => {
+    it('answers 400, not 500, for times out of the range of a Date', async () => {
+      for (const q of ['from=99999999999999999999&to=now', 'to=-9999999999999999999d', 'from=-999999999999d']) {
+        for (const p of ['/metrics', '/archive']) {
+          const r = await api('GET', `${p}?${q}`);
+          expect(r.status, `${p}?${q}`).toBe(400);
+          expect(r.body.error.code).toBe('LOGFS_E_CONFIG');
+        }
+      }
+      expect((await api('GET', '/metrics?from=-15m&to=now')).status).toBe(200);
+      expect((await api('GET', `/archive?from=${Date.now() - 60_000}&to=2999-01-01T00:00:00Z`)).status).toBe(200);
+    });
+
+    it('takes a number in a query string as decimal digits only', async () => {
+      for (const v of ['1e3', '0x10', '%20', '', '1.5', '-1']) {
+        const r = await api('GET', `/jobs?limit=${v}`);
+        expect(r.status, v).toBe(400);
+        expect(r.body.error.problems).toEqual([expect.objectContaining({ code: 'invalid-input', path: 'limit' })]);
+      }
+      expect((await api('GET', '/jobs?limit=5')).status).toBe(200);
+      const history = await api('GET', '/history/abc');
+      expect(history).toMatchObject({ status: 400, body: { error: { code: 'LOGFS_E_CONFIG', problems: [{ code: 'invalid-input', path: 'version' }] } } });
+    });
+
+    it('refuses bad names at the boundary with the field path, as the document says', async () => {
+      const cases: [string, string, unknown, string][] = [
+        ['POST', '/providers', { name: '' }, 'name'],
+        ['POST', '/streams', { name: '', provider: '' }, 'name'],
+        ['POST', '/tokens', { name: 'x', scope: { provider: '' } }, 'scope.provider'],
+        ['POST', '/graphs', { definition: {}, provider: 'Not A Provider' }, 'provider'],
+        ['POST', '/streams', { name: 'a/b', key: 'not-base64' }, 'key'],
+        ['PUT', '/graphs/x/streams', { streams: [''] }, 'streams.0'],
+      ];
+      for (const [method, p, body, path] of cases) {
+        const r = await api(method, p, { body });
+        expect(r.status, `${method} ${p}`).toBe(400);
+        expect(r.body.error.problems.map((q: { path: string }) => q.path), `${method} ${p}`).toContain(path);
+      }
+      expect((await api('GET', '/archive/tree?archive=')).body.error.problems[0]).toMatchObject({ code: 'invalid-input', path: 'archive' });
+      const { body: doc } = await api('GET', '/openapi.json', { token: null });
+      expect(doc.components.schemas.ProviderInput.properties.name.pattern).toBeDefined();
+      expect(doc.paths['/api/v1/history/{version}'].get.parameters[0].schema.type).toBe('integer');
+      expect(doc.paths['/api/v1/jobs'].get.parameters[0].schema).toMatchObject({ type: 'integer', minimum: 1, maximum: 1000 });
+    });
+
+    it('needs the request body the document marks required', async () => {
+      const r = await api('PATCH', '/streams/app%2Fnone');
+      expect(r).toMatchObject({ status: 400, body: { error: { code: 'LOGFS_E_CONFIG', message: expect.stringContaining('needs a JSON body') } } });
+    });
+
+    it('routes /graphs/validate as OpenAPI does: the literal path wins, and "validate" is no graph name', async () => {
+      const get = await fetch(`${control.url}/api/v1/graphs/validate`, { method: 'OPTIONS', headers: { authorization: `Bearer ${admin}` } });
+      expect(get.status).toBe(405);
+      expect(get.headers.get('allow')).toBe('POST');
+      const v = await api('POST', '/graphs/validate', { body: { definition: { name: 'validate', nodes: [] } } });
+      expect(v.status).toBe(200);
+      expect(v.body.problems).toEqual(expect.arrayContaining([expect.objectContaining({ code: 'invalid-name', path: 'name' })]));
+    });
+
+    it('answers 403 for the built-in graph and 409 for changes the current state refuses', async () => {
+      expect((await api('DELETE', '/graphs/default')).body.error.code).toBe('LOGFS_E_FORBIDDEN');
+      expect((await api('PUT', '/graphs/default/streams', { body: { streams: [] } })).status).toBe(403);
+      expect((await api('POST', '/streams', { body: { name: 'fz/parts', provider: daemon.provider, partitions: 3 } })).status).toBe(202);
+      const shrink = await api('PATCH', '/streams/fz%2Fparts', { body: { partitions: 2 } });
+      expect(shrink).toMatchObject({ status: 409, body: { error: { code: 'LOGFS_E_CONFLICT' } } });
+      const current = (await api('GET', '/health')).body.version as number;
+      expect((await api('POST', '/rollback', { body: { version: current } })).body.error.code).toBe('LOGFS_E_CONFLICT');
+    });
+
+    it('keeps the last admin token: revoking it answers 409', async () => {
+      const tokens = (await api('GET', '/tokens')).body as { id: string; scope: unknown }[];
+      const admins = tokens.filter((t) => t.scope === 'admin');
+      expect(admins).toHaveLength(1);
+      const r = await api('DELETE', `/tokens/${admins[0]!.id}`);
+      expect(r).toMatchObject({ status: 409, body: { error: { code: 'LOGFS_E_CONFLICT' } } });
+      expect((await api('GET', '/whoami')).status).toBe(200);
+      const second = await api('POST', '/tokens', { body: { name: 'second-admin', scope: 'admin' } });
+      expect((await api('DELETE', `/tokens/${second.body.token.id}`)).status).toBe(200);
+    });
+
+    it('describes tail events as SSE events, with the TailRecord as the data of a record event', async () => {
+      const { body: doc } = await api('GET', '/openapi.json', { token: null });
+      const item = doc.paths['/api/v1/streams/{name}/tail'].get.responses['200'].content['text/event-stream'].itemSchema;
+      expect(item.properties.event.enum).toEqual(['ready', 'record', 'dropped', 'error']);
+      expect(item.then.properties.data.contentSchema).toEqual({ $ref: '#/components/schemas/TailRecord' });
+    });
+  });
 });

@@ -176,7 +176,7 @@ describe('commits', () => {
 
   it('partitions only grow; deleting a stream takes it out of graphs', async () => {
     await service.createStream(ADMIN, { name: 's', partitions: 3 });
-    expect(await codeOf(service.updateStream(ADMIN, 's', { partitions: 2 }))).toBe('LOGFS_E_CONFIG');
+    expect(await codeOf(service.updateStream(ADMIN, 's', { partitions: 2 }))).toBe('LOGFS_E_CONFLICT');
     await service.applyGraph(ADMIN, graph('g', ['s']));
     await service.deleteStream(ADMIN, 's');
     expect(store.snapshot().graphs.g).toMatchObject({ version: 2, definition: { streams: [] } });
