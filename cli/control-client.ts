@@ -3,6 +3,7 @@
  * through it, so the same CLI drives the service of `logfsctl up` on this host or a remote cluster.
  * Errors of the API come back as LogfsError with the service's code and problems.
  */
+import type { JobState, JobView } from '../control/api-schemas.js';
 import { LogfsError, type ErrorCode } from '../core/errors.js';
 
 export const CLIENT_DEFAULTS = {
@@ -13,63 +14,8 @@ export const CLIENT_DEFAULTS = {
   longPollMs: 30_000,
 } as const;
 
-export type JobState = 'pending' | 'validating' | 'committing' | 'propagating' | 'active' | 'failed';
-
-export interface JobView {
-  id: string;
-  kind: string;
-  summary: string;
-  author: string;
-  state: JobState;
-  reason: string | null;
-  version: number | null;
-  transitions: { state: JobState; at: string }[];
-  createdAt: string;
-  updatedAt: string;
-  propagation: { members: { id: string; kind: string; host: string; appliedAt: string | null }[]; delayMs: number | null };
-}
-
-export interface StreamView {
-  name: string;
-  provider: string;
-  partitions: number;
-  encrypt: boolean;
-  keyId: string | null;
-  rate: number | null;
-  retentionHours: number | null;
-  description: string | null;
-  createdAt: string;
-  topic: string;
-  graphs: string[];
-  usage: { records: number; bytes: number; cpuMs: number; agentCpuMs: number };
-  cost: number;
-}
-
-export interface GraphView {
-  name: string;
-  provider: string;
-  version: number;
-  updatedAt: string;
-  definition: Record<string, unknown>;
-  streams: string[];
-  nodes: { id: string; type: string; inputs: string[]; phase?: string | null }[];
-  stats?: Record<string, { in: number; out: number; errors: number; cpuMs: number; ratePerSec: number }>;
-}
-
-export interface CommitInfo {
-  version: number;
-  at: string;
-  author: string;
-  message: string;
-  changes: string[];
-}
-
-export interface GraphProblemView {
-  code: string;
-  node?: string;
-  path: string;
-  message: string;
-}
+// The shapes of the API's answers, inferred from the schemas the service validates and documents with.
+export type { CommitInfoView as CommitInfo, GraphView, JobState, JobView, Problem as GraphProblemView, StreamView } from '../control/api-schemas.js';
 
 export const FINAL_JOB_STATES: readonly JobState[] = ['active', 'failed'];
 

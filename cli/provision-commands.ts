@@ -213,7 +213,7 @@ export function graphApiCommands<T extends ApiFlags>(y: Argv<T>): Argv<T> {
         withApi(a, async (c) => {
           const g = await c.request<GraphView>('GET', `/graphs/${seg(a.name as string)}`);
           if ((a as { json: boolean }).json) return out(JSON.stringify(g, null, 2));
-          out(`# graph ${g.name} (provider ${g.provider}), version ${g.version}${g.updatedAt ? `, updated ${g.updatedAt}` : ''}`);
+          out(`# graph ${g.name}${g.provider ? ` (provider ${g.provider})` : " (built in)"}, version ${g.version}${g.updatedAt ? `, updated ${g.updatedAt}` : ''}`);
           out(YAML.stringify(g.definition).trimEnd());
           if (!(a as { stats: boolean }).stats) return;
           out('');
@@ -231,7 +231,7 @@ export function graphApiCommands<T extends ApiFlags>(y: Argv<T>): Argv<T> {
         withApi(a, async (c) => {
           const graphs = await c.request<GraphView[]>('GET', '/graphs');
           if ((a as { json: boolean }).json) return out(JSON.stringify(graphs, null, 2));
-          out(table([['GRAPH', 'PROVIDER', 'VERSION', 'NODES', 'STREAMS'], ...graphs.map((g) => [g.name, g.provider, g.version, g.nodes.length, g.streams.join(',') || '-'])]));
+          out(table([['GRAPH', 'PROVIDER', 'VERSION', 'NODES', 'STREAMS'], ...graphs.map((g) => [g.name, g.provider ?? '-', g.version, g.nodes.length, g.streams.join(',') || '-'])]));
         }),
     )
     .command(

@@ -275,19 +275,33 @@ export class ControlService {
   async commit(p: Principal, edits: Edit[], message?: string): Promise<JobView> {
     const summary = edits.length === 1 ? describeEdit(edits[0]!) : `${edits.length} edits: ${edits.map(describeEdit).join('; ')}`;
     const job = this.opts.jobs.create('commit', summary, p.name, providerOf(p) ?? null);
+    return this.runJob(job, p, message ?? summary, () => {
+      const dry = applyEdits(structuredClone(this.state), edits, p);
+      if (dry.problems.length > 0) throw problemsError(dry.problems);
+      return (draft) => {
+        const r = applyEdits(draft, edits, p);
+        if (r.problems.length > 0) throw problemsError(r.problems);
+      };
+    });
+  }
+
+  /**
+   * The steps of every change: validating (`prepare` checks the request and returns the mutation),
+   * committing (one store update, re-checked there against the latest state), then propagating in
+   * the background. A failure at any step fails the job and is thrown with the job's id.
+   */
+  private async runJob(
+    job: JobView,
+    p: Principal,
+    message: string,
+    prepare: () => ((draft: ProvisioningState) => void) | Promise<(draft: ProvisioningState) => void>,
+  ): Promise<JobView> {
     try {
       this.opts.jobs.transition(job, 'validating');
+      const mutate = await prepare();
       const before = this.state;
-      const dry = applyEdits(structuredClone(before), edits, p);
-      if (dry.problems.length > 0) throw problemsError(dry.problems);
       this.opts.jobs.transition(job, 'committing');
-      const next = await this.opts.store.update(
-        (draft) => {
-          const r = applyEdits(draft, edits, p);
-          if (r.problems.length > 0) throw problemsError(r.problems);
-        },
-        { author: p.name, message: message ?? summary },
-      );
+      const next = await this.opts.store.update(mutate, { author: p.name, message });
       void this.opts.jobs.propagate(job, next.version, Date.now(), changedGraphVersions(before, next));
       return job;
     } catch (err) {
@@ -318,36 +332,24 @@ export class ControlService {
   async rollback(p: Principal, version: number): Promise<JobView> {
     this.requireAdmin(p, 'rollback');
     const job = this.opts.jobs.create('rollback', `rollback to version ${version}`, p.name, null);
-    try {
-      this.opts.jobs.transition(job, 'validating');
+    return this.runJob(job, p, `rollback to version ${version}`, async () => {
       const target = await this.opts.store.stateAt(version);
       if (!target) throw new LogfsError('LOGFS_E_NOT_FOUND', `version ${version} is not in the history; logfsctl history lists the versions kept`);
       // The same request is fine once the store has moved on: a conflict with its state, not bad input.
       if (version >= this.state.version) throw new LogfsError('LOGFS_E_CONFLICT', `version ${version} is not older than the current version ${this.state.version}`);
-      const before = this.state;
-      this.opts.jobs.transition(job, 'committing');
       const now = new Date().toISOString();
-      const next = await this.opts.store.update(
-        (draft) => {
-          draft.providers = structuredClone(target.providers);
-          draft.streams = structuredClone(target.streams);
-          const graphs: Record<string, GraphSpec> = {};
-          for (const [name, g] of Object.entries(target.graphs)) {
-            const cur = draft.graphs[name];
-            const same = cur && cur.provider === g.provider && JSON.stringify(cur.definition) === JSON.stringify(g.definition);
-            graphs[name] = same ? cur : { ...structuredClone(g), version: Math.max(cur?.version ?? 0, g.version) + 1, updatedAt: now };
-          }
-          draft.graphs = graphs;
-        },
-        { author: p.name, message: `rollback to version ${version}` },
-      );
-      void this.opts.jobs.propagate(job, next.version, Date.now(), changedGraphVersions(before, next));
-      return job;
-    } catch (err) {
-      this.opts.jobs.fail(job, err);
-      if (err instanceof LogfsError) err.context.job = job.id;
-      throw err;
-    }
+      return (draft) => {
+        draft.providers = structuredClone(target.providers);
+        draft.streams = structuredClone(target.streams);
+        const graphs: Record<string, GraphSpec> = {};
+        for (const [name, g] of Object.entries(target.graphs)) {
+          const cur = draft.graphs[name];
+          const same = cur && cur.provider === g.provider && JSON.stringify(cur.definition) === JSON.stringify(g.definition);
+          graphs[name] = same ? cur : { ...structuredClone(g), version: Math.max(cur?.version ?? 0, g.version) + 1, updatedAt: now };
+        }
+        draft.graphs = graphs;
+      };
+    });
   }
 
   // -- jobs and fleet --------------------------------------------------------------------------
