@@ -15,6 +15,7 @@ import { Backoff, sleep } from '../core/retry.js';
 import type { GatewayConfig } from './config.js';
 import { decodeJournalEntry } from './journal-entry.js';
 import type { TopicSettings } from './kafka-producer-protocol.js';
+import { WireProducer, type WireRecord } from './kafka-wire/index.js';
 
 export function kafkaLogCreator(log: Logger) {
   return () =>
@@ -103,6 +104,10 @@ export class KafkaProducerSession {
   private topicWork: Promise<void> = Promise.resolve();
   private readonly settingsByTopic = new Map<string, TopicSettings>();
   private connected = false;
+  /** The built-in producer when `kafka.client` is 'wire' (created at the first send). */
+  private wire: WireProducer | undefined;
+  /** Failed rounds of the wire send in progress (the first is logged even when not connected). */
+  private wireRetries = 0;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -126,7 +131,7 @@ export class KafkaProducerSession {
    * says the batch is too large, or `signal` stops us.
    */
   async send(lsn: number, payloads: Buffer[], signal: AbortSignal): Promise<SendOutcome> {
-    const byTopic = new Map<string, Message[]>();
+    const byTopic = new Map<string, WireRecord[]>();
     let bytes = 0;
     let delivered = 0;
     const undecodable: SendOutcome['undecodable'] = [];
@@ -146,13 +151,14 @@ export class KafkaProducerSession {
       bytes += e.value.length;
       delivered += 1;
     }
-    const topicMessages: TopicMessages[] = [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-    const result = topicMessages.length === 0 ? 'ok' : await this.sendUntilAcked(topicMessages, signal);
+    let result: SendResult = 'ok';
+    if (byTopic.size > 0 && this.config.kafka.client === 'wire') result = await this.sendWire(byTopic, signal);
+    else if (byTopic.size > 0) result = await this.sendUntilAcked([...byTopic].map(([topic, messages]): TopicMessages => ({ topic, messages: messages as Message[] })), signal);
     return { result, delivered, bytes, undecodable };
   }
 
   async close(): Promise<void> {
-    await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect()]);
+    await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect(), this.wire?.close()]);
   }
 
   /** One topic check at a time: the store watcher and the send loop both ask. */
@@ -195,25 +201,65 @@ export class KafkaProducerSession {
           timeout: this.config.kafka.requestTimeoutMs,
           compression: this.config.kafka.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
         });
-        if (!this.connected) {
-          this.log.info('Kafka reachable; shipping');
-          this.events.connected(true);
-        }
-        this.connected = true;
+        this.reachable();
         return 'ok';
       } catch (err) {
         const tooLarge = (err as { type?: string }).type === 'MESSAGE_TOO_LARGE';
-        this.events.error(!tooLarge);
-        if (tooLarge) return 'too-large';
-        const delay = backoff.next();
-        if (this.connected || backoff.attempts === 1) {
-          this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'Kafka produce failed; records stay in the journal and are retried');
+        if (tooLarge) {
+          this.events.error(false);
+          return 'too-large';
         }
-        if (this.connected) this.events.connected(false);
-        this.connected = false;
+        const delay = backoff.next();
+        this.failed(err, delay, backoff.attempts === 1);
         await sleep(delay, signal).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * The wire client: topics as with kafkajs (admin), then the wire producer, which owns the
+   * retrying of a batch (it must resend the same sequence numbers, docs/kafka.md "Wire client").
+   */
+  private async sendWire(byTopic: Map<string, WireRecord[]>, signal: AbortSignal): Promise<SendResult> {
+    const backoff = new Backoff({ initialMs: 200, maxMs: 5_000 });
+    for (;;) {
+      if (signal.aborted) return 'stopped';
+      try {
+        await this.ensureTopics([...byTopic.keys()]);
+        break;
+      } catch (err) {
+        const delay = backoff.next();
+        this.failed(err, delay, backoff.attempts === 1);
+        await sleep(delay, signal).catch(() => undefined);
+      }
+    }
+    this.wireRetries = 0;
+    if (!this.wire) this.log.info('shipping with the wire producer (gateway.kafka.client "wire")');
+    this.wire ??= new WireProducer(this.config.kafka, {
+      retrying: (err, delay) => this.failed(err, delay, ++this.wireRetries === 1),
+      tooLarge: () => this.events.error(false),
+    });
+    const result = await this.wire.send(byTopic, signal);
+    if (result === 'ok') this.reachable();
+    return result;
+  }
+
+  private reachable(): void {
+    if (!this.connected) {
+      this.log.info('Kafka reachable; shipping');
+      this.events.connected(true);
+    }
+    this.connected = true;
+  }
+
+  /** A produce attempt failed and is retried after `delay`: counted, logged once per outage. */
+  private failed(err: unknown, delay: number, firstAttempt: boolean): void {
+    this.events.error(true);
+    if (this.connected || firstAttempt) {
+      this.log.warn({ err: errorMessage(err), retryInMs: delay }, 'Kafka produce failed; records stay in the journal and are retried');
+    }
+    if (this.connected) this.events.connected(false);
+    this.connected = false;
   }
 
   private async connectedProducer(): Promise<Producer> {

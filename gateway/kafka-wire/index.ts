@@ -1,0 +1,8 @@
+/**
+ * The wire producer: a minimal idempotent Kafka producer over node:net for what the gateway ships
+ * (`gateway.kafka.client: wire`, docs/kafka.md "Wire client"). Topic creation stays on kafkajs' admin.
+ */
+export { WireProducer, WIRE_PRODUCER_DEFAULTS, type WireProducerOptions, type WireRecord, type WireSendResult, type WireProducerHooks } from './wire-producer.js';
+export { encodeRecordBatch, nextSequence, zigzag32, uvarintSize, writeUVarint } from './record-batch.js';
+export { murmur2, partitionForKey } from './partitioner.js';
+export { KafkaWireError } from './protocol.js';

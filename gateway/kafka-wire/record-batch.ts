@@ -1,0 +1,87 @@
+/**
+ * Kafka RecordBatch v2 (magic 2, https://kafka.apache.org/documentation/#recordbatch) built in
+ * one exactly sized buffer from records that are already encoded: no compression, no headers,
+ * every record with the batch's timestamp. The CRC-32C covers everything from `attributes` on.
+ */
+import { crc32c } from '../kafkajs-crc32c.js';
+
+/** Bytes of the batch header in front of the first record. */
+export const BATCH_HEADER_BYTES = 61;
+const CRC_OFFSET = 17;
+const ATTRIBUTES_OFFSET = 21;
+
+export interface BatchProducer {
+  producerId: number;
+  producerEpoch: number;
+  /** Sequence number of the first record (per partition, KIP-98). */
+  baseSequence: number;
+}
+
+/** Zig-zag encoding of a signed 32-bit value (varint fields of a record). */
+export function zigzag32(n: number): number {
+  return ((n << 1) ^ (n >> 31)) >>> 0;
+}
+
+export function uvarintSize(u: number): number {
+  return u < 0x80 ? 1 : u < 0x4000 ? 2 : u < 0x200000 ? 3 : u < 0x10000000 ? 4 : 5;
+}
+
+export function writeUVarint(buf: Buffer, o: number, u: number): number {
+  while (u >= 0x80) {
+    buf[o++] = (u & 0x7f) | 0x80;
+    u >>>= 7;
+  }
+  buf[o++] = u;
+  return o;
+}
+
+/** Bytes of one record (its length prefix included) with timestampDelta 0 and no headers. */
+function recordSize(offsetDelta: number, keyLen: number, valueLen: number): [total: number, body: number] {
+  const body = 1 + 1 + uvarintSize(zigzag32(offsetDelta)) + uvarintSize(zigzag32(keyLen)) + keyLen + uvarintSize(zigzag32(valueLen)) + valueLen + 1;
+  return [uvarintSize(zigzag32(body)) + body, body];
+}
+
+/**
+ * One RecordBatch of `values`, all with key `key` or with `keys[i]` (a record's key is its
+ * instance ID; a partition's records usually share a handful).
+ */
+export function encodeRecordBatch(keys: Buffer[], values: Buffer[], timestamp: number, producer: BatchProducer): Buffer {
+  const n = values.length;
+  let size = BATCH_HEADER_BYTES;
+  for (let i = 0; i < n; i++) size += recordSize(i, (keys[i] as Buffer).length, (values[i] as Buffer).length)[0];
+  const buf = Buffer.allocUnsafe(size);
+  buf.writeBigInt64BE(0n, 0); // baseOffset: the broker assigns offsets
+  buf.writeInt32BE(size - 12, 8); // batchLength: bytes after this field
+  buf.writeInt32BE(-1, 12); // partitionLeaderEpoch: set by the broker
+  buf.writeInt8(2, 16); // magic
+  buf.writeInt16BE(0, ATTRIBUTES_OFFSET); // no compression, create time, not transactional
+  buf.writeInt32BE(n - 1, 23); // lastOffsetDelta
+  buf.writeBigInt64BE(BigInt(timestamp), 27); // baseTimestamp
+  buf.writeBigInt64BE(BigInt(timestamp), 35); // maxTimestamp
+  buf.writeBigInt64BE(BigInt(producer.producerId), 43);
+  buf.writeInt16BE(producer.producerEpoch, 51);
+  buf.writeInt32BE(producer.baseSequence, 53);
+  buf.writeInt32BE(n, 57);
+  let o = BATCH_HEADER_BYTES;
+  for (let i = 0; i < n; i++) {
+    const key = keys[i] as Buffer;
+    const value = values[i] as Buffer;
+    const body = recordSize(i, key.length, value.length)[1];
+    o = writeUVarint(buf, o, zigzag32(body));
+    buf[o++] = 0; // attributes
+    buf[o++] = 0; // timestampDelta 0
+    o = writeUVarint(buf, o, zigzag32(i));
+    o = writeUVarint(buf, o, zigzag32(key.length));
+    o += key.copy(buf, o);
+    o = writeUVarint(buf, o, zigzag32(value.length));
+    o += value.copy(buf, o);
+    buf[o++] = 0; // no headers
+  }
+  buf.writeUInt32BE(crc32c(buf.subarray(ATTRIBUTES_OFFSET)), CRC_OFFSET);
+  return buf;
+}
+
+/** The sequence number after `n` records from `seq`: Kafka wraps it at 2^31 (KIP-98). */
+export function nextSequence(seq: number, n: number): number {
+  return (seq + n) % 2 ** 31;
+}

@@ -1,0 +1,338 @@
+/**
+ * An idempotent Kafka producer for exactly what the gateway ships (KIP-98,
+ * https://cwiki.apache.org/confluence/display/KAFKA/KIP-98+-+Exactly+Once+Delivery+and+Transactional+Messaging):
+ * acks=-1, keyed records already encoded, one RecordBatch per partition, one request in flight per
+ * partition (a send waits for the previous one), a sequence number per partition that advances
+ * only when the broker acknowledged the batch. Resending after a timeout or a lost connection
+ * reuses the same producer id and sequence, so the broker drops what it already has.
+ */
+import { Backoff, sleep } from '../../core/retry.js';
+import { BrokerConnection } from './broker-connection.js';
+import { partitionForKey } from './partitioner.js';
+import {
+  ApiKey,
+  decodeInitProducerId,
+  decodeMetadata,
+  decodeProduce,
+  encodeInitProducerId,
+  encodeMetadata,
+  encodeProduce,
+  ErrorCode,
+  errorName,
+  KafkaWireError,
+  type PartitionMetadata,
+  type ProducePartition,
+} from './protocol.js';
+import { encodeRecordBatch, nextSequence } from './record-batch.js';
+
+export const WIRE_PRODUCER_DEFAULTS = {
+  /** Metadata older than this is refreshed before a send (kafkajs' metadataMaxAge). */
+  metadataMaxAgeMs: 300_000,
+  /** Backoff between rounds of a send that failed (the shipper's, docs/kafka.md "Retries"). */
+  backoff: { initialMs: 200, maxMs: 5_000 },
+  /** Client-side wait beyond the broker's produce timeout before the connection is given up. */
+  responseGraceMs: 5_000,
+  /** Partition and key caches are cleared when they reach this many entries. */
+  cacheEntries: 10_000,
+};
+
+export interface WireProducerOptions {
+  brokers: string[];
+  clientId: string;
+  connectionTimeoutMs: number;
+  requestTimeoutMs: number;
+}
+
+export interface WireRecord {
+  key: string;
+  value: Buffer;
+}
+
+export type WireSendResult = 'ok' | 'too-large' | 'stopped';
+
+export interface WireProducerHooks {
+  /** A round of a send failed (some partitions not acknowledged); the next one follows in `retryInMs`. */
+  retrying(err: unknown, retryInMs: number): void;
+  /** The broker refused a batch as too large: the send ends with 'too-large'. */
+  tooLarge(err: unknown): void;
+}
+
+interface PartitionWork {
+  topic: string;
+  partition: number;
+  keys: Buffer[];
+  values: Buffer[];
+  /** The batch as last encoded, and for which producer id, epoch and sequence. */
+  encoded?: { batch: Buffer; stamp: string };
+}
+
+interface ProducerId {
+  producerId: number;
+  producerEpoch: number;
+}
+
+export class WireProducer {
+  private readonly connections = new Map<string, Promise<BrokerConnection>>();
+  private readonly brokerAddress = new Map<number, string>();
+  private readonly topicPartitions = new Map<string, PartitionMetadata[]>();
+  private metadataAt = 0;
+  private metadataStale = true;
+  private producerId: ProducerId | undefined;
+  private readonly sequences = new Map<string, number>();
+  private readonly keyBytes = new Map<string, Buffer>();
+  private readonly partitionMemo = new Map<string, number>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    private readonly opts: WireProducerOptions,
+    private readonly hooks: WireProducerHooks,
+  ) {
+    if (opts.brokers.length === 0) throw new KafkaWireError('the wire producer needs at least one broker', { retriable: false });
+  }
+
+  /**
+   * Produces `byTopic` and retries until every record is acknowledged (acks=-1), a partition's
+   * batch is refused as too large, or `signal` aborts. Sends run one after the other.
+   */
+  send(byTopic: Map<string, WireRecord[]>, signal: AbortSignal): Promise<WireSendResult> {
+    const run = this.queue.then(() => this.sendNow(byTopic, signal));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    // Closing the connections first fails a request in flight, so a send in progress ends at once.
+    const conns = await Promise.allSettled(this.connections.values());
+    for (const c of conns) if (c.status === 'fulfilled') c.value.close();
+    await this.queue;
+    this.connections.clear();
+  }
+
+  /** The producer id and epoch in use (tests). */
+  get currentProducerId(): ProducerId | undefined {
+    return this.producerId;
+  }
+
+  private async sendNow(byTopic: Map<string, WireRecord[]>, signal: AbortSignal): Promise<WireSendResult> {
+    const backoff = new Backoff(WIRE_PRODUCER_DEFAULTS.backoff);
+    const topics = [...byTopic.keys()];
+    let work: Map<string, PartitionWork> | undefined;
+    for (;;) {
+      if (signal.aborted || this.closed) return 'stopped';
+      let failure: unknown;
+      try {
+        await this.ensureMetadata(topics);
+        work ??= this.assign(byTopic);
+        const outcome = await this.produceRound(work);
+        if (outcome.tooLarge) {
+          this.hooks.tooLarge(outcome.tooLarge);
+          return 'too-large';
+        }
+        if (work.size === 0) return 'ok';
+        failure = outcome.error;
+      } catch (err) {
+        failure = err;
+      }
+      const delay = backoff.next();
+      this.hooks.retrying(failure, delay);
+      await sleep(delay, signal).catch(() => undefined);
+    }
+  }
+
+  /** Records by partition; a record of an instance goes where kafkajs' default partitioner puts it. */
+  private assign(byTopic: Map<string, WireRecord[]>): Map<string, PartitionWork> {
+    const work = new Map<string, PartitionWork>();
+    for (const [topic, records] of byTopic) {
+      const count = (this.topicPartitions.get(topic) as PartitionMetadata[]).length;
+      for (const r of records) {
+        const memoKey = `${topic}\u0000${count}\u0000${r.key}`;
+        let partition = this.partitionMemo.get(memoKey);
+        let key = this.keyBytes.get(r.key);
+        if (!key) {
+          if (this.keyBytes.size >= WIRE_PRODUCER_DEFAULTS.cacheEntries) this.keyBytes.clear();
+          this.keyBytes.set(r.key, (key = Buffer.from(r.key, 'utf8')));
+        }
+        if (partition === undefined) {
+          if (this.partitionMemo.size >= WIRE_PRODUCER_DEFAULTS.cacheEntries) this.partitionMemo.clear();
+          this.partitionMemo.set(memoKey, (partition = partitionForKey(key, count)));
+        }
+        const id = `${topic}\u0000${partition}`;
+        let w = work.get(id);
+        if (!w) work.set(id, (w = { topic, partition, keys: [], values: [] }));
+        w.keys.push(key);
+        w.values.push(r.value);
+      }
+    }
+    return work;
+  }
+
+  /**
+   * One Produce request per leader for every partition still to do. Acknowledged partitions leave
+   * `work` (their sequence advanced); the others stay for the next round.
+   */
+  private async produceRound(work: Map<string, PartitionWork>): Promise<{ error?: unknown; tooLarge?: unknown }> {
+    const pid = await this.ensureProducerId();
+    const byLeader = new Map<string, PartitionWork[]>();
+    let error: unknown;
+    for (const w of work.values()) {
+      const leader = this.topicPartitions.get(w.topic)?.[w.partition]?.leader ?? -1;
+      const address = this.brokerAddress.get(leader);
+      if (leader < 0 || !address) {
+        this.metadataStale = true;
+        error = new KafkaWireError(`no leader known for ${w.topic}/${w.partition}`, { errorCode: ErrorCode.LEADER_NOT_AVAILABLE });
+        continue;
+      }
+      let list = byLeader.get(address);
+      if (!list) byLeader.set(address, (list = []));
+      list.push(w);
+    }
+    const timestamp = Date.now();
+    const rounds = [...byLeader].map(async ([address, list]) => {
+      const parts: ProducePartition[] = list.map((w) => ({ topic: w.topic, partition: w.partition, batch: this.batchOf(w, pid, timestamp) }));
+      const conn = await this.connection(address);
+      const version = (conn.versions as NonNullable<typeof conn.versions>)[ApiKey.Produce];
+      const timeout = this.opts.requestTimeoutMs;
+      const r = await conn.request(ApiKey.Produce, version, encodeProduce(-1, timeout, parts), timeout + WIRE_PRODUCER_DEFAULTS.responseGraceMs);
+      return decodeProduce(version, r);
+    });
+    let tooLarge: unknown;
+    let reinit = false;
+    for (const settled of await Promise.allSettled(rounds)) {
+      if (settled.status === 'rejected') {
+        // Connection lost or timed out: whether the broker wrote the batch is unknown; the same
+        // sequence is sent again and the broker drops a duplicate.
+        error = settled.reason;
+        this.metadataStale = true;
+        continue;
+      }
+      for (const res of settled.value) {
+        const id = `${res.topic}\u0000${res.partition}`;
+        const w = work.get(id);
+        if (!w) continue;
+        const code = res.errorCode;
+        if (code === ErrorCode.NONE || code === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
+          this.sequences.set(id, nextSequence(this.sequences.get(id) ?? 0, w.values.length));
+          work.delete(id);
+          continue;
+        }
+        const err = new KafkaWireError(`Kafka refused the batch for ${res.topic}/${res.partition}: ${errorName(code)}${res.errorMessage ? ` (${res.errorMessage})` : ''}`, {
+          errorCode: code,
+          retriable: code !== ErrorCode.MESSAGE_TOO_LARGE,
+        });
+        if (code === ErrorCode.MESSAGE_TOO_LARGE) tooLarge = err;
+        else error = err;
+        if (code === ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER || code === ErrorCode.UNKNOWN_PRODUCER_ID || code === ErrorCode.INVALID_PRODUCER_EPOCH) reinit = true;
+        if (
+          code === ErrorCode.NOT_LEADER_OR_FOLLOWER ||
+          code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION ||
+          code === ErrorCode.LEADER_NOT_AVAILABLE ||
+          code === ErrorCode.FENCED_LEADER_EPOCH
+        ) {
+          this.metadataStale = true;
+        }
+      }
+    }
+    if (reinit) {
+      // The broker lost or rejected our producer state: start over with a new producer id, every
+      // partition from sequence 0 (records the broker may already hold can then be written twice).
+      this.producerId = undefined;
+      this.sequences.clear();
+    }
+    return { error, tooLarge };
+  }
+
+  /** The partition's batch for the current producer id and sequence (re-encoded only when they change). */
+  private batchOf(w: PartitionWork, pid: ProducerId, timestamp: number): Buffer {
+    const id = `${w.topic}\u0000${w.partition}`;
+    const baseSequence = this.sequences.get(id) ?? 0;
+    const stamp = `${pid.producerId}:${pid.producerEpoch}:${baseSequence}`;
+    if (w.encoded?.stamp !== stamp) {
+      w.encoded = { batch: encodeRecordBatch(w.keys, w.values, timestamp, { ...pid, baseSequence }), stamp };
+    }
+    return w.encoded.batch;
+  }
+
+  private async ensureProducerId(): Promise<ProducerId> {
+    if (this.producerId) return this.producerId;
+    const conn = await this.anyConnection();
+    const version = (conn.versions as NonNullable<typeof conn.versions>)[ApiKey.InitProducerId];
+    const r = await conn.request(ApiKey.InitProducerId, version, [encodeInitProducerId(60_000)]);
+    this.producerId = decodeInitProducerId(r);
+    this.sequences.clear();
+    return this.producerId;
+  }
+
+  private async ensureMetadata(topics: string[]): Promise<void> {
+    const fresh = !this.metadataStale && Date.now() - this.metadataAt < WIRE_PRODUCER_DEFAULTS.metadataMaxAgeMs;
+    if (fresh && topics.every((t) => this.topicPartitions.has(t))) return;
+    const wanted = [...new Set([...this.topicPartitions.keys(), ...topics])];
+    const conn = await this.anyConnection();
+    const version = (conn.versions as NonNullable<typeof conn.versions>)[ApiKey.Metadata];
+    const md = decodeMetadata(version, await conn.request(ApiKey.Metadata, version, [encodeMetadata(version, wanted)]));
+    for (const b of md.brokers) this.brokerAddress.set(b.nodeId, `${b.host}:${b.port}`);
+    let problem: KafkaWireError | undefined;
+    for (const t of md.topics) {
+      if (t.errorCode !== ErrorCode.NONE || t.partitions.length === 0) {
+        // A topic of an earlier batch that is gone does not stop this one.
+        this.topicPartitions.delete(t.name);
+        if (topics.includes(t.name)) problem = new KafkaWireError(`no metadata for topic ${t.name}: ${errorName(t.errorCode)}`, { errorCode: t.errorCode });
+        continue;
+      }
+      this.topicPartitions.set(t.name, t.partitions);
+    }
+    const missing = topics.find((t) => !this.topicPartitions.has(t));
+    if (problem || missing) {
+      this.metadataStale = true;
+      throw problem ?? new KafkaWireError(`no metadata for topic ${missing}`, { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
+    }
+    this.metadataStale = false;
+    this.metadataAt = Date.now();
+  }
+
+  /** A live connection to any broker: a known leader's first, else the bootstrap list in order. */
+  private async anyConnection(): Promise<BrokerConnection> {
+    const candidates = [...new Set([...this.brokerAddress.values(), ...this.opts.brokers])];
+    let last: unknown;
+    for (const address of candidates) {
+      try {
+        return await this.connection(address);
+      } catch (err) {
+        last = err;
+      }
+    }
+    throw last ?? new KafkaWireError('no Kafka broker reachable');
+  }
+
+  private async connection(address: string): Promise<BrokerConnection> {
+    const existing = this.connections.get(address);
+    if (existing) {
+      const conn = await existing.catch(() => undefined);
+      if (conn?.alive) return conn;
+      if (this.connections.get(address) === existing) this.connections.delete(address);
+      const again = this.connections.get(address);
+      if (again) return again;
+    }
+    const sep = address.lastIndexOf(':');
+    const conn = new BrokerConnection({
+      host: address.slice(0, sep),
+      port: Number(address.slice(sep + 1)),
+      clientId: this.opts.clientId,
+      connectionTimeoutMs: this.opts.connectionTimeoutMs,
+      requestTimeoutMs: this.opts.requestTimeoutMs,
+    });
+    const ready = conn.connect().then(
+      () => conn,
+      (err: unknown) => {
+        conn.close();
+        throw err;
+      },
+    );
+    this.connections.set(address, ready);
+    ready.catch(() => {
+      if (this.connections.get(address) === ready) this.connections.delete(address);
+    });
+    return ready;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * The wire producer (gateway/kafka-wire/) against the real broker, each test on a fresh random
+ * topic: exactly once and in per-instance order across partitions, a broker restart in the middle
+ * of a stream (idempotence: nothing lost, nothing twice), MESSAGE_TOO_LARGE, and stopping.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { partitionForKey, WireProducer, type WireRecord, type WireSendResult } from '../../gateway/kafka-wire/index.js';
+import { ensureKafka, KAFKA, kafkaClient, randomName, ROOT, sh, sleep } from './harness.js';
+
+const kafkaEnv = { LOGFS_KAFKA_PORT: KAFKA.split(':')[1] ?? '19092' };
+const admin = kafkaClient().admin();
+
+async function createTopic(partitions: number, configEntries: { name: string; value: string }[] = []): Promise<string> {
+  const topic = randomName('wire-');
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, configEntries }] });
+  return topic;
+}
+
+function producer(errors: unknown[] = []): WireProducer {
+  return new WireProducer(
+    { brokers: [KAFKA], clientId: 'logfs-wire-test', connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000 },
+    { retrying: (err) => errors.push(err), tooLarge: (err) => errors.push(err) },
+  );
+}
+
+/** Every record of `topic` as key, partition, offset and value (kcat, independent of both clients). */
+async function readBack(topic: string): Promise<{ key: string; partition: number; value: string }[]> {
+  const out = await sh(`kcat -b ${KAFKA} -C -t ${topic} -e -q -f '%k %p %o %s\\n'`, { timeout: 120_000 });
+  return out.split('\n').filter(Boolean).map((line) => {
+    const [key, partition, , value] = line.split(' ');
+    return { key: key!, partition: Number(partition), value: value! };
+  });
+}
+
+/** `count` records of `instances` instances, each value "<instance>:<its sequence number>". */
+function records(instances: number, from: number, count: number): WireRecord[] {
+  return Array.from({ length: count }, (_, i) => {
+    const n = from + i;
+    const key = `i-${n % instances}`;
+    return { key, value: Buffer.from(`${key}:${Math.floor(n / instances)}`) };
+  });
+}
+
+/** Each instance's records arrived once, in order, all in the partition kafkajs would choose. */
+function expectExactlyOnceInOrder(got: { key: string; partition: number; value: string }[], instances: number, total: number, partitions: number): void {
+  expect(got.length).toBe(total);
+  const next = new Map<string, number>();
+  for (const r of got) {
+    expect(r.partition).toBe(partitionForKey(Buffer.from(r.key), partitions));
+    const [key, seq] = r.value.split(':');
+    expect(key).toBe(r.key);
+    const want = next.get(r.key) ?? 0;
+    expect(Number(seq), `${r.key} in order, once`).toBe(want);
+    next.set(r.key, want + 1);
+  }
+  expect(next.size).toBe(instances);
+}
+
+describe('wire producer', () => {
+  const stop = new AbortController();
+  const open: WireProducer[] = [];
+
+  beforeAll(async () => {
+    await ensureKafka();
+    await admin.connect();
+  });
+
+  afterEach(async () => {
+    for (const p of open.splice(0)) await p.close();
+    // A test that failed half-way must not leave the shared broker down.
+    await sh(`${ROOT}/scripts/kafka.sh start`, { env: kafkaEnv, timeout: 180_000 });
+  });
+
+  afterAll(async () => {
+    await admin.disconnect();
+  });
+
+  it('ships 100,000 records across 3 partitions exactly once and in per-instance order', async () => {
+    const topic = await createTopic(3);
+    const p = producer();
+    open.push(p);
+    for (let sent = 0; sent < 100_000; sent += 10_000) {
+      expect(await p.send(new Map([[topic, records(37, sent, 10_000)]]), stop.signal)).toBe('ok');
+    }
+    expectExactlyOnceInOrder(await readBack(topic), 37, 100_000, 3);
+  });
+
+  it('loses and duplicates nothing when the broker restarts mid-stream', async () => {
+    const topic = await createTopic(3);
+    const errors: unknown[] = [];
+    const p = producer(errors);
+    open.push(p);
+    const batches = 150;
+    let done = 0;
+    const shipping = (async () => {
+      for (let b = 0; b < batches; b++) {
+        expect(await p.send(new Map([[topic, records(11, b * 2_000, 2_000)]]), stop.signal)).toBe('ok');
+        done += 1;
+        await sleep(20);
+      }
+    })();
+    while (done < 5) await sleep(10);
+    await sh(`${ROOT}/scripts/kafka.sh stop`, { env: kafkaEnv });
+    expect(done, 'the broker stopped while the stream was still being shipped').toBeLessThan(batches);
+    await sleep(1_000);
+    await sh(`${ROOT}/scripts/kafka.sh start`, { env: kafkaEnv, timeout: 180_000 });
+    await shipping;
+    expect(errors.length, 'the outage was noticed').toBeGreaterThan(0);
+    expectExactlyOnceInOrder(await readBack(topic), 11, batches * 2_000, 3);
+  }, 240_000);
+
+  it("answers 'too-large' when the topic refuses the batch", async () => {
+    const topic = await createTopic(1, [{ name: 'max.message.bytes', value: '2048' }]);
+    const p = producer();
+    open.push(p);
+    expect(await p.send(new Map([[topic, [{ key: 'i-1', value: Buffer.alloc(4096, 'x') }]]]), stop.signal)).toBe('too-large');
+    // The producer goes on: a batch that fits is acknowledged.
+    expect(await p.send(new Map([[topic, [{ key: 'i-1', value: Buffer.from('fits') }]]]), stop.signal)).toBe('ok');
+    expect((await readBack(topic)).map((r) => r.value)).toEqual(['fits']);
+  });
+
+  it('goes on with other topics when a topic it shipped to earlier is deleted', async () => {
+    const [gone, kept] = [await createTopic(1), await createTopic(2)];
+    const p = producer();
+    open.push(p);
+    expect(await p.send(new Map([[gone, records(2, 0, 10)]]), stop.signal)).toBe('ok');
+    await admin.deleteTopics({ topics: [gone] });
+    expect(await p.send(new Map([[kept, records(2, 0, 10)]]), stop.signal)).toBe('ok');
+    expectExactlyOnceInOrder(await readBack(kept), 2, 10, 2);
+  });
+
+  it("answers 'stopped' when the signal aborts while the topic cannot be reached", async () => {
+    const p = producer();
+    open.push(p);
+    const abort = new AbortController();
+    const result: Promise<WireSendResult> = p.send(new Map([[randomName('wire-missing-'), records(1, 0, 1)]]), abort.signal);
+    await sleep(500);
+    abort.abort();
+    expect(await result).toBe('stopped');
+  });
+});

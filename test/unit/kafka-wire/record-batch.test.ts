@@ -1,0 +1,91 @@
+import crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+import { describe, expect, it } from 'vitest';
+import { encodeRecordBatch, nextSequence, uvarintSize, writeUVarint, zigzag32 } from '../../../gateway/kafka-wire/record-batch.js';
+import { unpatched } from '../kafkajs-reference.js';
+
+const require = createRequire(import.meta.url);
+// kafkajs' own encoders and decoders (the unpatched ones) as the reference.
+const Record = unpatched<(r: Record<string, unknown>) => unknown>('kafkajs/src/protocol/recordBatch/record/v0/index.js');
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js') as { RecordBatch: (o: Record<string, unknown>) => Promise<{ buffer: Buffer }> };
+const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js') as (d: unknown) => Promise<{
+  firstSequence: number;
+  producerId: string;
+  producerEpoch: number;
+  lastOffsetDelta: number;
+  firstTimestamp: string;
+  records: { key: Buffer; value: Buffer; offset: string; timestamp: string }[];
+}>;
+const Decoder = require('kafkajs/src/protocol/decoder.js') as new (b: Buffer) => unknown;
+const Encoder = require('kafkajs/src/protocol/encoder.js') as new () => { writeVarInt(n: number): { buffer: Buffer } };
+const Long = require('kafkajs/src/utils/long.js') as { fromValue(v: unknown): unknown };
+const crc32cReference = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
+
+const producer = { producerId: 47009, producerEpoch: 3, baseSequence: 12345 };
+
+function sample(n: number): { keys: Buffer[]; values: Buffer[] } {
+  const keys = Array.from({ length: n }, (_, i) => Buffer.from(`instance-${i % 3}`));
+  // Sizes around every varint boundary of the value length.
+  const sizes = [0, 1, 62, 63, 64, 127, 128, 8191, 8192, 70_000];
+  const values = Array.from({ length: n }, (_, i) => crypto.randomBytes(sizes[i % sizes.length]!));
+  return { keys, values };
+}
+
+describe('RecordBatch v2', () => {
+  it('is byte for byte the batch kafkajs builds from the same records', async () => {
+    const { keys, values } = sample(200);
+    const ts = 1_795_334_669_386;
+    const ours = encodeRecordBatch(keys, values, ts, producer);
+    const theirs = await RecordBatch({
+      firstTimestamp: ts,
+      maxTimestamp: ts,
+      partitionLeaderEpoch: -1,
+      lastOffsetDelta: values.length - 1,
+      producerId: Long.fromValue(producer.producerId),
+      producerEpoch: producer.producerEpoch,
+      firstSequence: producer.baseSequence,
+      records: values.map((value, i) => Record({ offsetDelta: i, timestampDelta: 0, key: keys[i], value, headers: {} })),
+    });
+    expect(ours.equals(theirs.buffer)).toBe(true);
+  });
+
+  it('decodes with kafkajs: records, keys, offsets, producer id, epoch and sequence', async () => {
+    const { keys, values } = sample(300);
+    const batch = encodeRecordBatch(keys, values, 1_700_000_000_123, producer);
+    const decoded = await decodeBatch(new Decoder(batch));
+    expect(decoded.firstSequence).toBe(producer.baseSequence);
+    expect(decoded.producerId).toBe(String(producer.producerId));
+    expect(decoded.producerEpoch).toBe(producer.producerEpoch);
+    expect(decoded.lastOffsetDelta).toBe(299);
+    expect(decoded.records.length).toBe(300);
+    expect(decoded.records.every((r, i) => r.value.equals(values[i]!) && r.key.equals(keys[i]!))).toBe(true);
+    expect(decoded.records.map((r) => r.offset)).toEqual(values.map((_, i) => String(i)));
+    expect(new Set(decoded.records.map((r) => r.timestamp))).toEqual(new Set(['1700000000123']));
+  });
+
+  it('carries a CRC-32C that kafkajs\' byte-at-a-time implementation agrees with', () => {
+    const { keys, values } = sample(50);
+    const batch = encodeRecordBatch(keys, values, Date.now(), producer);
+    expect(batch.readUInt32BE(17)).toBe(crc32cReference(batch.subarray(21)) >>> 0);
+    expect(batch.readInt32BE(8)).toBe(batch.length - 12);
+    expect(batch.readInt8(16)).toBe(2);
+  });
+});
+
+describe('varints', () => {
+  it('zig-zag encodes like kafkajs, sizes and bytes, around every boundary', () => {
+    const values = [0, 1, -1, 2, -2, 63, -64, 64, -65, 8191, -8192, 8192, 1_048_575, -1_048_576, 134_217_727, -134_217_728, 2 ** 31 - 1, -(2 ** 31)];
+    for (const v of values) {
+      const ref = new Encoder().writeVarInt(v).buffer;
+      const buf = Buffer.alloc(5);
+      const end = writeUVarint(buf, 0, zigzag32(v));
+      expect(uvarintSize(zigzag32(v)), String(v)).toBe(ref.length);
+      expect(buf.subarray(0, end).equals(ref), String(v)).toBe(true);
+    }
+  });
+
+  it('wraps the sequence number at 2^31 as Kafka does', () => {
+    expect(nextSequence(0, 10)).toBe(10);
+    expect(nextSequence(2 ** 31 - 5, 10)).toBe(5);
+  });
+});
