@@ -23,9 +23,14 @@ const isoTime = z.string().describe('ISO 8601 time');
 // Names as the service checks them (control/stream-name.ts, pipeline/graph/graph-schema.ts): in the
 // schemas too, so that the OpenAPI document says which names are accepted and a bad one is refused
 // at the boundary with its field's path.
-const providerName = z.string().regex(PROVIDER_NAME, 'a provider name is 1-63 lower-case letters, digits or "-", starting with a letter or digit');
-const streamName = z.string().max(STREAM_NAME_MAX_BYTES).regex(STREAM_NAME, 'a stream name is "/"-separated parts of letters, digits and "-"');
-const graphName = z.string().regex(GRAPH_NAME, 'a graph name is 1-63 lower-case letters, digits or "-", starting with a letter');
+/** A name rule's message that names the value it refused. */
+const invalid = (what: string, rule: string) => ({ error: (iss: { input?: unknown }) => `${what} "${String(iss.input)}" is invalid: ${rule}` });
+const providerName = z.string().regex(PROVIDER_NAME, invalid('provider name', 'use 1-63 lower-case letters, digits or "-", starting with a letter or digit'));
+const streamName = z
+  .string()
+  .max(STREAM_NAME_MAX_BYTES, invalid('stream name', `at most ${STREAM_NAME_MAX_BYTES} bytes`))
+  .regex(STREAM_NAME, invalid('stream name', 'each "/"-separated part must be non-empty and use only letters, digits and "-"'));
+const graphName = z.string().regex(GRAPH_NAME, invalid('graph name', 'use 1-63 lower-case letters, digits or "-", starting with a letter'));
 const archiveName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'an archive name is 1-63 lower-case letters, digits or "-"');
 
 // ---------------------------------------------------------------------------------------------
