@@ -86,7 +86,10 @@ export class LogfsdProcess {
       '--log-level', 'warn',
       ...(opts.kafka ? ['--kafka', opts.kafka] : []),
     ];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // LOGFS_BENCH_NODE_ARGS: extra node flags for logfsd, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+    // to profile it under the benchmark's load.
+    const nodeArgs = (process.env.LOGFS_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const tag = `[logfsd ${path.basename(opts.dir)}] `;
     for (const stream of [child.stdout, child.stderr]) {
       stream?.setEncoding('utf8');
