@@ -4,8 +4,10 @@
  * extensions are off so nothing but plain maps, strings, integers, nil and bin appear.
  * The field list is documented in docs/record-format.md.
  */
-import { Packr } from 'msgpackr';
+import { markAsUntransferable } from 'node:worker_threads';
+import { Packr, type Options } from 'msgpackr';
 import { LogfsError } from '../core/errors.js';
+import { attrsSize, writeAttrs } from './attrs-encoder.js';
 import { ENC_A256GCM } from './record-crypto.js';
 import { decodeRecordFast } from './record-decoder.js';
 
@@ -45,7 +47,8 @@ export interface LogRecord {
   kid?: string;
 }
 
-const packr = new Packr({
+/** msgpackr's options here; attrs-encoder.ts writes the bytes these give (its test compares). */
+export const RECORD_PACKR_OPTIONS: Options = {
   useRecords: false,
   structuredClone: false,
   moreTypes: false,
@@ -53,7 +56,9 @@ const packr = new Packr({
   // Integers beyond 2^53 never occur (seq and ts fit); decode them as numbers all the same.
   int64AsType: 'number',
   mapsAsObjects: true,
-});
+};
+
+const packr = new Packr(RECORD_PACKR_OPTIONS);
 
 /**
  * Encodes a record as a standard MessagePack map. Hand-written for the fixed schema: it is the hot
@@ -96,28 +101,67 @@ export class RecordTemplate {
    * (gateway/record-crypto.ts) and the record says so: `enc: "A256GCM"` and `kid`.
    */
   encode(seq: number, ts: number, data: Buffer, part?: [number, boolean], attrs?: Record<string, unknown>, reserve = 0, kid?: string): Buffer {
-    const packedAttrs = attrs === undefined ? undefined : packr.pack(attrs);
-    const fields = 10 + (part ? 1 : 0) + (packedAttrs ? 1 : 0) + (kid === undefined ? 0 : 2);
-    const w = new Writer(reserve + 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + data.length + (part ? 24 : 0) + (packedAttrs ? 8 + packedAttrs.length : 0) + (kid === undefined ? 0 : 16 + Buffer.byteLength(kid)), reserve);
+    // attrs are written straight into the record (attrs-encoder.ts); msgpackr takes what that cannot.
+    let attrsBytes = attrs === undefined ? 0 : attrsSize(attrs);
+    let packedAttrs: Buffer | undefined;
+    if (attrsBytes < 0) {
+      packedAttrs = packr.pack(attrs);
+      attrsBytes = packedAttrs.length;
+    }
+    const fields = 10 + (part ? 1 : 0) + (attrs === undefined ? 0 : 1) + (kid === undefined ? 0 : 2);
+    const w = new Writer(reserve + 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + data.length + (part ? 24 : 0) + (attrs === undefined ? 0 : 6 + attrsBytes) + (kid === undefined ? 0 : 16 + Buffer.byteLength(kid)), reserve);
     w.u8(0x80 | fields).raw(this.prefix);
     w.key('seq').uint(seq);
     w.key('ts').uint(ts);
     if (kid !== undefined) w.key('enc').str(ENC_A256GCM).key('kid').str(kid);
     w.key('data').bin(data);
     if (part) w.key('part').u8(0x92).uint(part[0]).u8(part[1] ? 0xc3 : 0xc2);
-    if (packedAttrs) w.key('attrs').raw(packedAttrs);
+    if (attrs !== undefined) {
+      w.key('attrs');
+      if (packedAttrs === undefined) w.attrs(attrs, attrsBytes);
+      else w.raw(packedAttrs);
+    }
     return w.done();
   }
 }
 
+/**
+ * Records are cut from slabs, as Buffer.allocUnsafe cuts small buffers from its pool; unlike that
+ * pool, the end of a record's room that it did not use goes back to the slab (Writer.done). That
+ * lets the room be a bound (attrs' strings count 3 bytes a character) without holding memory
+ * beyond the record while the journal keeps it.
+ */
+const SLAB_BYTES = 64 * 1024;
+/** Larger records get a buffer of their own. */
+const MAX_SLAB_RECORD = 8 * 1024;
+let slab = Buffer.allocUnsafeSlow(0);
+let slabUsed = 0;
+
 /** Minimal MessagePack writer for encodeRecord. */
 class Writer {
   private readonly buf: Buffer;
+  /** Where the record starts in buf, and where its room ends. */
+  private readonly base: number;
+  private readonly end: number;
   private o: number;
 
   constructor(size: number, start = 0) {
-    this.buf = Buffer.allocUnsafe(size);
-    this.o = start;
+    if (size > MAX_SLAB_RECORD) {
+      this.buf = Buffer.allocUnsafe(size);
+      this.base = 0;
+    } else {
+      if (slabUsed + size > slab.length) {
+        slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+        // A worker given a record's ArrayBuffer would otherwise take every record in the slab.
+        markAsUntransferable(slab.buffer);
+        slabUsed = 0;
+      }
+      this.buf = slab;
+      this.base = slabUsed;
+      slabUsed += size;
+    }
+    this.end = this.base + size;
+    this.o = this.base + start;
   }
 
   u8(b: number): this {
@@ -126,9 +170,13 @@ class Writer {
   }
 
   key(k: string): this {
-    // Keys are ASCII and shorter than 32 bytes: fixstr.
-    this.buf[this.o++] = 0xa0 | k.length;
-    this.o += this.buf.write(k, this.o, 'latin1');
+    // Keys are ASCII and shorter than 32 bytes: fixstr. Copied in JS: a call into Buffer.write
+    // costs more than the few characters of a key.
+    const buf = this.buf;
+    let o = this.o;
+    buf[o++] = 0xa0 | k.length;
+    for (let i = 0; i < k.length; i++) buf[o++] = k.charCodeAt(i);
+    this.o = o;
     return this;
   }
 
@@ -179,13 +227,24 @@ class Writer {
     return this;
   }
 
+  /** attrs of at most `size` bytes, as attrsSize bounded them. */
+  attrs(value: Record<string, unknown>, size: number): this {
+    const end = writeAttrs(this.buf, this.o, value);
+    // Only accessors that answer differently the second time get here; fail rather than corrupt.
+    if (end - this.o > size) throw new RangeError(`attrs changed while being encoded (${size} bytes at most, ${end - this.o} written)`);
+    this.o = end;
+    return this;
+  }
+
   raw(b: Buffer): this {
     this.o += b.copy(this.buf, this.o);
     return this;
   }
 
   done(): Buffer {
-    return this.buf.subarray(0, this.o);
+    // The unused room goes back, unless a later record was cut from the slab meanwhile.
+    if (this.buf === slab && slabUsed === this.end) slabUsed = (this.o + 7) & ~7;
+    return this.buf.subarray(this.base, this.o);
   }
 }
 

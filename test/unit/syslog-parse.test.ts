@@ -553,4 +553,33 @@ describe('syslogAttrs', () => {
     expect(a.timestamp).toBe(new Date(local(2024, 6, 14, 10)).toISOString());
     expect(a.problem).toMatch(/no PRI/);
   });
+
+  it('writes the timestamp exactly as toISOString, whatever came before (it keeps the last second)', () => {
+    const stamp = (timestampMs: number): string | undefined => syslogAttrs({ ...parse('<13>1 - - - - - - x'), timestampMs }).timestamp;
+    const MAX = 8.64e15; // the Date range
+    const rnd = prng(0x150);
+    const values: number[] = [0, -0, 1, -1, 999, 1000, -999, -1000, -1001, 0.5, -0.5, 1999.9, -1000.5, MAX, -MAX, MAX - 1, -MAX + 1];
+    // Years 0, -1, 9999 and 10000 (the parser's extremes after an offset), and either side of them.
+    for (const y of [-1, 0, 1, 99, 100, 1969, 1970, 2038, 9999, 10000, -271821, 275759]) {
+      const start = new Date(0).setUTCFullYear(y, 0, 1);
+      values.push(start - 1001, start - 1000, start - 999, start - 1, start, start + 1, start + 999, start + 1000);
+    }
+    for (let i = 0; i < 20_000; i++) {
+      const base = Math.floor((rnd() * 2 - 1) * MAX);
+      values.push(base);
+      // Runs within one second and across its ends, as bursts of messages are.
+      for (let j = 0, t = base; j < 1 + Math.floor(rnd() * 5); j++) values.push((t += Math.floor(rnd() * 700)));
+    }
+    // Outside the Date range both throw; the values above reach past its ends.
+    const outcome = (f: () => string | undefined): string | undefined => {
+      try {
+        return f();
+      } catch (e) {
+        return (e as Error).name;
+      }
+    };
+    values.push(NaN, Infinity, -Infinity, MAX + 1, MAX, MAX + 1, -MAX - 1);
+    for (const ms of values) expect(outcome(() => stamp(ms)), String(ms)).toBe(outcome(() => new Date(ms).toISOString()));
+    expect(values.filter((ms) => outcome(() => stamp(ms)) === 'RangeError').length).toBeGreaterThan(5);
+  });
 });
