@@ -114,7 +114,15 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
   }
 
   // Who runs where and what it applied (control/fleet), on the store's medium: the control service reads it.
-  const fleet = await openFleet({ ...controlPlaneLocation(config, parentLog), ...(config.store === 'kafka' ? { clientId: `${kafka.clientId}-fleet` } : {}) });
+  let fleet: Fleet;
+  try {
+    fleet = await openFleet({ ...controlPlaneLocation(config, parentLog), ...(config.store === 'kafka' ? { clientId: `${kafka.clientId}-fleet` } : {}) });
+  } catch (err) {
+    await gateway?.close();
+    await client?.close();
+    await store.close();
+    throw err;
+  }
   const mountpoint = path.resolve(config.mount.path);
   const reporter = fleet.reporter({
     id: memberId('daemon', config.gateway.host, identity.instance),

@@ -4,6 +4,7 @@
  * classifies, measures and alarms on them, a graph change while records flow keeps each record
  * once, and a logfsd killed with SIGKILL loses nothing on restart.
  */
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Daemon, logfsctl, randomName, sh, waitFor } from './harness.js';
@@ -19,6 +20,24 @@ for start in range(0, ${count}, ${chunk}):
     time.sleep(${pauseMs / 1000})
 f.close()
 PY`);
+}
+
+/** Writes numbered lines like writeNumbered until `stopFile` exists (at most `max`); resolves with how many. */
+async function writeUntil(file: string, prefix: string, stopFile: string, max: number, chunk = 200, pauseMs = 20): Promise<number> {
+  const out = await sh(`python3 - <<'PY'
+import os, time
+f = open(${JSON.stringify(file)}, 'a')
+n = 0
+while n < ${max} and not os.path.exists(${JSON.stringify(stopFile)}):
+    end = min(n + ${chunk}, ${max})
+    f.write(''.join('${prefix}-%07d level=%s latency_ms=%d\\n' % (i, 'error' if i % 50 == 0 else 'info', i % 100) for i in range(n, end)))
+    f.flush()
+    n = end
+    time.sleep(${pauseMs / 1000})
+f.close()
+print(n)
+PY`);
+  return Number(out.trim());
 }
 
 describe('pipeline in embedded mode (journal as the bus)', () => {
@@ -102,7 +121,9 @@ describe('pipeline in embedded mode (journal as the bus)', () => {
   it('replaces a graph while records flow: each record archived once, by one version', async () => {
     await applyGraph(d.dataDir, { name: 'flow', streams: ['flow'], nodes: [{ id: 'store', type: 'archive', inputs: ['source'], config: { name: 'flow' } }] });
     const prefix = randomName('f');
-    const writing = writeNumbered(d.path('flow'), prefix, 20_000, 500, 30);
+    // The writer goes on until the new version is active and has had records of its own.
+    const stopFile = path.join(d.dataDir, `stop-${prefix}`);
+    const writing = writeUntil(d.path('flow'), prefix, stopFile, 200_000);
     await waitFor('records flowing', async () => (await archived(d.dataDir, 'flow', { stream: 'flow' })).length > 1_000, 60_000, 100);
     await applyGraph(
       d.dataDir,
@@ -115,21 +136,25 @@ describe('pipeline in embedded mode (journal as the bus)', () => {
         ],
       },
     );
-    await writing;
-    const recs = await waitForArchived(d.dataDir, 'flow', 20_000, 120_000, 'flow');
-    expect(recs).toHaveLength(20_000);
-    expect(new Set(recs.map((r) => r.id)).size).toBe(20_000);
+    await waitFor('records archived by version 2', async () => (await archived(d.dataDir, 'flow', { stream: 'flow' })).some((r) => r.version === 2), 60_000, 100);
+    await fsp.writeFile(stopFile, '');
+    const written = await writing;
+    expect(written).toBeLessThan(200_000); // it was stopped, not run dry
+    const recs = await waitForArchived(d.dataDir, 'flow', written, 120_000, 'flow');
+    expect(recs).toHaveLength(written);
+    expect(new Set(recs.map((r) => r.id)).size).toBe(written);
     expect(new Set(recs.map((r) => r.version))).toEqual(new Set([1, 2]));
     expect(recs.filter((r) => r.version === 2).every((r) => r.fields.level !== undefined)).toBe(true);
   });
 
   it('after logfsd is killed with SIGKILL, the restarted pipeline archives every record once', async () => {
     const prefix = randomName('k');
+    const before = (await archived(d.dataDir, 'flow', { stream: 'flow' })).length;
     await writeNumbered(d.path('flow'), prefix, 5_000, 1000, 0);
     await d.kill9();
     await sh(`fusermount -uz ${d.mnt} || true`);
     await d.launch();
-    const recs = (await waitForArchived(d.dataDir, 'flow', 25_000, 120_000, 'flow')).filter((r) => r.data.startsWith(prefix));
+    const recs = (await waitForArchived(d.dataDir, 'flow', before + 5_000, 120_000, 'flow')).filter((r) => r.data.startsWith(prefix));
     expect(recs).toHaveLength(5_000);
     expect(new Set(recs.map((r) => r.id)).size).toBe(5_000);
   });
