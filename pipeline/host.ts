@@ -53,7 +53,7 @@ export async function startPipelineWorker(opts: PipelineHostOptions): Promise<Pi
     ...(producer ? { kafka: { producer, topicPrefix: opts.topicPrefix } } : {}),
     keys: () => keyring.current(),
   });
-  const worker = new PipelineWorker({ dataDir: opts.dataDir, store: opts.store, bus, services, log, ...(opts.graphs ? { graphs: opts.graphs } : {}), ...(opts.fleet ? { fleet: opts.fleet } : {}) });
+  const worker = new PipelineWorker({ store: opts.store, bus, services, log, ...(opts.graphs ? { graphs: opts.graphs } : {}), ...(opts.fleet ? { fleet: opts.fleet } : {}) });
   await worker.start();
   return worker;
 }

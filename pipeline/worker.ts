@@ -6,9 +6,7 @@
  * windows into the sinks), then activates the new one on the same consumer group / journal cursor,
  * so every record is processed by exactly one version and none is lost.
  */
-import fsp from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import crypto from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
@@ -30,8 +28,6 @@ import { decodePhaseBatch, KafkaPhaseBoundary, phaseTopic } from './phase-topic.
 import type { Source } from './source.js';
 
 export const WORKER_DEFAULTS = {
-  /** How often the worker writes its stats file (graph show --stats reads it). */
-  statsIntervalMs: 2_000,
   /** Consumer groups are `<topicPrefix>.graph.<name>`. */
   groupInfix: 'graph',
   /** Journal consumer that gates deletion in embedded mode: the slowest graph's position. */
@@ -54,7 +50,6 @@ export type WorkerBus =
   | { kind: 'journal'; journal: Journal; topicPrefix: string };
 
 export interface PipelineWorkerOptions {
-  dataDir: string;
   store: ProvisioningStore;
   bus: WorkerBus;
   services: PipelineServices;
@@ -79,20 +74,11 @@ export interface GraphStatus {
   stats: GraphStats | null;
 }
 
-export interface WorkerStatsFile {
-  workerId: string;
-  pid: number;
-  host: string;
-  updatedAt: string;
-  graphs: GraphStatus[];
-}
-
 export class PipelineWorker {
   readonly workerId: string;
   private readonly runners = new Map<string, GraphRunner>();
   private chain: Promise<void> = Promise.resolve();
   private unwatch: (() => void) | undefined;
-  private statsTimer: NodeJS.Timeout | undefined;
   private admin: Admin | undefined;
   private stopped = false;
   private reporter: FleetReporter | undefined;
@@ -106,12 +92,7 @@ export class PipelineWorker {
     this.workerId = opts.workerId ?? `${os.hostname()}-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
   }
 
-  get statsFile(): string {
-    return path.join(this.opts.dataDir, 'pipeline', 'stats', `${this.workerId}.json`);
-  }
-
   async start(): Promise<void> {
-    await fsp.mkdir(path.dirname(this.statsFile), { recursive: true });
     this.reporter = this.opts.fleet?.reporter({
       id: this.opts.fleetMemberId ?? memberId('worker', os.hostname(), process.pid),
       kind: 'worker',
@@ -120,8 +101,6 @@ export class PipelineWorker {
     await this.reconcile(this.opts.store.snapshot());
     this.reporter?.start();
     this.unwatch = this.opts.store.watch((s) => void this.reconcile(s));
-    this.statsTimer = setInterval(() => void this.writeStats(), WORKER_DEFAULTS.statsIntervalMs);
-    this.statsTimer.unref();
     this.opts.log.info({ workerId: this.workerId, bus: this.opts.bus.kind }, 'pipeline worker started');
   }
 
@@ -130,23 +109,20 @@ export class PipelineWorker {
     if (this.stopped) return;
     this.stopped = true;
     this.unwatch?.();
-    clearInterval(this.statsTimer);
     // Leaving: jobs stop waiting for this worker to apply versions.
     await this.reporter?.stop();
     await this.chain;
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
     this.ackJournal();
-    await this.writeStats();
     await this.opts.services.close();
     await this.admin?.disconnect().catch(() => {});
-    await fsp.rm(this.statsFile, { force: true });
   }
 
   status(): GraphStatus[] {
     return [...this.runners.values()].map((r) => r.status());
   }
 
-  /** Resolves when every change seen so far has been applied (tests and `graph apply --wait`). */
+  /** Resolves when every change seen so far has been applied (tests). */
   settled(): Promise<void> {
     return this.chain;
   }
@@ -302,17 +278,6 @@ export class PipelineWorker {
       waitForLeaders: true,
       topics: missing.map((t) => ({ topic: t.topic, numPartitions: sizes.partitions(t), replicationFactor: bus.replicationFactor ?? 1 })),
     });
-  }
-
-  private async writeStats(): Promise<void> {
-    const file: WorkerStatsFile = { workerId: this.workerId, pid: process.pid, host: os.hostname(), updatedAt: new Date().toISOString(), graphs: this.status() };
-    const tmp = `${this.statsFile}.tmp`;
-    try {
-      await fsp.writeFile(tmp, JSON.stringify(file));
-      await fsp.rename(tmp, this.statsFile);
-    } catch (err) {
-      this.opts.log.debug({ err }, 'pipeline: could not write stats');
-    }
   }
 }
 

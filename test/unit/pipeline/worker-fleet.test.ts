@@ -41,7 +41,7 @@ describe('pipeline worker in the fleet', () => {
     const view = await fleet.view();
     cleanups.push(() => view.close());
     const services: PipelineServices = Object.assign(new MemoryServices(), { refresh: async () => {}, close: async () => {} });
-    const worker = new PipelineWorker({ dataDir: dir, store, bus: { kind: 'journal', journal, topicPrefix: 'logfs' }, services, log, fleet, fleetMemberId: 'worker-test' });
+    const worker = new PipelineWorker({ store, bus: { kind: 'journal', journal, topicPrefix: 'logfs' }, services, log, fleet, fleetMemberId: 'worker-test' });
     await worker.start();
     cleanups.push(() => worker.stop());
 

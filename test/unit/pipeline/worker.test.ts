@@ -56,7 +56,7 @@ describe('pipeline worker (embedded, on a real journal)', () => {
     WORKER_DEFAULTS.stabiliseTimeoutMs = 500;
     cleanups.push(async () => void (WORKER_DEFAULTS.stabiliseTimeoutMs = saved));
     const services = refusingServices();
-    const worker = new PipelineWorker({ dataDir: dir, store, bus: { kind: 'journal', journal, topicPrefix: 'logfs' }, services, log });
+    const worker = new PipelineWorker({ store, bus: { kind: 'journal', journal, topicPrefix: 'logfs' }, services, log });
     await worker.start();
     const deadline = Date.now() + 5_000;
     while (services.attempts < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
