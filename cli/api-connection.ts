@@ -82,12 +82,12 @@ export async function connectApi(flags: ApiFlags): Promise<ApiConnection> {
 
 async function startInProcess(dataDir: string, envToken: string | undefined, rt: RuntimeInfo | undefined): Promise<ApiConnection> {
   // Loaded here: a command that talks to a remote service need not load the service.
-  const [{ startControl }, { openStore }, { openFleet }] = await Promise.all([import('../control/index.js'), import('../control/open-store.js'), import('../control/fleet/index.js')]);
+  const [{ startControl }, { controlPlaneAt, openStore }, { openFleet }] = await Promise.all([import('../control/index.js'), import('../control/open-store.js'), import('../control/fleet/index.js')]);
   const log = pino({ level: process.env.LOGFS_LOG_LEVEL ?? 'warn' }, pino.destination(2));
   // Beside a logfsd of this data dir that has no API (plain logfsd): its store, its brokers.
   const brokers = rt?.brokers ?? [];
   const topicPrefix = rt?.topicPrefix ?? 'logfs';
-  const where = rt?.store === 'kafka' ? ({ kind: 'kafka', brokers, topicPrefix, log } as const) : ({ kind: 'file', dataDir } as const);
+  const where = controlPlaneAt(rt?.store ?? 'file', { dataDir, brokers, topicPrefix, log });
   const store = await openStore(where);
   const fleet = await openFleet(where);
   // One command's lifetime is too short to apply topic changes; a control service does that.

@@ -9,8 +9,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { LogfsError } from '../core/errors.js';
 import { componentLogger, configureLogger, type Logger } from '../core/logger.js';
 import { CONTROL_DEFAULTS, startControl } from '../control/index.js';
-import { openFleet, type FleetOpenOptions } from '../control/fleet/index.js';
-import { openStore, type StoreOptions } from '../control/open-store.js';
+import { openFleet } from '../control/fleet/index.js';
+import { controlPlaneAt, openStore } from '../control/open-store.js';
 import type { DaemonConfig } from '../daemon/config.js';
 import { controlPlaneLocation, startDaemon } from '../daemon/daemon.js';
 import { parseGatewayConfig } from '../gateway/index.js';
@@ -25,10 +25,6 @@ export function parseListen(listen: string): { host: string; port: number } {
   const port = m ? Number(m[2]) : NaN;
   if (!m || !m[1] || port > 65535) throw new LogfsError('LOGFS_E_CONFIG', `--api must be HOST:PORT (for example ${DEFAULT_LISTEN}), not "${listen}"`);
   return { host: m[1], port };
-}
-
-function storeOptions(kind: 'file' | 'kafka', dataDir: string, brokers: string[], topicPrefix: string, replicationFactor: number, log: Logger): StoreOptions & FleetOpenOptions {
-  return kind === 'kafka' ? { kind: 'kafka', brokers, topicPrefix, replicationFactor, log } : { kind: 'file', dataDir };
 }
 
 function consoleLink(url: string, token: string | undefined): string {
@@ -95,7 +91,7 @@ export const controlCommand: CommandModule<{ data: string }, ControlRunArgs> = {
     if (kind === 'kafka' && brokers.length === 0) throw new LogfsError('LOGFS_E_CONFIG', '--store kafka needs --kafka host:port');
     const gw = parseGatewayConfig({ kafka: { brokers, ...(argv['topic-prefix'] ? { topicPrefix: argv['topic-prefix'] } : {}) } });
     const dataDir = path.resolve(argv.data);
-    const opts = storeOptions(kind, dataDir, brokers, gw.kafka.topicPrefix, gw.kafka.replicationFactor, log);
+    const opts = controlPlaneAt(kind, { dataDir, brokers, topicPrefix: gw.kafka.topicPrefix, replicationFactor: gw.kafka.replicationFactor, log });
     const store = await openStore(opts);
     const fleet = await openFleet(opts);
     const { host, port } = parseListen(argv.listen);

@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { LogfsError } from '../core/errors.js';
 import { configureLogger } from '../core/logger.js';
 import { openFleet } from '../control/fleet/index.js';
-import { openStore } from '../control/open-store.js';
+import { controlPlaneAt, openStore } from '../control/open-store.js';
 import { readRuntime } from '../daemon/daemon.js';
 import { createKafka, parseGatewayConfig } from '../gateway/index.js';
 import { startPipelineWorker } from '../pipeline/host.js';
@@ -38,10 +38,7 @@ export const pipelineCommand: CommandModule<Common, Common> = {
           const gw = parseGatewayConfig({ kafka: { brokers, ...(argv['topic-prefix'] || rt?.topicPrefix ? { topicPrefix: (argv['topic-prefix'] as string | undefined) ?? rt?.topicPrefix } : {}) } });
           const storeKind = (argv.store as 'file' | 'kafka' | undefined) ?? rt?.store ?? 'file';
           // The store and the fleet reports live on the same medium: the data dir, or Kafka.
-          const where =
-            storeKind === 'kafka'
-              ? ({ kind: 'kafka', brokers, topicPrefix: gw.kafka.topicPrefix, replicationFactor: gw.kafka.replicationFactor, log } as const)
-              : ({ kind: 'file', dataDir: argv.data } as const);
+          const where = controlPlaneAt(storeKind, { dataDir: argv.data, brokers, topicPrefix: gw.kafka.topicPrefix, replicationFactor: gw.kafka.replicationFactor, log });
           const store = await openStore(where);
           const fleet = await openFleet(where);
           const worker = await startPipelineWorker({

@@ -15,3 +15,18 @@ export async function openStore(opts: StoreOptions): Promise<ProvisioningStore> 
   const { kind: _kind, ...kafka } = opts;
   return KafkaProvisioningStore.open(kafka);
 }
+
+/** Where a process finds the store, and the fleet reports that follow it: one object opens both. */
+export type ControlPlaneLocation =
+  | { kind: 'file'; dataDir: string; log?: Logger }
+  | { kind: 'kafka'; brokers: string[]; topicPrefix: string; replicationFactor?: number; log?: Logger };
+
+/** The data dir's files (one host), or the compacted topics on the brokers (cluster mode). */
+export function controlPlaneAt(
+  kind: 'file' | 'kafka',
+  at: { dataDir: string; brokers: string[]; topicPrefix: string; replicationFactor?: number; log?: Logger },
+): ControlPlaneLocation {
+  const log = at.log ? { log: at.log } : {};
+  if (kind === 'file') return { kind, dataDir: at.dataDir, ...log };
+  return { kind, brokers: at.brokers, topicPrefix: at.topicPrefix, ...(at.replicationFactor === undefined ? {} : { replicationFactor: at.replicationFactor }), ...log };
+}

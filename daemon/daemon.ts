@@ -9,7 +9,7 @@ import { isLogfsError } from '../core/errors.js';
 import { componentLogger, rootLogger, type Logger } from '../core/logger.js';
 import { processAlive } from '../core/process-alive.js';
 import { memberId, openFleet, type Fleet } from '../control/fleet/index.js';
-import { openStore } from '../control/open-store.js';
+import { controlPlaneAt, openStore, type ControlPlaneLocation } from '../control/open-store.js';
 import { createStream, StreamCatalog, type ProvisioningStore } from '../control/store.js';
 import { Gateway, resolveInstanceId, type IngestSink, type InstanceIdentity } from '../gateway/index.js';
 import { connectGateway, type GatewayClient } from '../gateway/gateway-client.js';
@@ -76,14 +76,9 @@ export interface DaemonAttachment {
  * Where the provisioning store and the fleet reports of a daemon's config live: the data dir
  * (one host), or the Kafka brokers (`store: kafka`, cluster mode).
  */
-export function controlPlaneLocation(
-  config: DaemonConfig,
-  log?: Logger,
-): { kind: 'file'; dataDir: string; log?: Logger } | { kind: 'kafka'; brokers: string[]; topicPrefix: string; replicationFactor: number; log?: Logger } {
+export function controlPlaneLocation(config: DaemonConfig, log?: Logger): ControlPlaneLocation {
   const kafka = config.gateway.kafka;
-  return config.store === 'kafka'
-    ? { kind: 'kafka', brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, replicationFactor: kafka.replicationFactor, ...(log ? { log } : {}) }
-    : { kind: 'file', dataDir: config.dataDir, ...(log ? { log } : {}) };
+  return controlPlaneAt(config.store, { dataDir: config.dataDir, brokers: kafka.brokers, topicPrefix: kafka.topicPrefix, replicationFactor: kafka.replicationFactor, ...(log ? { log } : {}) });
 }
 
 export async function startDaemon(config: DaemonConfig, parentLog?: Logger, attachment?: DaemonAttachment): Promise<RunningDaemon> {
