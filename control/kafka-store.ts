@@ -27,10 +27,10 @@
  */
 // Loads the project's kafkajs patches before kafkajs itself (see gateway/kafka-producer.ts).
 import '../gateway/kafkajs-patches.js';
-import { kafkaLogCreator } from '../gateway/kafka-producer.js';
+import { kafkaClient } from '../gateway/kafka-producer.js';
 import crypto from 'node:crypto';
 import os from 'node:os';
-import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import { z } from 'zod';
 import { errorMessage, isLogfsError, LogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
@@ -155,15 +155,13 @@ export class KafkaProvisioningStore implements ProvisioningStore {
     };
     this.topic = controlTopic(opts.topicPrefix);
     this.log = componentLogger('control-store', opts.log).child({ topic: this.topic });
-    this.kafka = new Kafka({
+    // open() owns retrying the first connection.
+    this.kafka = kafkaClient({
       clientId: this.opts.clientId,
       brokers: opts.brokers,
-      connectionTimeout: KAFKA_STORE_DEFAULTS.connectionTimeoutMs,
-      requestTimeout: KAFKA_STORE_DEFAULTS.requestTimeoutMs,
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(this.log),
-      // open() owns retrying the first connection; kafkajs retries briefly within a request.
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      connectionTimeoutMs: KAFKA_STORE_DEFAULTS.connectionTimeoutMs,
+      requestTimeoutMs: KAFKA_STORE_DEFAULTS.requestTimeoutMs,
+      log: this.log,
     });
     this.admin = this.kafka.admin();
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });

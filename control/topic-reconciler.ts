@@ -14,7 +14,7 @@
  */
 // Loads the project's kafkajs patches before kafkajs itself (see gateway/kafka-producer.ts).
 import '../gateway/kafkajs-patches.js';
-import { kafkaLogCreator, retentionMs } from '../gateway/kafka-producer.js';
+import { kafkaClient, retentionMs } from '../gateway/kafka-producer.js';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { errorMessage, isLogfsError, isProgrammingError, LogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
@@ -23,7 +23,7 @@ import type { ProvisioningStore } from './store.js';
 import { topicForStream } from './stream-name.js';
 
 // kafkajs' CommonJS exports these in a way Node's ESM named-export detection misses.
-const { ConfigResourceTypes, ConfigSource, logLevel } = kafkajs;
+const { ConfigResourceTypes, ConfigSource } = kafkajs;
 
 export const TOPIC_RECONCILER_DEFAULTS = {
   /** kafkajs client id of the reconciler's admin client (createReconcilerKafka). */
@@ -57,15 +57,13 @@ export interface TopicReconcilerOptions {
 
 /** A kafkajs client for the reconciler: the control service has brokers, not a gateway config. */
 export function createReconcilerKafka(brokers: string[], log: Logger): Kafka {
-  return new kafkajs.Kafka({
+  // Runs own retrying (core/retry.ts).
+  return kafkaClient({
     clientId: TOPIC_RECONCILER_DEFAULTS.clientId,
     brokers,
-    connectionTimeout: TOPIC_RECONCILER_DEFAULTS.connectionTimeoutMs,
-    requestTimeout: TOPIC_RECONCILER_DEFAULTS.requestTimeoutMs,
-    logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator(log),
-    // Runs own retrying (core/retry.ts); kafkajs retries briefly within a request.
-    retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+    connectionTimeoutMs: TOPIC_RECONCILER_DEFAULTS.connectionTimeoutMs,
+    requestTimeoutMs: TOPIC_RECONCILER_DEFAULTS.requestTimeoutMs,
+    log,
   });
 }
 

@@ -28,14 +28,22 @@ export function kafkaLogCreator(log: Logger) {
 }
 
 export function createKafka(config: GatewayConfig, log: Logger, clientId = config.kafka.clientId): Kafka {
+  return kafkaClient({ clientId, brokers: config.kafka.brokers, connectionTimeoutMs: config.kafka.connectionTimeoutMs, requestTimeoutMs: config.kafka.requestTimeoutMs, log });
+}
+
+/**
+ * The project's kafkajs client: warnings and errors through pino, and only brief retries inside a
+ * request, because every user (the shipper, the store, the fleet, the topic reconciler) owns its
+ * retrying with the one backoff helper.
+ */
+export function kafkaClient(opts: { clientId: string; brokers: string[]; connectionTimeoutMs: number; requestTimeoutMs: number; log: Logger }): Kafka {
   return new Kafka({
-    clientId,
-    brokers: config.kafka.brokers,
-    connectionTimeout: config.kafka.connectionTimeoutMs,
-    requestTimeout: config.kafka.requestTimeoutMs,
+    clientId: opts.clientId,
+    brokers: opts.brokers,
+    connectionTimeout: opts.connectionTimeoutMs,
+    requestTimeout: opts.requestTimeoutMs,
     logLevel: logLevel.WARN,
-    logCreator: kafkaLogCreator(log),
-    // The shipper owns retrying (forever, with backoff); kafkajs retries briefly within a request.
+    logCreator: kafkaLogCreator(opts.log),
     retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
   });
 }

@@ -7,10 +7,10 @@
 // Before kafkajs loads (when this process has not loaded it through the gateway already).
 import '../../gateway/kafkajs-patches.js';
 import crypto from 'node:crypto';
-import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
+import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../../core/errors.js';
-import { kafkaLogCreator } from '../../gateway/kafka-producer.js';
+import { kafkaClient } from '../../gateway/kafka-producer.js';
 import { MemberMessageSchema, type MemberMessage } from './member.js';
 import { FLEET_DEFAULTS, type FleetTransport, type MemberUpdate } from './transport.js';
 
@@ -44,15 +44,13 @@ export class KafkaFleet implements FleetTransport {
   constructor(private readonly opts: KafkaFleetOptions) {
     if (opts.brokers.length === 0) throw new LogfsError('LOGFS_E_CONFIG', 'the Kafka fleet needs brokers (host:port)');
     this.topic = `${opts.topicPrefix}${FLEET_DEFAULTS.topicSuffix}`;
-    this.kafka = new Kafka({
+    this.kafka = kafkaClient({
       clientId: opts.clientId ?? 'logfs-fleet',
       brokers: opts.brokers,
-      connectionTimeout: 3_000,
+      connectionTimeoutMs: 3_000,
       // A heartbeat that cannot get through is replaced by the next one a second later.
-      requestTimeout: 5_000,
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLogCreator(opts.log),
-      retry: { retries: 2, initialRetryTime: 100, maxRetryTime: 1000 },
+      requestTimeoutMs: 5_000,
+      log: opts.log,
     });
   }
 
