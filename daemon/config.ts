@@ -20,6 +20,8 @@ const MountSchema = z.strictObject({
   bigWrites: z.boolean().default(MOUNT_DEFAULTS.bigWrites).describe('FUSE big_writes, 128 KiB write requests'),
   directIo: z.boolean().default(MOUNT_DEFAULTS.directIo).describe('FUSE direct_io, no page cache'),
   allowOther: z.boolean().default(MOUNT_DEFAULTS.allowOther).describe('Let every user write to the mount'),
+  fastWrites: z.boolean().default(MOUNT_DEFAULTS.fastWrites)
+    .describe('Answer writes in C and frame their bytes in batches (needs the native build; off with gateway.onFull refuse)'),
 });
 
 export const DaemonConfigSchema = z.strictObject({

@@ -156,8 +156,12 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
       bigWrites: config.mount.bigWrites,
       directIo: config.mount.directIo,
       allowOther: config.mount.allowOther,
+      fastWrites: config.mount.fastWrites,
     },
   );
+  // Gauges (read when scraped) rather than counters: the binding counts, in C.
+  gateway?.metrics.gauge('logfs_fuse_fast_writes', 'Writes answered by the fast write path since the mount (0 when it is off)', () => fs.fastWriteStats()?.writes ?? 0);
+  gateway?.metrics.gauge('logfs_fuse_fast_write_waits', 'Fast-path writes that waited for the JavaScript thread to take the buffer', () => fs.fastWriteStats()?.waited ?? 0);
   let attached: { stop(): Promise<void> } | undefined;
   let inputs: RunningInput[] = [];
   let mounted = false;

@@ -13,6 +13,7 @@ import { componentLogger, type Logger } from '../core/logger.js';
 import type { StreamCatalog } from '../control/store.js';
 import type { IngestSink, InstanceIdentity } from '../gateway/index.js';
 import { errnoOf } from './errno.js';
+import { FAST_WRITE_ENTRY_HEADER, installFuseBinding, type FastWriteBinding } from './fuse-binding.js';
 import { LineFramer, type FramedLine } from './line-framer.js';
 import { resolvePath, type ResolvedPath } from './stream-path.js';
 
@@ -35,7 +36,18 @@ export const MOUNT_DEFAULTS = {
   directIo: true,
   /** Let users other than the mounting one write (needs user_allow_other for non-root). */
   allowOther: process.getuid?.() === 0,
+  /**
+   * Answer write requests in C and take their bytes in batches (daemon/fuse-binding.ts); needs the
+   * native build and is off when the gateway refuses writes with ENOSPC instead of blocking them.
+   */
+  fastWrites: true,
 };
+
+/**
+ * Bytes of writes the fast write path holds before a write waits (x2: JavaScript copies one buffer
+ * while FUSE threads fill the other). Far above one write request (128 KiB with big_writes).
+ */
+const FAST_WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
 
 export type MountOptions = typeof MOUNT_DEFAULTS;
 
@@ -58,6 +70,14 @@ interface Handle {
   lastPosition: number;
   /** A delivery waiting for room in the journal; later writes queue behind it to keep order. */
   waiting: Promise<void> | undefined;
+  /**
+   * Why bytes the fast write path already answered could not be ingested. The handle's next write,
+   * flush, fsync or close reports it, once (as a page-cache file system reports a failed
+   * write-back); meanwhile the handle's writes take the stock path, which answers each one.
+   */
+  error?: unknown;
+  /** The handle's writes take the stock path (after a failed fast write) until one succeeds. */
+  diverted?: boolean;
 }
 
 /** fuse-native with the mount options it does not expose. */
@@ -69,6 +89,11 @@ class LogFuse extends Fuse {
     opts: ConstructorParameters<typeof Fuse>[2],
   ) {
     super(mnt, ops, opts);
+  }
+
+  /** fuse-native's per-mount state, which the fast write path's functions take. */
+  get thread(): Buffer | null {
+    return this._thread;
   }
 
   protected override _fuseOptions(): string {
@@ -94,6 +119,10 @@ export class LogFs {
   private readonly log: Logger;
   private readonly opts: MountOptions;
   private readonly now = new Date();
+  /** The fast write path, while it is on. */
+  private fast: { binding: FastWriteBinding; thread: Buffer } | undefined;
+  /** Taking fast writes waits for room in the journal (the writers block in C meanwhile). */
+  private fastPaused = false;
 
   constructor(
     private readonly deps: LogFsDeps,
@@ -119,17 +148,126 @@ export class LogFs {
     if (this.opts.bigWrites) extra.push('big_writes', 'max_write=131072');
     if (this.opts.directIo) extra.push('direct_io');
     if (this.opts.allowOther) extra.push('allow_other');
-    this.fuse = new LogFuse(mnt, this.ops(), extra, { timeout: false, mkdir: true });
+    const native = installFuseBinding();
+    const fuse = new LogFuse(mnt, this.ops(), extra, { timeout: false, mkdir: true });
+    this.fuse = fuse;
     await new Promise<void>((resolve, reject) =>
-      (this.fuse as LogFuse).mount((err) => (err ? reject(new LogfsError('LOGFS_E_CONFIG', `cannot mount ${mnt}: ${err.message}`, { cause: err })) : resolve())),
+      fuse.mount((err) => (err ? reject(new LogfsError('LOGFS_E_CONFIG', `cannot mount ${mnt}: ${err.message}`, { cause: err })) : resolve())),
     );
-    this.log.info({ mountpoint: mnt, options: extra }, 'mounted');
+    const fastWrites = this.enableFastWrites(fuse, native.binding);
+    this.log.info({ mountpoint: mnt, options: extra, binding: native.reason, fastWrites }, 'mounted');
+  }
+
+  /** Turns the fast write path on when it can be; returns whether it is, or why not. */
+  private enableFastWrites(fuse: LogFuse, binding: FastWriteBinding | undefined): true | string {
+    if (!this.opts.fastWrites) return 'off by configuration (mount.fastWrites)';
+    if (!binding) return 'needs the native build';
+    // Refusing with ENOSPC must answer the very write that finds the journal full.
+    if (this.deps.sink.onFull === 'refuse') return 'off: the gateway refuses writes when the journal is full (onFull refuse)';
+    const thread = fuse.thread;
+    if (!thread) return 'off: fuse-native has no mount state';
+    binding.fuse_native_fastwrite_enable(thread, FAST_WRITE_BUFFER_BYTES, () => {
+      try {
+        this.takeFastWrites(false);
+      } catch (err) {
+        // Not reachable by design (ingest errors are kept per handle); never let it kill the daemon.
+        this.log.error({ err: errorMessage(err) }, 'taking fast writes failed');
+      }
+    });
+    this.fast = { binding, thread };
+    return true;
+  }
+
+  /** Writes answered by the fast path so far, and how many of them waited for room; undefined when off. */
+  fastWriteStats(): { writes: number; waited: number } | undefined {
+    if (!this.fast) return undefined;
+    const [writes, waited] = this.fast.binding.fuse_native_fastwrite_stats(this.fast.thread);
+    return { writes, waited };
+  }
+
+  /**
+   * Frames the bytes of the writes the fast path answered. `force` takes them even while waiting for
+   * room: flush, fsync, release and a stock-path write need every earlier write of their handle.
+   */
+  private takeFastWrites(force: boolean): void {
+    const fast = this.fast;
+    if (!fast || (this.fastPaused && !force)) return;
+    const sink = this.deps.sink;
+    for (;;) {
+      const batch = fast.binding.fuse_native_fastwrite_take(fast.thread);
+      if (batch === undefined) break;
+      let o = 0;
+      while (o < batch.length) {
+        const fd = batch.readUInt32LE(o);
+        const len = batch.readUInt32LE(o + 4);
+        o += FAST_WRITE_ENTRY_HEADER;
+        this.takeFastWrite(fast, fd, batch.subarray(o, o + len));
+        o += len;
+      }
+      if (!force && sink.isFull()) break;
+    }
+    if (sink.isFull() && !this.fastPaused) {
+      // Stop taking: the C buffer fills and writers block in write() until there is room.
+      this.fastPaused = true;
+      sink.noteBackpressure('blocked');
+      const resume = (): void => {
+        this.fastPaused = false;
+        this.takeFastWrites(false);
+      };
+      // A broken sink (a separate gateway gone) rejects: take anyway, and each handle's ingest
+      // fails and is reported as for any refused write.
+      sink.waitForRoom().then(resume, (err: unknown) => {
+        this.log.warn({ err: errorMessage(err) }, 'waiting for room in the journal failed');
+        resume();
+      });
+    }
+  }
+
+  /** A stock-path write on a diverted handle succeeded: its writes take the fast path again. */
+  private undivert(fd: number, h: Handle): void {
+    if (!h.diverted) return;
+    h.diverted = false;
+    this.fast?.binding.fuse_native_fastwrite_forget(this.fast.thread, fd);
+  }
+
+  private takeFastWrite(fast: { binding: FastWriteBinding; thread: Buffer }, fd: number, bytes: Buffer): void {
+    const h = this.handles.get(fd);
+    if (!h) {
+      // The kernel sends a handle's writes only between its open and its release.
+      this.log.error({ fd, bytes: bytes.length }, 'fast write on an unknown handle; its bytes cannot be delivered');
+      return;
+    }
+    const lines: FramedLine[] = [];
+    h.framer.pushOwned(bytes, lines);
+    if (lines.length === 0) return;
+    const fail = (err: unknown): void => {
+      if (h.error === undefined) {
+        this.log.warn({ fd, stream: h.stream, err: errorMessage(err) }, 'an answered write could not be ingested; the handle\'s next write, fsync or close reports it');
+      }
+      h.error = err;
+      if (!h.diverted) h.diverted = fast.binding.fuse_native_fastwrite_divert(fast.thread, fd) === 1;
+    };
+    if (!h.waiting && !this.deps.sink.isFull()) {
+      try {
+        h.lastPosition = this.deps.sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
+      } catch (err) {
+        fail(err);
+      }
+      return;
+    }
+    this.deliver(h, lines).catch(fail);
   }
 
   async unmount(): Promise<void> {
     const fuse = this.fuse;
     if (!fuse) return;
     this.fuse = undefined;
+    if (this.fast) {
+      // Writes from now on take the stock path; what the buffer holds is framed first.
+      this.fast.binding.fuse_native_fastwrite_disable(this.fast.thread);
+      this.takeFastWrites(true);
+      this.fast = undefined;
+    }
     await new Promise<void>((resolve) =>
       fuse.unmount((err) => {
         if (err) this.log.warn({ err: errorMessage(err) }, 'unmount failed; trying a lazy unmount');
@@ -210,6 +348,8 @@ export class LogFs {
 
   /** Emits the handle's partial line and waits until everything it wrote is durable. */
   private async drainHandle(h: Handle): Promise<void> {
+    this.takeFastWrites(true);
+    reportWriteBackError(h);
     const lines: FramedLine[] = [];
     h.framer.flush(lines);
     if (lines.length > 0) await this.deliver(h, lines);
@@ -218,7 +358,9 @@ export class LogFs {
 
   /** Durability of every record written through `h`, including a delivery still waiting for room. */
   private async handleBarrier(h: Handle): Promise<void> {
+    this.takeFastWrites(true);
     await h.waiting;
+    reportWriteBackError(h);
     await this.deps.sink.barrier(h.lastPosition);
   }
 
@@ -309,8 +451,17 @@ export class LogFs {
         );
       },
       write: (_path, fd, buf, len, _pos, cb) => {
+        // The stock path: the fast path is off, the write is larger than its buffer, or the handle
+        // is diverted. Earlier writes of this handle may still be in the fast path's buffer.
+        this.takeFastWrites(true);
         const h = this.handles.get(fd);
         if (!h) return cb(Fuse.EBADF);
+        if (h.error !== undefined) {
+          // An earlier write's bytes were refused: say so now, and leave this write's bytes untaken.
+          const err = h.error;
+          h.error = undefined;
+          return cb(errnoOf(err));
+        }
         const sink = this.deps.sink;
         if (sink.refusing()) {
           // Refuse before the framer takes the bytes, so that the application's retry of the same
@@ -325,13 +476,17 @@ export class LogFs {
           // Hot path: no promise, no allocation beyond the records.
           try {
             h.lastPosition = sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
-            return cb(len);
           } catch (err) {
             return cb(errnoOf(err));
           }
+          this.undivert(fd, h);
+          return cb(len);
         }
         this.deliver(h, lines).then(
-          () => cb(len),
+          () => {
+            this.undivert(fd, h);
+            cb(len);
+          },
           (err: unknown) => cb(errnoOf(err)),
         );
       },
@@ -347,8 +502,10 @@ export class LogFs {
         reply(cb, this.handleBarrier(h), 'fsync');
       },
       release: (_path, fd, cb) => {
+        this.takeFastWrites(true);
         const h = this.handles.get(fd);
         this.handles.delete(fd);
+        this.fast?.binding.fuse_native_fastwrite_forget(this.fast.thread, fd);
         if (!h) return cb(0);
         // flush() already drained on close(); this catches writes that raced with it.
         reply(cb, this.drainHandle(h), 'release');
@@ -367,6 +524,14 @@ export class LogFs {
       mknod: (_path, _mode, _dev, cb) => eperm(cb),
     };
   }
+}
+
+/** Throws, once, the error of a write the fast path answered but whose bytes were refused. */
+function reportWriteBackError(h: Handle): void {
+  const err = h.error;
+  if (err === undefined) return;
+  h.error = undefined;
+  throw err;
 }
 
 /** True when `dir` is a mount point per /proc/self/mountinfo. */

@@ -37,14 +37,29 @@ export class LineFramer {
    */
   push(chunk: Buffer, out: FramedLine[]): void {
     if (chunk.length === 0) return;
-    const owned = Buffer.from(chunk);
+    this.frame(Buffer.from(chunk), out, false);
+  }
+
+  /**
+   * push() for a chunk the caller will not reuse (a view into a batch of the fast write path): the
+   * lines are views into it, no copy. An unterminated tail is copied, so that a handle that stays
+   * quiet mid-line does not keep the whole batch alive.
+   */
+  pushOwned(chunk: Buffer, out: FramedLine[]): void {
+    if (chunk.length === 0) return;
+    this.frame(chunk, out, true);
+  }
+
+  private frame(owned: Buffer, out: FramedLine[], copyTail: boolean): void {
     let start = 0;
     const len = owned.length;
     while (start < len) {
       const nl = owned.indexOf(NEWLINE, start);
-      const end = nl === -1 ? len : nl;
-      this.takeBytes(owned, start, end, out);
-      if (nl === -1) return;
+      if (nl === -1) {
+        this.takeBytes(copyTail ? Buffer.from(owned.subarray(start)) : owned, copyTail ? 0 : start, copyTail ? len - start : len, out);
+        return;
+      }
+      this.takeBytes(owned, start, nl, out);
       this.endLine(out);
       start = nl + 1;
     }

@@ -81,6 +81,7 @@ export async function connectGateway(socketPath: string, credential: string | un
   };
   return {
     identity,
+    onFull,
 
     ingest(_who, stream, label, lines: IngestLine[], source: RecordSource): number {
       check();

@@ -47,6 +47,8 @@ export interface IngestSink {
   barrier(position: number): Promise<void>;
   /** Counts a writer that had to wait or was refused. */
   noteBackpressure(kind: 'blocked' | 'refused'): void;
+  /** What a full journal does to writes: they wait (block), or fail with ENOSPC (refuse). */
+  readonly onFull: 'block' | 'refuse';
 }
 
 interface GatewayCounters {

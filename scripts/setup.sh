@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what logFS needs on this host, idempotently (a second run does nothing):
-#   setup.sh runtime   Debian's libfuse2 + fuse3, the npm packages, the TypeScript build,
-#                      the mount helper (mount -t fuse.logfs); checks that fuse-native loads
+#   setup.sh runtime   Debian's libfuse2 + fuse3, a C compiler, the npm packages, the TypeScript
+#                      build, logFS's FUSE binding (scripts/build-native.sh), the mount helper
+#                      (mount -t fuse.logfs); checks that fuse-native loads
 #   setup.sh test      runtime + what the tests and benchmarks need: kcat, Python's msgpack, the
 #                      Kafka jars, a C compiler, util-linux logger, openssl (TLS test certificates)
 #                      and rsyslog with omkafka (issue 4's interop test and benchmark comparison)
@@ -27,7 +28,8 @@ apt_install() {
 
 runtime() {
   command -v node >/dev/null || die "Node.js 20 or newer is required"
-  apt_install libfuse2 fuse3
+  # gcc + libc6-dev build logFS's FUSE binding (native/logfs-fuse.c, the fast write path).
+  apt_install libfuse2 fuse3 gcc libc6-dev
   [ -e /dev/fuse ] || as_root modprobe fuse || die "/dev/fuse is missing and the fuse module cannot be loaded"
   cd "$ROOT"
   # npm install only when the lock file changed since the last install.
@@ -42,18 +44,20 @@ runtime() {
     npx --no-install tsc -p tsconfig.json
     touch dist/.built
   fi
+  # logFS's build of the fuse-native binding, when native/logfs-fuse.c changed since.
+  "$ROOT/scripts/build-native.sh"
   # The web console (console/ → dist/console), when its sources changed since its last build.
   "$ROOT/scripts/build-console.sh"
   "$ROOT/scripts/install-mount-helper.sh"
 }
 
 test_deps() {
-  # gcc + libc6-dev: `cc` for bench/writers/*.c and the tests' C helpers (gcc alone, with
-  # --no-install-recommends, has no libc headers). bsdutils is Debian's package for util-linux
+  # (gcc + libc6-dev, for bench/writers/*.c and the tests' C helpers, come with runtime: gcc
+  # alone, with --no-install-recommends, has no libc headers.) bsdutils is Debian's package for util-linux
   # `logger`. The tests and benchmarks run their own rsyslogd with a private config; on a host
   # with systemd, installing rsyslog also enables the system one (Debian's default syslog daemon).
   # chromium: the web console's browser test (driven by playwright-core, never a downloaded browser).
-  apt_install kcat gcc libc6-dev bsdutils openssl rsyslog rsyslog-kafka chromium
+  apt_install kcat bsdutils openssl rsyslog rsyslog-kafka chromium
   # For the `python3` on PATH (which need not be Debian's): msgpack for the interop test,
   # cryptography for the encryption test (it opens sealed records with AES-GCM on its own).
   for mod in msgpack cryptography; do

@@ -71,6 +71,8 @@ declare module 'fuse-native' {
     mount(cb: (err: Error | null) => void): void;
     unmount(cb: (err: Error | null) => void): void;
     protected _fuseOptions(): string;
+    /** Per-mount state handed to the binding; set by mount(). */
+    protected _thread: Buffer | null;
     static unmount(mnt: string, cb: (err: Error | null) => void): void;
     static isConfigured(cb: (err: Error | null, yes: boolean) => void): void;
     static ENOENT: number;

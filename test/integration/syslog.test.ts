@@ -361,6 +361,9 @@ describe('syslog over TLS (RFC 5425)', () => {
 class FakeSink implements IngestSink {
   full = false;
   refuse = false;
+  get onFull(): 'block' | 'refuse' {
+    return this.refuse ? 'refuse' : 'block';
+  }
   readonly got: { stream: string; label: string | null; line: IngestLine }[] = [];
   private waiters: (() => void)[] = [];
 

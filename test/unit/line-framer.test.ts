@@ -261,4 +261,27 @@ describe('LineFramer', () => {
       }
     }
   });
+
+  it('pushOwned frames exactly like push, and no kept tail shares memory with a batch', () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const rand = prng(seed);
+      const max = 1 + Math.floor(rand() * 40);
+      const chunks = Array.from({ length: 1 + Math.floor(rand() * 12) }, () =>
+        Buffer.from(Array.from({ length: Math.floor(rand() * 60) }, () => (rand() < 0.15 ? 0x0a : 0x61 + Math.floor(rand() * 26)))),
+      );
+      const owned = new LineFramer(max);
+      const out: FramedLine[] = [];
+      // Each chunk arrives inside a larger batch that the caller gives away, as the fast write path's are.
+      const batches = chunks.map((c) => Buffer.concat([Buffer.from('HEAD'), c, Buffer.from('TAIL')]));
+      chunks.forEach((c, i) => owned.pushOwned(batches[i]!.subarray(4, 4 + c.length), out));
+      const ctx = `seed ${seed}`;
+      expect(shape(out), ctx).toEqual(shape(frame(max, chunks, false)));
+      // Lines emitted so far are views into the batches (the caller ingests them at once); what is
+      // still pending must not be: scribbling over every batch must not change what flush emits.
+      const emitted = out.length;
+      for (const b of batches) b.fill(0x5a);
+      owned.flush(out);
+      expect(shape(out.slice(emitted)), ctx).toEqual(shape(frame(max, chunks).slice(emitted)));
+    }
+  });
 });
