@@ -16,8 +16,11 @@ import path from 'node:path';
 export interface FastWriteBinding {
   fuse_native_fastwrite_enable(thread: Buffer, capacity: number, wake: () => void): void;
   fuse_native_fastwrite_disable(thread: Buffer): void;
-  /** Entries [fh u32 LE][length u32 LE][bytes] written since the last call, or undefined. */
-  fuse_native_fastwrite_take(thread: Buffer): Buffer | undefined;
+  /**
+   * Copies the entries [fh u32 LE][length u32 LE][bytes] written since the last call into `target`
+   * (at least the capacity, reused by the caller) and returns their length (0: none).
+   */
+  fuse_native_fastwrite_take(thread: Buffer, target: Buffer): number;
   /** Later writes on fh take the stock path; 0 when the table of diverted handles is full. */
   fuse_native_fastwrite_divert(thread: Buffer, fh: number): number;
   /** fh's writes take the fast path again. */

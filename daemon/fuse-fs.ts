@@ -80,6 +80,12 @@ interface Handle {
   diverted?: boolean;
 }
 
+interface FastPath {
+  binding: FastWriteBinding;
+  thread: Buffer;
+  batch: Buffer;
+}
+
 /** fuse-native with the mount options it does not expose. */
 class LogFuse extends Fuse {
   constructor(
@@ -119,10 +125,16 @@ export class LogFs {
   private readonly log: Logger;
   private readonly opts: MountOptions;
   private readonly now = new Date();
-  /** The fast write path, while it is on. */
-  private fast: { binding: FastWriteBinding; thread: Buffer } | undefined;
+  /**
+   * The fast write path, while it is on. `batch` receives each take: one buffer for the mount's
+   * life, so taking allocates nothing; what is framed from it is ingested (copied) at once, or
+   * copied before it waits.
+   */
+  private fast: FastPath | undefined;
   /** Taking fast writes waits for room in the journal (the writers block in C meanwhile). */
   private fastPaused = false;
+  /** The next take, scheduled after a batch that may have left more behind. */
+  private fastRetake: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly deps: LogFsDeps,
@@ -174,7 +186,7 @@ export class LogFs {
         this.log.error({ err: errorMessage(err) }, 'taking fast writes failed');
       }
     });
-    this.fast = { binding, thread };
+    this.fast = { binding, thread, batch: Buffer.allocUnsafe(FAST_WRITE_BUFFER_BYTES) };
     return true;
   }
 
@@ -193,18 +205,30 @@ export class LogFs {
     const fast = this.fast;
     if (!fast || (this.fastPaused && !force)) return;
     const sink = this.deps.sink;
+    const batch = fast.batch;
     for (;;) {
-      const batch = fast.binding.fuse_native_fastwrite_take(fast.thread);
-      if (batch === undefined) break;
+      const end = fast.binding.fuse_native_fastwrite_take(fast.thread, batch);
+      if (end === 0) break;
       let o = 0;
-      while (o < batch.length) {
+      while (o < end) {
         const fd = batch.readUInt32LE(o);
         const len = batch.readUInt32LE(o + 4);
         o += FAST_WRITE_ENTRY_HEADER;
         this.takeFastWrite(fast, fd, batch.subarray(o, o + len));
         o += len;
       }
-      if (!force && sink.isFull()) break;
+      if (!force) {
+        // One batch per turn of the event loop: writers that keep the buffer full would otherwise
+        // keep this loop going and starve the journal's writes (and everything else). The wake-up
+        // comes only when the buffer was empty, so come back for the rest.
+        if (!sink.isFull() && !this.fastRetake) {
+          this.fastRetake = setImmediate(() => {
+            this.fastRetake = undefined;
+            this.takeFastWrites(false);
+          });
+        }
+        break;
+      }
     }
     if (sink.isFull() && !this.fastPaused) {
       // Stop taking: the C buffer fills and writers block in write() until there is room.
@@ -230,7 +254,7 @@ export class LogFs {
     this.fast?.binding.fuse_native_fastwrite_forget(this.fast.thread, fd);
   }
 
-  private takeFastWrite(fast: { binding: FastWriteBinding; thread: Buffer }, fd: number, bytes: Buffer): void {
+  private takeFastWrite(fast: FastPath, fd: number, bytes: Buffer): void {
     const h = this.handles.get(fd);
     if (!h) {
       // The kernel sends a handle's writes only between its open and its release.
@@ -255,6 +279,8 @@ export class LogFs {
       }
       return;
     }
+    // The lines wait (for room, or behind the handle's waiting delivery) while `batch` is reused.
+    for (const l of lines) l.data = Buffer.from(l.data);
     this.deliver(h, lines).catch(fail);
   }
 
@@ -266,6 +292,7 @@ export class LogFs {
       // Writes from now on take the stock path; what the buffer holds is framed first.
       this.fast.binding.fuse_native_fastwrite_disable(this.fast.thread);
       this.takeFastWrites(true);
+      clearImmediate(this.fastRetake);
       this.fast = undefined;
     }
     await new Promise<void>((resolve) =>

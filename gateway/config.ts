@@ -44,6 +44,8 @@ const JournalSchema = z.strictObject({
     .describe('When the journal fsyncs: every write batch, on a timer, or only when fsync()/close() ask'),
   fsyncIntervalMs: z.number().int().min(1).default(JOURNAL_DEFAULTS.fsyncIntervalMs).describe('Timer for fsync "interval"'),
   cacheBytes: z.number().int().min(0).default(16 * 1024 * 1024).describe('Recent entries kept in memory for the shipper'),
+  maxPendingBytes: z.number().int().min(64 * 1024).default(JOURNAL_DEFAULTS.maxPendingBytes)
+    .describe('Bound on records in memory not yet written to the journal file; at it writers wait as at maxBytes'),
 });
 
 const InstanceSchema = z.strictObject({

@@ -36,6 +36,7 @@ export interface IngestSink {
   /**
    * Stamps and journals `lines`; returns the position to pass to `barrier`. Callers check
    * `refusing()` and `isFull()` first: the bound may be overshot by one write, never ignored.
+   * The lines' data is copied before it returns (the FUSE fast path reuses its buffer).
    */
   ingest(who: InstanceIdentity, stream: string, label: string | null, lines: IngestLine[], source: RecordSource): number;
   /** True when a write now has to wait for room. */

@@ -50,6 +50,12 @@ export interface JournalOptions {
   requiredConsumers: string[];
   /** Bytes of recent payloads kept in memory so readers that keep up never touch the disk. */
   cacheBytes: number;
+  /**
+   * Bound on appended bytes not yet written to the segment file (held in memory meanwhile): at it
+   * the journal is full, as at maxBytes, until the writes catch up. Producers that can append far
+   * faster than the disk takes it (the FUSE fast write path) would otherwise fill memory.
+   */
+  maxPendingBytes: number;
   /** How long close() keeps retrying a failing disk before it gives up with LOGFS_E_JOURNAL_IO. */
   closeTimeoutMs: number;
   /** Minimum time between writes of cursors.json; acks arrive far more often than that. */
@@ -73,6 +79,7 @@ export const JOURNAL_DEFAULTS: Omit<JournalOptions, 'dir'> = {
   fsyncIntervalMs: 200,
   requiredConsumers: [],
   cacheBytes: 64 * MiB,
+  maxPendingBytes: 32 * MiB,
   closeTimeoutMs: 10_000,
   cursorWriteIntervalMs: 200,
   coalesceMs: 1,
@@ -89,6 +96,7 @@ const OptionsSchema: z.ZodType<JournalOptions> = z.strictObject({
   fsyncIntervalMs: z.number().int().positive(),
   requiredConsumers: z.array(z.string().min(1)),
   cacheBytes: z.number().int().nonnegative(),
+  maxPendingBytes: z.number().int().positive(),
   closeTimeoutMs: z.number().int().nonnegative(),
   cursorWriteIntervalMs: z.number().int().nonnegative(),
   coalesceMs: z.number().int().nonnegative(),
@@ -409,7 +417,7 @@ export class Journal {
   }
 
   isFull(): boolean {
-    return this.unackedBytes() >= this.opts.maxBytes;
+    return this.unackedBytes() >= this.opts.maxBytes || this.pendingBytes >= this.opts.maxPendingBytes;
   }
 
   waitForRoom(signal?: AbortSignal): Promise<void> {

@@ -563,17 +563,25 @@ NAPI_METHOD(fuse_native_fastwrite_disable) {
   return NULL;
 }
 
-// fastwrite_take(thread): the writes appended since the last call, as one Buffer of entries
-// [fh u32 LE][length u32 LE][bytes], or undefined when there are none.
+// fastwrite_take(thread, target): copies the writes appended since the last call into target (a
+// Buffer of at least the capacity, reused by the caller: no allocation per call) as entries
+// [fh u32 LE][length u32 LE][bytes], and returns their length in bytes (0: none).
 NAPI_METHOD(fuse_native_fastwrite_take) {
-  NAPI_ARGV(1)
+  NAPI_ARGV(2)
   NAPI_ARGV_BUFFER_CAST(fuse_thread_t *, ft, 0);
+  NAPI_ARGV_BUFFER(target, 1);
   fastwrite_t *fw = &ft->fw;
-  if (fw->active == NULL) return NULL;
+  if (fw->active == NULL) {
+    NAPI_RETURN_UINT32(0)
+  }
+  if (target_len < fw->cap) {
+    napi_throw_error(env, NULL, "fastwrite_take: the target buffer is smaller than the capacity");
+    return NULL;
+  }
   uv_mutex_lock(&fw->mut);
   if (fw->len == 0 || fw->spare == NULL) {
     uv_mutex_unlock(&fw->mut);
-    return NULL;
+    NAPI_RETURN_UINT32(0)
   }
   char *full = fw->active;
   size_t len = fw->len;
@@ -583,16 +591,11 @@ NAPI_METHOD(fuse_native_fastwrite_take) {
   uv_cond_broadcast(&fw->room);
   uv_mutex_unlock(&fw->mut);
   // Copied outside the lock: FUSE threads go on appending to the other buffer meanwhile.
-  napi_value out;
-  napi_status st = napi_create_buffer_copy(env, len, full, NULL, &out);
+  memcpy(target, full, len);
   uv_mutex_lock(&fw->mut);
   fw->spare = full;
   uv_mutex_unlock(&fw->mut);
-  if (st != napi_ok) {
-    napi_throw_error(env, NULL, "cannot allocate a buffer for the fast writes");
-    return NULL;
-  }
-  return out;
+  NAPI_RETURN_UINT32((uint32_t) len)
 }
 
 // fastwrite_divert(thread, fh): later writes on fh take the stock path. Returns 0 when the table

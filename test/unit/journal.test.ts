@@ -334,6 +334,20 @@ describe('Journal', () => {
     expect(j.stats().unackedBytes).toBe(0);
   });
 
+  it('is full while more than maxPendingBytes wait to be written, even far below maxBytes', async () => {
+    const frame = ENTRY_HEADER_BYTES + 200;
+    const j = await open({ requiredConsumers: ['kafka'], maxPendingBytes: 5 * frame });
+    j.append(payloads(0, 4));
+    expect(j.isFull()).toBe(false);
+    j.append(payloads(4, 10));
+    expect(j.isFull()).toBe(true); // 14 frames in memory, none written yet
+    const room = j.waitForRoom();
+    await j.whenWritten(13);
+    // Written, and nothing acknowledged by Kafka: only maxBytes counts that, and it is far away.
+    expect(j.isFull()).toBe(false);
+    await room;
+  });
+
   it('shares one fsync among many whenDurable waiters (group commit)', async () => {
     const j = await open({ fsync: 'barrier' });
     await j.whenDurable(j.append([payload(0)]));
