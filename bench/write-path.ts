@@ -8,7 +8,7 @@
  *   a  one writer, one write() per line           c  fwrite() to a FILE* with glibc's default buffer
  *   b  four such writers in parallel              d  write() calls of 64 KiB of consecutive lines
  * plus write() → Kafka latency at a fixed 10,000 lines/s, the effect of st_blksize on stdio, and
- * of the FUSE options direct_io and big_writes.
+ * of the FUSE options direct_io and big_writes, and of the fast write path.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -338,6 +338,8 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
     for (const [name, mount] of [
       ['direct_io off', { directIo: false }],
       ['big_writes off', { bigWrites: false }],
+      // Stock fuse-native: every write answered by the JavaScript thread (docs/filesystem.md).
+      ['fast writes off', { fastWrites: false }],
     ] as const) {
       await withLogfsd(ctx, res, `${base}-${name.replace(/[ _]/g, '-')}`, { mount }, async (p) => {
         for (const w of [WORKLOADS.a, WORKLOADS.d]) run.results.push(await runWorkload(ctx, `${base}, ${name}`, variantTarget(p), w));
