@@ -2,7 +2,7 @@
 # Builds logFS's FUSE binding (native/logfs-fuse.c: fuse-native's binding plus the fast write
 # path) into dist/native/logfs-fuse.node, when the source is newer than the build. Needs a C
 # compiler and Node's headers (the nodejs package installs them in <prefix>/include/node).
-# Without it logfsd runs on stock fuse-native and says so in its log (docs/performance.md).
+# Without it logfsd runs on stock fuse-native and says so in its log (docs/filesystem.md, "The fast write path").
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
