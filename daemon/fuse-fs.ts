@@ -48,6 +48,8 @@ export const MOUNT_DEFAULTS = {
  * while FUSE threads fill the other). Far above one write request (128 KiB with big_writes).
  */
 const FAST_WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
+/** Bytes of taken writes framed per turn of the event loop (see takeFastWrites). */
+const FAST_WRITE_SLICE_BYTES = 256 * 1024;
 
 export type MountOptions = typeof MOUNT_DEFAULTS;
 
@@ -83,7 +85,10 @@ interface Handle {
 interface FastPath {
   binding: FastWriteBinding;
   thread: Buffer;
+  /** The last take: entries up to `end`, framed up to `offset`. */
   batch: Buffer;
+  end: number;
+  offset: number;
 }
 
 /** fuse-native with the mount options it does not expose. */
@@ -186,7 +191,7 @@ export class LogFs {
         this.log.error({ err: errorMessage(err) }, 'taking fast writes failed');
       }
     });
-    this.fast = { binding, thread, batch: Buffer.allocUnsafe(FAST_WRITE_BUFFER_BYTES) };
+    this.fast = { binding, thread, batch: Buffer.allocUnsafe(FAST_WRITE_BUFFER_BYTES), end: 0, offset: 0 };
     return true;
   }
 
@@ -206,21 +211,29 @@ export class LogFs {
     if (!fast || (this.fastPaused && !force)) return;
     const sink = this.deps.sink;
     const batch = fast.batch;
+    // A slice per turn of the event loop: writers that keep the buffer full would otherwise keep
+    // this going and make everything else on the thread (journal writes, Kafka acknowledgements,
+    // fsync answers) wait for up to 2 MiB of framing.
+    let budget = force ? Infinity : FAST_WRITE_SLICE_BYTES;
     for (;;) {
-      const end = fast.binding.fuse_native_fastwrite_take(fast.thread, batch);
-      if (end === 0) break;
-      let o = 0;
-      while (o < end) {
+      if (fast.offset >= fast.end) {
+        fast.end = fast.binding.fuse_native_fastwrite_take(fast.thread, batch);
+        fast.offset = 0;
+        if (fast.end === 0) break;
+      }
+      let o = fast.offset;
+      const stop = Math.min(fast.end, o + budget);
+      while (o < stop) {
         const fd = batch.readUInt32LE(o);
         const len = batch.readUInt32LE(o + 4);
         o += FAST_WRITE_ENTRY_HEADER;
         this.takeFastWrite(fast, fd, batch.subarray(o, o + len));
         o += len;
       }
-      if (!force) {
-        // One batch per turn of the event loop: writers that keep the buffer full would otherwise
-        // keep this loop going and starve the journal's writes (and everything else). The wake-up
-        // comes only when the buffer was empty, so come back for the rest.
+      budget -= o - fast.offset;
+      fast.offset = o;
+      if (!force && (budget <= 0 || sink.isFull())) {
+        // The wake-up comes only when the C buffer was empty, so come back for the rest.
         if (!sink.isFull() && !this.fastRetake) {
           this.fastRetake = setImmediate(() => {
             this.fastRetake = undefined;

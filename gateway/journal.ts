@@ -411,6 +411,11 @@ export class Journal {
     return this.next;
   }
 
+  /** Last LSN handed to the OS (-1 if none): read() returns nothing beyond it. */
+  get writtenLsn(): number {
+    return this.written;
+  }
+
   get firstLsn(): number {
     for (const seg of this.segments) if (seg.count > 0) return seg.base;
     return this.written + 1;
