@@ -68,3 +68,34 @@ export function decodeJournalEntry(buf: Buffer): JournalEntry {
   o += 8;
   return { topic, key, seq, value: buf.subarray(o) };
 }
+
+/**
+ * decodeJournalEntry for a run of entries: consecutive entries usually share their topic and key
+ * (one writer's lines), so when an entry's header bytes equal the previous one's, its topic and key
+ * strings are reused instead of decoded again (the shipper decodes every entry it sends).
+ */
+export class JournalEntryDecoder {
+  private prev: Buffer | undefined;
+  private prevHeaderEnd = 0;
+  private prevEntry: JournalEntry | undefined;
+
+  decode(buf: Buffer): JournalEntry {
+    const prev = this.prev;
+    const end = this.prevHeaderEnd;
+    if (prev !== undefined && buf.length >= end + 8 && buf[0] === FORMAT && sameBytes(buf, prev, end)) {
+      const e = this.prevEntry as JournalEntry;
+      return { topic: e.topic, key: e.key, seq: buf.readDoubleBE(end), value: buf.subarray(end + 8) };
+    }
+    const e = decodeJournalEntry(buf);
+    this.prev = buf;
+    this.prevHeaderEnd = buf.length - e.value.length - 8;
+    this.prevEntry = e;
+    return e;
+  }
+}
+
+/** a[0..n) equals b[0..n) (n is a header's few dozen bytes: a loop beats a native call). */
+function sameBytes(a: Buffer, b: Buffer, n: number): boolean {
+  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -13,7 +13,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Backoff, sleep } from '../core/retry.js';
 import type { GatewayConfig } from './config.js';
-import { decodeJournalEntry } from './journal-entry.js';
+import { JournalEntryDecoder, type JournalEntry } from './journal-entry.js';
 import type { TopicSettings } from './kafka-producer-protocol.js';
 import { WireProducer, type WireRecord } from './kafka-wire/index.js';
 
@@ -143,10 +143,11 @@ export class KafkaProducerSession {
     let bytes = 0;
     let delivered = 0;
     const undecodable: SendOutcome['undecodable'] = [];
+    const decoder = new JournalEntryDecoder();
     for (const [i, p] of payloads.entries()) {
-      let e: ReturnType<typeof decodeJournalEntry>;
+      let e: JournalEntry;
       try {
-        e = decodeJournalEntry(p);
+        e = decoder.decode(p);
       } catch (err) {
         // The entry passed its checksum, so this is a bug or a format change, not a torn write.
         // It can never be delivered; say so loudly and count it rather than stop every stream.

@@ -146,26 +146,43 @@ export class WireProducer {
     const work = new Map<string, PartitionWork>();
     for (const [topic, records] of byTopic) {
       const count = (this.topicPartitions.get(topic) as PartitionMetadata[]).length;
+      // A topic's records carry a handful of keys (instance IDs): one lookup per record, the
+      // partition and key bytes once per key.
+      const byKey = new Map<string, { w: PartitionWork; key: Buffer }>();
       for (const r of records) {
-        const memoKey = `${topic}\u0000${count}\u0000${r.key}`;
-        let partition = this.partitionMemo.get(memoKey);
-        let key = this.keyBytes.get(r.key);
-        if (!key) {
-          if (this.keyBytes.size >= WIRE_PRODUCER_DEFAULTS.cacheEntries) this.keyBytes.clear();
-          this.keyBytes.set(r.key, (key = Buffer.from(r.key, 'utf8')));
+        let slot = byKey.get(r.key);
+        if (!slot) {
+          const key = this.keyBytesOf(r.key);
+          const partition = this.partitionOf(topic, count, r.key, key);
+          const id = `${topic}\u0000${partition}`;
+          let w = work.get(id);
+          if (!w) work.set(id, (w = { topic, partition, keys: [], values: [] }));
+          byKey.set(r.key, (slot = { w, key }));
         }
-        if (partition === undefined) {
-          if (this.partitionMemo.size >= WIRE_PRODUCER_DEFAULTS.cacheEntries) this.partitionMemo.clear();
-          this.partitionMemo.set(memoKey, (partition = partitionForKey(key, count)));
-        }
-        const id = `${topic}\u0000${partition}`;
-        let w = work.get(id);
-        if (!w) work.set(id, (w = { topic, partition, keys: [], values: [] }));
-        w.keys.push(key);
-        w.values.push(r.value);
+        slot.w.keys.push(slot.key);
+        slot.w.values.push(r.value);
       }
     }
     return work;
+  }
+
+  private keyBytesOf(key: string): Buffer {
+    let bytes = this.keyBytes.get(key);
+    if (!bytes) {
+      if (this.keyBytes.size >= WIRE_PRODUCER_DEFAULTS.cacheEntries) this.keyBytes.clear();
+      this.keyBytes.set(key, (bytes = Buffer.from(key, 'utf8')));
+    }
+    return bytes;
+  }
+
+  private partitionOf(topic: string, count: number, key: string, keyBytes: Buffer): number {
+    const memoKey = `${topic}\u0000${count}\u0000${key}`;
+    let partition = this.partitionMemo.get(memoKey);
+    if (partition === undefined) {
+      if (this.partitionMemo.size >= WIRE_PRODUCER_DEFAULTS.cacheEntries) this.partitionMemo.clear();
+      this.partitionMemo.set(memoKey, (partition = partitionForKey(keyBytes, count)));
+    }
+    return partition;
   }
 
   /**
