@@ -48,15 +48,27 @@ async function main(): Promise<void> {
   let startWall = 0;
   let finish!: () => void;
   const finished = new Promise<void>((r) => (finish = r));
-  const run = runtime.runBatch.bind(runtime);
-  runtime.runBatch = async (inputs: EdgeBatch[], now?: number) => {
+  // Every batch goes through runBatchInParts (runBatch too): count its records as the parts are taken.
+  const run = runtime.runBatchInParts.bind(runtime);
+  runtime.runBatchInParts = async (parts: Iterable<EdgeBatch[]>, now?: number) => {
     if (!startCpu) {
       startCpu = process.cpuUsage();
       startWall = performance.now();
     }
-    await run(inputs, now);
-    for (const i of inputs) for (const r of i.records) bytes += r.data.length;
-    done += inputs.reduce((n, i) => n + i.records.length, 0);
+    let records = 0;
+    await run(
+      (function* () {
+        for (const inputs of parts) {
+          for (const i of inputs) {
+            records += i.records.length;
+            for (const r of i.records) bytes += r.data.length;
+          }
+          yield inputs;
+        }
+      })(),
+      now,
+    );
+    done += records;
     if (done >= total) finish();
   };
 

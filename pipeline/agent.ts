@@ -3,9 +3,10 @@
  * name, a one-line description, a strict zod config schema (unknown keys rejected, every field
  * described), its output ports, and a factory that builds the runtime object from a parsed config.
  *
- * The engine (pipeline/engine.ts) hands each node whole batches in DAG order. Sinks (archive,
- * relay, the metric store, the alarm log) buffer in `process` and make the records durable in
- * `flush`; the engine commits a batch's source offsets only after every sink's flush resolved.
+ * The engine (pipeline/engine.ts) hands each node whole batches in DAG order (a Kafka source's
+ * batch in parts of about a thousand records). Sinks (archive, relay, the metric store, the alarm
+ * log) buffer in `process` and make the records durable in `flush`; the engine commits a batch's
+ * source offsets only after every sink's flush resolved.
  * Like Fluent Bit's outputs, a sink answers OK (resolve), RETRY (reject with a retriable
  * LogfsError) or ERROR (reject otherwise); the engine owns the retrying.
  */
@@ -103,8 +104,9 @@ export interface AgentRuntime {
   /** Processes one batch, emitting results through `out`. May be async (custom agents). */
   process(batch: PipelineRecord[], out: Outputs): void | Promise<void>;
   /**
-   * Called after every batch and on an idle timer with the current time: windowed agents emit what
-   * closed (event time passed the window end plus lateness, or the stream went idle).
+   * Called after every batch (or part of one) and on an idle timer with the current time: windowed
+   * agents emit what closed (event time passed the window end plus lateness, or the stream went
+   * idle).
    */
   tick?(now: number, out: Outputs): void | Promise<void>;
   /** Sinks: resolves when every record processed so far is durable. */

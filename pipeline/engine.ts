@@ -198,9 +198,23 @@ export class GraphRuntime {
 
   /** Runs records through the graph and resolves once every sink holds them durably. */
   runBatch(inputs: EdgeBatch[], now = Date.now()): Promise<void> {
+    return this.runBatchInParts([inputs], now);
+  }
+
+  /**
+   * runBatch for one batch that comes in parts (taken from `parts` one at a time): each part goes
+   * through the agents before the next is taken, and the sinks are flushed once, after the last.
+   * A source that decodes a part only when it is taken never holds a large batch as records all at
+   * once: a record that lives through a young-generation collection is copied by it, and those of a
+   * Kafka fetch (17,000 parsed records) lived through several. Garbage collection was 13% of a
+   * parse → filter → metric → archive graph's CPU time, a quarter less in parts (issue 3).
+   */
+  runBatchInParts(parts: Iterable<EdgeBatch[]>, now = Date.now()): Promise<void> {
     return this.exclusive(async () => {
-      for (const input of inputs) this.enter(input);
-      await this.pass(now, 'process');
+      for (const inputs of parts) {
+        for (const input of inputs) this.enter(input);
+        await this.pass(now, 'process');
+      }
       this.statsValue.batches++;
       await this.flushSinks();
     });

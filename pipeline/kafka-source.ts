@@ -28,6 +28,14 @@ export const KAFKA_SOURCE_DEFAULTS = {
   maxBytesPerPartition: 4 * 1024 * 1024,
   maxBytes: 16 * 1024 * 1024,
   maxWaitTimeMs: 200,
+  /**
+   * A fetched batch (up to tens of thousands of records) is decoded and run through the graph this
+   * many records at a time, and committed once, after the sinks stored all of it
+   * (GraphRuntime.runBatchInParts): about 10% more records per CPU second for parse → filter →
+   * metric → archive (npm run bench:pipeline) than the whole batch at once; 512 and 2048 did about
+   * as well, 8192 half as well.
+   */
+  partRecords: 1024,
   /** How often windowed agents are ticked when no records arrive. */
   tickMs: 1_000,
 };
@@ -38,11 +46,14 @@ export interface TopicInput {
   provider: string;
 }
 
+/** A fetched batch, or a run of its messages. */
+export type BatchMessages = Pick<EachBatchPayload['batch'], 'topic' | 'partition' | 'messages'>;
+
 /**
- * Turns a fetched batch into the runtime's input; phase topics carry the edge in the message.
- * `keys` opens records of encrypted streams.
+ * Turns a fetched batch (or a part of one) into the runtime's input; phase topics carry the edge in
+ * the message. `keys` opens records of encrypted streams.
  */
-export type BatchDecoder = (batch: EachBatchPayload['batch'], input: TopicInput | undefined, keys?: StreamKeyring) => EdgeBatch[];
+export type BatchDecoder = (batch: BatchMessages, input: TopicInput | undefined, keys?: StreamKeyring) => EdgeBatch[];
 
 export interface KafkaSourceOptions {
   kafka: Kafka;
@@ -70,6 +81,17 @@ export const decodeStreamBatch: BatchDecoder = (batch, input, keys) => {
   }
   return [{ from: SOURCE, port: 'out', records }];
 };
+
+/** `batch` decoded a part at a time, each when it is taken. */
+function* batchParts(batch: BatchMessages, decode: BatchDecoder, input: TopicInput | undefined, keys: StreamKeyring | undefined): Generator<EdgeBatch[]> {
+  const { messages } = batch;
+  const size = KAFKA_SOURCE_DEFAULTS.partRecords;
+  if (messages.length <= size) {
+    yield decode(batch, input, keys);
+    return;
+  }
+  for (let at = 0; at < messages.length; at += size) yield decode({ topic: batch.topic, partition: batch.partition, messages: messages.slice(at, at + size) }, input, keys);
+}
 
 export class KafkaSource implements Source {
   private consumer: Consumer | undefined;
@@ -124,7 +146,7 @@ export class KafkaSource implements Source {
         // partition would go to another worker while this one still processes it.
         const beat = setInterval(() => void heartbeat().catch(() => {}), KAFKA_SOURCE_DEFAULTS.heartbeatIntervalMs);
         try {
-          await runtime.runBatch(decode(batch, byTopic.get(batch.topic), this.opts.keys?.()));
+          await runtime.runBatchInParts(batchParts(batch, decode, byTopic.get(batch.topic), this.opts.keys?.()));
         } catch (err) {
           // Nothing of this batch is committed: a restarted runtime reads it again.
           this.fail(err, onFailure);

@@ -6,7 +6,6 @@
  * flags included, keyed by instance so a partition keeps each instance's order.
  */
 import { Packr } from 'msgpackr';
-import type { EachBatchPayload } from 'kafkajs';
 import type { TopicProducer } from './agent.js';
 import type { EdgeBatch, PhaseBoundary } from './engine.js';
 import type { GraphPlan } from './graph/graph-validate.js';
@@ -92,7 +91,7 @@ export class KafkaPhaseBoundary implements PhaseBoundary {
 }
 
 /** Decodes a phase topic's batch into edge batches, keeping the order within each edge. */
-export const decodePhaseBatch: BatchDecoder = (batch: EachBatchPayload['batch'], _input, keys) => {
+export const decodePhaseBatch: BatchDecoder = (batch, _input, keys) => {
   const edges = new Map<string, EdgeBatch>();
   for (const m of batch.messages) {
     let msg: PhaseMessage;

@@ -22,6 +22,34 @@ function bytes(seed: number, n: number): Buffer {
   return b;
 }
 
+describe('LineBuffer', () => {
+  function fill(b: LineBuffer, bytes: number): void {
+    const line = Buffer.from(`${'x'.repeat(99)}\n`);
+    for (let n = 0; n < bytes; n += line.length) {
+      b.begin();
+      b.bytes(line);
+    }
+  }
+
+  it('starts small, and after a busy flush starts with blocks as large as that flush needed', () => {
+    const b = new LineBuffer();
+    fill(b, 3 << 20);
+    const first = b.take();
+    expect(first[0]!.length).toBeLessThanOrEqual(16 * 1024);
+    expect(first.length).toBeGreaterThan(6);
+    fill(b, 3 << 20);
+    const second = b.take();
+    expect(second.length).toBeLessThanOrEqual(4);
+    for (const block of second.slice(0, -1)) expect(block.length).toBeGreaterThan((1 << 20) - 100);
+    expect(Buffer.concat(second).equals(Buffer.concat(first))).toBe(true);
+    // A quiet flush: the next one starts small again.
+    fill(b, 100);
+    b.take();
+    fill(b, 100 * 1024);
+    expect(b.take()[0]!.length).toBeLessThanOrEqual(16 * 1024);
+  });
+});
+
 describe('LineEncoder', () => {
   it('writes one JSON object per line whose data round-trips byte for byte', () => {
     const enc = new LineEncoder();

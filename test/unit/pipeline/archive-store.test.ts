@@ -7,6 +7,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isLogfsError } from '../../../core/errors.js';
 import { ArchiveStore, archivedData, listArchive, readArchive, type ArchivedRecord } from '../../../pipeline/archive/index.js';
+import { isSeqId } from '../../../pipeline/archive/archive-store.js';
 import { derivedRecord, type PipelineRecord } from '../../../pipeline/record.js';
 import { makeRecord } from './agent-harness.js';
 
@@ -201,6 +202,60 @@ describe('ArchiveStore: de-duplication', () => {
     const got = await readAll();
     expect(got.map((r) => r.id).sort()).toEqual(['i-1:1', 'i-1:2', 'i-1:3', 'i-1:4', 'i-1:1', 'i-2:2'].sort());
     expect(store.stats()).toMatchObject({ appended: 9, duplicates: 3, committed: 6 });
+  });
+
+  it('drops a replay that comes before the commit, whether its first copy came in order or behind a higher one', async () => {
+    const store = await open();
+    store.append([rec(1), rec(4), rec(2), rec(6)], origin);
+    store.append([rec(4), rec(2), rec(1), rec(6), rec(5), rec(3), rec(5), rec(3)], origin);
+    await store.flush();
+    expect((await readAll()).map((r) => r.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(store.stats()).toMatchObject({ appended: 12, duplicates: 6 });
+    store.append([rec(3), rec(6), rec(7)], origin);
+    await store.flush();
+    expect(store.stats()).toMatchObject({ duplicates: 8, committed: 7 });
+  });
+
+  it('keeps what was appended while a flush was being written, and drops its replays', async () => {
+    const store = await open();
+    store.append([rec(1), rec(2)], origin);
+    const flushing = store.flush();
+    // The flush has taken its lines by now; these are left for the next commit.
+    await new Promise((resolve) => setImmediate(resolve));
+    store.append([rec(3), rec(5), rec(4)], origin);
+    await flushing;
+    store.append([rec(2), rec(3), rec(4), rec(5), rec(6)], origin);
+    await store.flush();
+    expect((await readAll()).map((r) => r.seq).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(store.stats()).toMatchObject({ duplicates: 4, committed: 6 });
+  });
+
+  it('recognises the ID a log record gets from its seq exactly as the string comparison would', () => {
+    const cases: [string, string, number][] = [
+      ['i-1:5', 'i-1', 5],
+      ['i-1:05', 'i-1', 5],
+      ['i-1:50', 'i-1', 5],
+      ['i-1:5#1', 'i-1', 5],
+      ['i-1:', 'i-1', 5],
+      ['i-2:5', 'i-1', 5],
+      ['i-1;5', 'i-1', 5],
+      ['xi-1:5', 'i-1', 5],
+      [':7', '', 7],
+      ['a:b:12', 'a:b', 12],
+      ['i-1:1.5', 'i-1', 1.5],
+      ['i-1:123456789012345', 'i-1', 123456789012345],
+      ['i-1:9007199254740991', 'i-1', Number.MAX_SAFE_INTEGER],
+      ['i-1:9007199254740992', 'i-1', 2 ** 53],
+      ['i-1:1e+21', 'i-1', 1e21],
+      ['i-1:-3', 'i-1', -3],
+      ['i-1:NaN', 'i-1', NaN],
+      ['i-1:4294967296', 'i-1', 2 ** 32],
+    ];
+    for (const [id, instance, seq] of cases) expect(isSeqId(id, instance, seq), `${id} / ${instance} / ${seq}`).toBe(id === `${instance}:${seq}`);
+    for (let seq = 1; seq < 5000; seq += 7) {
+      expect(isSeqId(`i-3:${seq}`, 'i-3', seq)).toBe(true);
+      expect(isSeqId(`i-3:${seq + 1}`, 'i-3', seq)).toBe(false);
+    }
   });
 
   it('drops derived records by ID', async () => {

@@ -108,6 +108,30 @@ describe('graph runtime', () => {
     expect(s.batches).toBe(1);
   });
 
+  it('runs a batch given in parts one part after the other, and flushes the sinks once, after the last', async () => {
+    const a = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const rt = await runtimeFor(
+      [
+        { id: 'tag', type: 'test-tag', inputs: ['source'], config: { tag: 'x' } },
+        { id: 's', type: 'test-sink', inputs: ['tag'] },
+      ],
+      [tagger, sinkAgent(a)],
+    );
+    const taken: number[] = [];
+    function* parts() {
+      for (let n = 0; n < 3; n++) {
+        // The part before this one has been through every node already.
+        taken.push(rt.stats().nodes.s!.recordsIn);
+        yield [{ from: 'source', port: 'out', records: [makeRecord(`p${n}a`), makeRecord(`p${n}b`)] }];
+      }
+    }
+    await rt.runBatchInParts(parts());
+    expect(taken).toEqual([0, 2, 4]);
+    expect(a.flushes).toBe(1);
+    expect(a.got).toEqual(['p0a+x', 'p0b+x', 'p1a+x', 'p1b+x', 'p2a+x', 'p2b+x']);
+    expect(rt.stats()).toMatchObject({ batches: 1, streams: { web: { records: 6 } } });
+  });
+
   it('resolves a batch only after a failing sink flush succeeded on retry', async () => {
     const a = { got: [] as string[], flushes: 0, failFirst: 2 };
     const rt = await runtimeFor([{ id: 's', type: 'test-sink', inputs: ['source'] }], [sinkAgent(a)]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parse } from '../../../pipeline/agents/parse.js';
+import { numberedGroups, parse } from '../../../pipeline/agents/parse.js';
 import { FLAGS } from '../../../pipeline/record.js';
 import { build, checkAgentCompliance, makeRecord, run } from './agent-harness.js';
 
@@ -80,6 +80,40 @@ describe('parse agent', () => {
       expect(r!.fields._parse_error).toBe('types: bytes is "-", not an int');
       expect(r!.fields.bytes).toBe('-');
       expect(r!.fields.status).toBe(200);
+    });
+
+    it('adds the fields in the order of the groups, after fields set earlier, whose places stay', async () => {
+      const { runtime } = await build(parse, { format: 'regex', pattern: NGINX });
+      const out = await run(runtime, [makeRecord(`${LINE} 0.023`), makeRecord(LINE), makeRecord(LINE, { fields: { status: 'x', keep: 1 } })]);
+      const [full, partial, merged] = out.on('out');
+      const order = ['remote_addr', 'remote_user', 'time_local', 'method', 'path', 'protocol', 'status', 'bytes', 'referer', 'user_agent', 'request_time'];
+      expect(Object.keys(full!.fields)).toEqual(order);
+      expect(Object.keys(partial!.fields)).toEqual(order.slice(0, -1));
+      expect(Object.keys(merged!.fields)).toEqual(['status', 'keep', ...order.filter((k) => k !== 'status' && k !== 'request_time')]);
+      expect(merged!.fields.status).toBe('200');
+    });
+
+    it('reads the same fields through numbered groups as through named ones', async () => {
+      const patterns = [
+        NGINX,
+        '^(?<a>\\w+)(?:-(?<b>\\d+))?\\((?<c>[^)]*)\\)$',
+        '^(\\w)(?<x>[(?<y>]+)(?<z>\\k<x>)?',
+        '(?<=:)(?<v>\\d+)(?!\\d)|(?<w>-)',
+        '^(?<d>\\d)\\k<d>1(?<e>\\\\)',
+      ];
+      const texts = [LINE, `${LINE} 0.5`, 'ab-12(x)', 'ab(x)', 'q((((<y>((', ':123', 'x-y', '221\\', 'nothing'];
+      for (const pattern of patterns) {
+        const numbered = numberedGroups(pattern);
+        expect(numbered, pattern).toBeDefined();
+        const named = new RegExp(pattern);
+        const plain = new RegExp(numbered!.source);
+        for (const text of texts) {
+          const want = named.exec(text);
+          const got = plain.exec(text);
+          expect(got?.[0], `${pattern} on ${text}`).toEqual(want?.[0]);
+          for (const [name, n] of numbered!.numbers) expect(got?.[n], `${name} of ${pattern} on ${text}`).toEqual(want?.groups?.[name]);
+        }
+      }
     });
 
     it('does not flag a record twice', async () => {
