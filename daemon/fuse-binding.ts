@@ -53,7 +53,7 @@ export function installFuseBinding(): { binding: FastWriteBinding | undefined; r
     const nodeGypBuild = createRequire(path.join(fuseNativeDir, 'index.js'))('node-gyp-build') as (dir: string) => Record<string, unknown>;
     const stock = nodeGypBuild(fuseNativeDir);
     const ours = require(NATIVE_BINDING_PATH) as Record<string, unknown>;
-    for (const [name, value] of Object.entries(ours)) {
+    for (const name of Object.keys(ours)) {
       if (!name.startsWith('fuse_native_fastwrite_') && !(name in stock)) {
         throw new Error(`the binding exports ${name}, which fuse-native does not know: built for another fuse-native version`);
       }

@@ -48,6 +48,9 @@ export const MOUNT_DEFAULTS = {
  * while FUSE threads fill the other). Far above one write request (128 KiB with big_writes).
  */
 const FAST_WRITE_BUFFER_BYTES = 2 * 1024 * 1024;
+/** fuse-native state buffers with a fast write path in them, for the life of the process. */
+const RETAINED_FUSE_THREADS = new Set<Buffer>();
+
 /** Bytes of taken writes framed per turn of the event loop (see takeFastWrites). */
 const FAST_WRITE_SLICE_BYTES = 256 * 1024;
 
@@ -191,6 +194,10 @@ export class LogFs {
         this.log.error({ err: errorMessage(err) }, 'taking fast writes failed');
       }
     });
+    // The state holds the path's libuv handle, which (like fuse-native's own handles in the same
+    // buffer) is never closed: the buffer must outlive the LogFs, or the loop would link through
+    // freed memory once the Fuse object is collected after an unmount.
+    RETAINED_FUSE_THREADS.add(thread);
     this.fast = { binding, thread, batch: Buffer.allocUnsafe(FAST_WRITE_BUFFER_BYTES), end: 0, offset: 0 };
     return true;
   }
@@ -275,7 +282,7 @@ export class LogFs {
       return;
     }
     const lines: FramedLine[] = [];
-    h.framer.pushOwned(bytes, lines);
+    h.framer.pushTransient(bytes, lines);
     if (lines.length === 0) return;
     const fail = (err: unknown): void => {
       if (h.error === undefined) {

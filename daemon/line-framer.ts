@@ -41,11 +41,11 @@ export class LineFramer {
   }
 
   /**
-   * push() for a chunk the caller will not reuse (a view into a batch of the fast write path): the
-   * lines are views into it, no copy. An unterminated tail is copied, so that a handle that stays
-   * quiet mid-line does not keep the whole batch alive.
+   * push() without the copy, for a chunk in a buffer the caller reuses only after it has ingested
+   * (copied) the lines returned (the fast write path's batch): they are views into the chunk. An
+   * unterminated tail is copied, because it waits in the framer for its newline past that reuse.
    */
-  pushOwned(chunk: Buffer, out: FramedLine[]): void {
+  pushTransient(chunk: Buffer, out: FramedLine[]): void {
     if (chunk.length === 0) return;
     this.frame(chunk, out, true);
   }

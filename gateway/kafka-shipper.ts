@@ -191,8 +191,14 @@ export class KafkaShipper {
       let lsn: number;
       let payloads: Buffer[];
       try {
-        const read = ahead?.from === next ? ahead.read : this.journal.read(next, batchMaxRecords, maxBytes);
-        ahead = undefined;
+        let read: Promise<{ lsn: number; payloads: Buffer[] }>;
+        if (ahead?.from === next) {
+          read = ahead.read;
+          ahead = undefined;
+        } else {
+          dropAhead();
+          read = this.journal.read(next, batchMaxRecords, maxBytes);
+        }
         ({ lsn, payloads } = await read);
         readBackoff.reset();
       } catch (err) {
@@ -249,6 +255,7 @@ export class KafkaShipper {
       this.releaseWaiters();
       next = last + 1;
     }
+    dropAhead();
   }
 
   private releaseWaiters(): void {

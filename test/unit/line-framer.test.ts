@@ -262,7 +262,7 @@ describe('LineFramer', () => {
     }
   });
 
-  it('pushOwned frames exactly like push, and no kept tail shares memory with a batch', () => {
+  it('pushTransient frames exactly like push, and no kept tail shares memory with a batch', () => {
     for (let seed = 1; seed <= 50; seed++) {
       const rand = prng(seed);
       const max = 1 + Math.floor(rand() * 40);
@@ -273,7 +273,7 @@ describe('LineFramer', () => {
       const out: FramedLine[] = [];
       // Each chunk arrives inside a larger batch that the caller gives away, as the fast write path's are.
       const batches = chunks.map((c) => Buffer.concat([Buffer.from('HEAD'), c, Buffer.from('TAIL')]));
-      chunks.forEach((c, i) => owned.pushOwned(batches[i]!.subarray(4, 4 + c.length), out));
+      chunks.forEach((c, i) => owned.pushTransient(batches[i]!.subarray(4, 4 + c.length), out));
       const ctx = `seed ${seed}`;
       expect(shape(out), ctx).toEqual(shape(frame(max, chunks, false)));
       // Lines emitted so far are views into the batches (the caller ingests them at once); what is
