@@ -1,0 +1,65 @@
+/**
+ * The gateway's Kafka shipper against a real broker, in process: a topic that refuses the
+ * shipper's batches as too large (created elsewhere with a small max.message.bytes) makes it send
+ * smaller ones, re-reading the journal from the refused batch (a read-ahead of the next batch is
+ * dropped), and every record still arrives once, in order.
+ */
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { topicForStream } from '../../control/stream-name.js';
+import { createStream, FileProvisioningStore } from '../../control/store.js';
+import { Gateway, parseGatewayConfig } from '../../gateway/index.js';
+import { consumeRecords, ensureKafka, KAFKA, kafkaClient, randomName, text } from './harness.js';
+
+describe('gateway → Kafka shipper', () => {
+  let dir: string;
+  let store: FileProvisioningStore;
+  let gw: Gateway | undefined;
+  const logged: { msg: string }[] = [];
+
+  beforeAll(async () => {
+    await ensureKafka();
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-gw-kafka-'));
+    store = await FileProvisioningStore.open(dir);
+  });
+
+  afterAll(async () => {
+    await gw?.close();
+    await store?.close();
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it('sends smaller batches to a topic that refuses them as too large; every record arrives once, in order', async () => {
+    const provider = randomName('p');
+    await createStream(store, { name: 'big', provider });
+    const topic = topicForStream(provider, 'big');
+    // Made elsewhere, before the gateway, with batches of 64 KiB at most.
+    const admin = kafkaClient().admin();
+    await admin.connect();
+    try {
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(64 * 1024) }] }],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    const log = pino({ level: 'info' }, { write: (s: string) => void logged.push(JSON.parse(s) as { msg: string }) });
+    gw = await Gateway.start(parseGatewayConfig({ host: 'test-host', metricsListen: null, provider, kafka: { brokers: [KAFKA] } }), { dataDir: dir, store, log });
+    const who = { instance: 'i-1', provider };
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line-${String(i).padStart(6, '0')}-${'x'.repeat(80)}`);
+    // Appended at once, so that the shipper reads batches of thousands (about 2 MB) and has the
+    // next one to read ahead while the broker refuses the first.
+    for (let i = 0; i < lines.length; i += 1000) {
+      gw.ingest(who, 'big', null, lines.slice(i, i + 1000).map((l) => ({ data: Buffer.from(l) })), 'fuse');
+    }
+    const records = await consumeRecords(topic, lines.length, 120_000, 1000);
+    expect(records.map(text)).toEqual(lines);
+    const seqs = records.map((r) => r.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(logged.some((l) => l.msg === 'broker refused a batch as too large; sending smaller batches')).toBe(true);
+  });
+});
