@@ -291,12 +291,10 @@ export class LogFs {
       h.error = err;
       if (!h.diverted) h.diverted = fast.binding.fuse_native_fastwrite_divert(fast.thread, fd) === 1;
     };
-    if (!h.waiting && !this.deps.sink.isFull()) {
-      try {
-        h.lastPosition = this.deps.sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
-      } catch (err) {
-        fail(err);
-      }
+    try {
+      if (this.ingestNow(h, lines)) return;
+    } catch (err) {
+      fail(err);
       return;
     }
     // The lines wait (for room, or behind the handle's waiting delivery) while `batch` is reused.
@@ -391,6 +389,17 @@ export class LogFs {
       await sink.waitForRoom();
     }
     h.lastPosition = sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
+  }
+
+  /**
+   * The hot path of both write paths: when nothing of the handle waits and the journal has room,
+   * ingests at once (no promise, no allocation beyond the records) and returns true; false when
+   * the lines must go through deliver(). Throws what ingest throws.
+   */
+  private ingestNow(h: Handle, lines: FramedLine[]): boolean {
+    if (h.waiting || this.deps.sink.isFull()) return false;
+    h.lastPosition = this.deps.sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
+    return true;
   }
 
   /** Emits the handle's partial line and waits until everything it wrote is durable. */
@@ -519,15 +528,13 @@ export class LogFs {
         const lines: FramedLine[] = [];
         h.framer.push(len === buf.length ? buf : buf.subarray(0, len), lines);
         if (lines.length === 0) return cb(len);
-        if (!h.waiting && !sink.isFull()) {
-          // Hot path: no promise, no allocation beyond the records.
-          try {
-            h.lastPosition = sink.ingest(this.deps.identity, h.stream, h.label, lines, 'fuse');
-          } catch (err) {
-            return cb(errnoOf(err));
+        try {
+          if (this.ingestNow(h, lines)) {
+            this.undivert(fd, h);
+            return cb(len);
           }
-          this.undivert(fd, h);
-          return cb(len);
+        } catch (err) {
+          return cb(errnoOf(err));
         }
         this.deliver(h, lines).then(
           () => {

@@ -6,6 +6,7 @@
  *   u8 format (1) | u8 topic length | topic | u8 key length | key | f64 BE seq | record (MessagePack)
  */
 import { LogfsError } from '../core/errors.js';
+import { sameBytes } from './same-bytes.js';
 
 const FORMAT = 1;
 
@@ -82,7 +83,7 @@ export class JournalEntryDecoder {
   decode(buf: Buffer): JournalEntry {
     const prev = this.prev;
     const end = this.prevHeaderEnd;
-    if (prev !== undefined && buf.length >= end + 8 && buf[0] === FORMAT && sameBytes(buf, prev, end)) {
+    if (prev !== undefined && buf.length >= end + 8 && buf[0] === FORMAT && sameBytes(prev, buf, 0, end)) {
       const e = this.prevEntry as JournalEntry;
       return { topic: e.topic, key: e.key, seq: buf.readDoubleBE(end), value: buf.subarray(end + 8) };
     }
@@ -92,10 +93,4 @@ export class JournalEntryDecoder {
     this.prevEntry = e;
     return e;
   }
-}
-
-/** a[0..n) equals b[0..n) (n is a header's few dozen bytes: a loop beats a native call). */
-function sameBytes(a: Buffer, b: Buffer, n: number): boolean {
-  for (let i = n - 1; i >= 0; i--) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -8,6 +8,7 @@
  */
 import { Unpackr } from 'msgpackr';
 import type { LogRecord, RecordSource } from './record-codec.js';
+import { sameBytes } from './same-bytes.js';
 
 const attrsUnpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
@@ -75,12 +76,6 @@ const KEYS = new Map<number, { key: Key; bytes: Buffer }[]>();
 for (const [key, name] of KEY_NAMES) {
   const slot = name.length * 256 + name.charCodeAt(0);
   KEYS.set(slot, [...(KEYS.get(slot) ?? []), { key, bytes: Buffer.from(name, 'latin1') }]);
-}
-
-/** Byte comparison in JS: for the short strings here, far cheaper than Buffer.compare's native call. */
-function sameBytes(a: Buffer, buf: Buffer, start: number, len: number): boolean {
-  for (let i = 0; i < len; i++) if (a[i] !== buf[start + i]) return false;
-  return true;
 }
 
 class Miss extends Error {}
