@@ -81,13 +81,58 @@ for (const [key, name] of KEY_NAMES) {
 class Miss extends Error {}
 const MISS = new Miss();
 
+/** The parts of a record as read, in the order of LogRecord; `cls` null when there is no class. */
+export type RecordMaker<T> = (
+  v: number,
+  provider: string,
+  stream: string,
+  cls: string | null,
+  instance: string,
+  host: string,
+  seq: number,
+  ts: number,
+  source: RecordSource,
+  data: Buffer,
+  part: [number, boolean] | undefined,
+  attrs: Record<string, unknown> | undefined,
+  enc: string | undefined,
+  kid: string | undefined,
+) => T;
+
+const makeLogRecord: RecordMaker<LogRecord> = (v, provider, stream, cls, instance, host, seq, ts, source, data, part, attrs, enc, kid) => {
+  const r: LogRecord = { v, provider, stream, class: cls, instance, host, seq, ts, source, data };
+  if (part) r.part = part;
+  if (attrs) r.attrs = attrs;
+  if (enc !== undefined) {
+    if (kid === undefined) throw MISS; // the general path names the problem
+    r.enc = enc;
+    r.kid = kid;
+  }
+  return r;
+};
+
 export function decodeRecordFast(buf: Buffer): LogRecord | undefined {
+  return decodeRecordFastAt(buf, 0, buf.length, makeLogRecord);
+}
+
+/**
+ * The record in `buf` from `start` to `end` (a consumed Kafka message inside its fetch response),
+ * built by `make`; undefined when the fast path does not fully understand the bytes or `make`
+ * declines them (declineRecord). Nothing outside [start, end) is taken as part of the record:
+ * anything that reaches past `end` is a miss.
+ */
+export function decodeRecordFastAt<T>(buf: Buffer, start: number, end: number, make: RecordMaker<T>): T | undefined {
   try {
-    return new Reader(buf).record();
+    return new Reader(buf, start, end).record(make);
   } catch (err) {
     if (err === MISS || err instanceof RangeError) return undefined;
     throw err;
   }
+}
+
+/** For a RecordMaker that declines a record (decodeRecordFastAt then returns undefined). */
+export function declineRecord(): never {
+  throw MISS;
 }
 
 const memo = {
@@ -102,11 +147,17 @@ const memo = {
 };
 
 class Reader {
-  private o = 0;
+  private o: number;
 
-  constructor(private readonly buf: Buffer) {}
+  constructor(
+    private readonly buf: Buffer,
+    start: number,
+    private readonly end: number,
+  ) {
+    this.o = start;
+  }
 
-  record(): LogRecord {
+  record<T>(make: RecordMaker<T>): T {
     const buf = this.buf;
     const head = buf[this.o++]!;
     let count: number;
@@ -176,7 +227,8 @@ class Reader {
         }
         case Key.Attrs: {
           const start = this.o;
-          this.o = skip(buf, this.o);
+          this.o = skip(buf, this.o, this.end);
+          if (this.o > this.end) throw MISS;
           const value = attrsUnpackr.unpack(buf.subarray(start, this.o)) as unknown;
           if (value === null || typeof value !== 'object' || Array.isArray(value)) throw MISS;
           attrs = value as Record<string, unknown>;
@@ -189,21 +241,13 @@ class Reader {
           kid = this.str(memo.kid);
           break;
         default:
-          this.o = skip(buf, this.o); // a key of a newer writer
+          this.o = skip(buf, this.o, this.end); // a key of a newer writer
       }
     }
-    if (this.o !== buf.length || v !== 1 || provider === undefined || stream === undefined || instance === undefined || host === undefined || source === undefined || seq < 0 || ts < 0 || data === undefined) {
+    if (this.o !== this.end || v !== 1 || provider === undefined || stream === undefined || instance === undefined || host === undefined || source === undefined || seq < 0 || ts < 0 || data === undefined) {
       throw MISS;
     }
-    const r: LogRecord = { v, provider, stream, class: cls, instance, host, seq, ts, source: source as RecordSource, data };
-    if (part) r.part = part;
-    if (attrs) r.attrs = attrs;
-    if (enc !== undefined) {
-      if (kid === undefined) throw MISS; // the general path names the problem
-      r.enc = enc;
-      r.kid = kid;
-    }
-    return r;
+    return make(v, provider, stream, cls, instance, host, seq, ts, source as RecordSource, data, part, attrs, enc, kid);
   }
 
   private key(): Key {
@@ -229,7 +273,7 @@ class Reader {
       this.o += 2;
     } else throw MISS;
     const end = this.o + len;
-    if (end > buf.length) throw MISS;
+    if (end > this.end) throw MISS;
     const s = m.get(buf, this.o, end);
     this.o = end;
     return s;
@@ -275,20 +319,20 @@ class Reader {
       len = buf.readUInt32BE(this.o);
       this.o += 4;
     } else throw MISS;
-    if (this.o + len > buf.length) throw MISS;
+    if (this.o + len > this.end) throw MISS;
     const data = buf.subarray(this.o, this.o + len);
     this.o += len;
     return data;
   }
 }
 
-/** Offset after the MessagePack value at `o` (any type); RangeError past the end. */
-function skip(buf: Buffer, o: number): number {
-  const t = buf[o++];
-  if (t === undefined) throw new RangeError('truncated');
+/** Offset after the MessagePack value at `o` (any type); RangeError past `end` (for a container). */
+function skip(buf: Buffer, o: number, end: number): number {
+  if (o >= end) throw new RangeError('truncated');
+  const t = buf[o++]!;
   if (t < 0x80 || t >= 0xe0 || t === 0xc0 || t === 0xc2 || t === 0xc3) return o;
-  if (t <= 0x8f) return skipN(buf, o, (t & 0x0f) * 2);
-  if (t <= 0x9f) return skipN(buf, o, t & 0x0f);
+  if (t <= 0x8f) return skipN(buf, o, (t & 0x0f) * 2, end);
+  if (t <= 0x9f) return skipN(buf, o, t & 0x0f, end);
   if (t <= 0xbf) return o + (t & 0x1f);
   switch (t) {
     case 0xc4:
@@ -315,20 +359,20 @@ function skip(buf: Buffer, o: number): number {
     case 0xd3:
       return o + 8;
     case 0xdc:
-      return skipN(buf, o + 2, buf.readUInt16BE(o));
+      return skipN(buf, o + 2, buf.readUInt16BE(o), end);
     case 0xdd:
-      return skipN(buf, o + 4, buf.readUInt32BE(o));
+      return skipN(buf, o + 4, buf.readUInt32BE(o), end);
     case 0xde:
-      return skipN(buf, o + 2, buf.readUInt16BE(o) * 2);
+      return skipN(buf, o + 2, buf.readUInt16BE(o) * 2, end);
     case 0xdf:
-      return skipN(buf, o + 4, buf.readUInt32BE(o) * 2);
+      return skipN(buf, o + 4, buf.readUInt32BE(o) * 2, end);
     default:
       throw MISS; // extension types: never in a record
   }
 }
 
-function skipN(buf: Buffer, o: number, n: number): number {
-  for (let i = 0; i < n; i++) o = skip(buf, o);
-  if (o > buf.length) throw new RangeError('truncated');
+function skipN(buf: Buffer, o: number, n: number, end: number): number {
+  for (let i = 0; i < n; i++) o = skip(buf, o, end);
+  if (o > end) throw new RangeError('truncated');
   return o;
 }

@@ -131,6 +131,12 @@ export interface AgentDefinition<C = unknown> {
    * because its records would vanish.
    */
   sink: boolean;
+  /**
+   * True when the agent neither changes the records it is given nor holds on to them (or emits
+   * them) once process() returns: the engine then lets it share a record with the other consumers
+   * of the same output instead of copying it (pipeline/engine.ts, FanOut).
+   */
+  readsOnly?: boolean;
   create(config: C, ctx: AgentContext): AgentRuntime | Promise<AgentRuntime>;
 }
 

@@ -72,9 +72,37 @@ export interface GraphRuntimeOptions {
   trace?: (node: string, port: string, record: PipelineRecord) => void;
 }
 
+/**
+ * Who gets what of a record that one output (or the source) hands to several nodes. Agents that
+ * only read records (AgentDefinition.readsOnly) share the object; so does the last of the others
+ * in DAG order when it comes after every reader (the readers are done with the record by the time
+ * it runs); every other consumer gets its own copy.
+ */
+interface FanOut {
+  shared: RuntimeNode[];
+  copies: RuntimeNode[];
+}
+
+function planFanOut(targets: readonly RuntimeNode[], order: ReadonlyMap<RuntimeNode, number>): FanOut {
+  const readers = targets.filter((t) => t.plan.definition.readsOnly === true);
+  const writers = targets.filter((t) => t.plan.definition.readsOnly !== true);
+  const lastReader = Math.max(-1, ...readers.map((t) => order.get(t)!));
+  const last = writers.reduce<RuntimeNode | undefined>((a, t) => (a === undefined || order.get(t)! > order.get(a)! ? t : a), undefined);
+  if (last !== undefined && order.get(last)! > lastReader) return { shared: [...readers, last], copies: writers.filter((t) => t !== last) };
+  if (readers.length > 0) return { shared: readers, copies: writers };
+  return { shared: [], copies: writers };
+}
+
+/** Hands `record` to every node of `f`. */
+function deliver(f: FanOut, record: PipelineRecord): void {
+  for (let i = 0; i < f.copies.length; i++) f.copies[i]!.pending.push(cloneRecord(record));
+  for (let i = 0; i < f.shared.length; i++) f.shared[i]!.pending.push(record);
+}
+
 class RuntimeNode implements Outputs {
   pending: PipelineRecord[] = [];
   readonly targets = new Map<string, RuntimeNode[]>();
+  readonly fanOut = new Map<string, FanOut>();
   readonly crossing = new Set<string>(); // ports with consumers in later phases
   readonly stats: NodeStats;
   agent!: AgentRuntime;
@@ -100,8 +128,8 @@ class RuntimeNode implements Outputs {
     }
     // The boundary encodes at once, so sharing the object with a local consumer is safe.
     if (crossing) this.boundary!.send(this.plan.id, port, [record]);
-    for (let i = 1; i < targets.length; i++) targets[i]!.pending.push(cloneRecord(record));
-    targets[0]!.pending.push(record);
+    if (targets.length === 1) targets[0]!.pending.push(record);
+    else deliver(this.fanOut.get(port)!, record);
   }
 }
 
@@ -109,6 +137,7 @@ export class GraphRuntime {
   private readonly nodes: RuntimeNode[];
   private readonly byId: Map<string, RuntimeNode>;
   private readonly entries: RuntimeNode[] = []; // nodes taking SOURCE
+  private readonly entryFanOut: FanOut;
   private readonly sinks: RuntimeNode[];
   private readonly statsValue: GraphStats;
   private chain: Promise<unknown> = Promise.resolve();
@@ -137,6 +166,9 @@ export class GraphRuntime {
         from.targets.get(e.port)!.push(node);
       }
     }
+    const order = new Map(this.nodes.map((n, i) => [n, i]));
+    for (const node of this.nodes) for (const [port, targets] of node.targets) node.fanOut.set(port, planFanOut(targets, order));
+    this.entryFanOut = planFanOut(this.entries, order);
     if (opts.phase !== undefined) {
       // Ports of my nodes that feed nodes of later phases cross the boundary.
       for (const n of plan.nodes) {
@@ -254,10 +286,8 @@ export class GraphRuntime {
         s.bytes += r.data.length;
       }
       if (this.entries.length === 0) this.unrouted += input.records.length;
-      this.entries.forEach((node, i) => {
-        const recs = i === 0 ? input.records : input.records.map(cloneRecord);
-        for (const r of recs) node.pending.push(r);
-      });
+      else if (this.entries.length === 1) for (const r of input.records) this.entries[0]!.pending.push(r);
+      else for (const r of input.records) deliver(this.entryFanOut, r);
       return;
     }
     const takers = this.nodes.filter((node) => node.plan.inputs.some((e) => e.from === input.from && e.port === input.port));
@@ -267,9 +297,8 @@ export class GraphRuntime {
       this.opts.log.error({ from: input.from, port: input.port, records: input.records.length }, 'records for an edge this graph version does not have; they are counted and not processed');
       return;
     }
-    takers.forEach((node, i) => {
-      for (const r of input.records) node.pending.push(i === 0 ? r : cloneRecord(r));
-    });
+    const fanOut = planFanOut(takers, new Map(this.nodes.map((n, i) => [n, i])));
+    for (const r of input.records) deliver(fanOut, r);
   }
 
   /** One walk over the nodes in DAG order; what a node emits is processed by later nodes in the same walk. */

@@ -4,14 +4,15 @@
  * after each batch has been through every sink; kafkajs' auto-commit is off.
  */
 // Before kafkajs loads (when this process has not loaded it through the gateway already).
-import '../gateway/kafkajs-record-decoder.js';
+import { ConsumedMessage } from '../gateway/kafkajs-record-decoder.js';
+import { decodeRecordFastAt } from '../gateway/record-decoder.js';
 import { SOURCE } from './graph/graph-schema.js';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import type { GraphRuntime, EdgeBatch } from './engine.js';
 import { decodeOrFlag, type Source } from './source.js';
-import type { PipelineRecord } from './record.js';
+import { makePipelineRecord, type PipelineRecord } from './record.js';
 import type { KeyLookup } from './record-keys.js';
 import type { StreamKeyring } from '../gateway/record-crypto.js';
 
@@ -72,6 +73,14 @@ export const decodeStreamBatch: BatchDecoder = (batch, input, keys) => {
   const records: PipelineRecord[] = new Array(batch.messages.length);
   for (let i = 0; i < batch.messages.length; i++) {
     const m = batch.messages[i]!;
+    // The common case: the record read where it lies in the fetch response, with no Buffer of the value.
+    if (m instanceof ConsumedMessage && m.valueLength >= 0) {
+      const r = decodeRecordFastAt(m.buffer, m.valueStart, m.valueStart + m.valueLength, makePipelineRecord);
+      if (r !== undefined) {
+        records[i] = r;
+        continue;
+      }
+    }
     records[i] = decodeOrFlag(m.value ?? Buffer.alloc(0), () => ({
       stream: input?.stream ?? batch.topic,
       provider: input?.provider ?? 'unknown',

@@ -7,6 +7,7 @@
  * several nodes, so a mutation never leaks into another branch.
  */
 import { decodeRecord, type LogRecord, type RecordSource } from '../gateway/index.js';
+import { declineRecord, type RecordMaker } from '../gateway/record-decoder.js';
 
 export type RecordKind = 'log' | 'aggregate' | 'metric' | 'alarm';
 
@@ -54,6 +55,33 @@ export function fromLogRecord(r: LogRecord): PipelineRecord {
     flags: [],
   };
 }
+
+/**
+ * The record straight from the decoder's parts (gateway/record-decoder.ts), the same object
+ * fromLogRecord makes, without a LogRecord in between. A sealed record is left to the general path,
+ * which opens it.
+ */
+export const makePipelineRecord: RecordMaker<PipelineRecord> = (v, provider, stream, cls, instance, host, seq, ts, source, data, part, attrs, enc) => {
+  if (enc !== undefined) declineRecord();
+  return {
+    v,
+    provider,
+    stream,
+    class: cls,
+    instance,
+    host,
+    seq,
+    ts,
+    source,
+    data,
+    part,
+    attrs,
+    id: `${instance}:${seq}`,
+    kind: 'log',
+    fields: {},
+    flags: [],
+  };
+};
 
 export function decodePipelineRecord(bytes: Buffer | Uint8Array): PipelineRecord {
   return fromLogRecord(decodeRecord(bytes));

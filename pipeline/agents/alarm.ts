@@ -541,5 +541,6 @@ export const alarm = defineAgent<AlarmConfig>({
   configSchema: AlarmConfigSchema,
   ports: () => ['out'],
   sink: true,
+  readsOnly: true,
   create: (c, ctx) => new AlarmRuntime(c, ctx),
 });

@@ -55,6 +55,7 @@ export const archive = defineAgent<ArchiveConfig>({
   configSchema: ArchiveConfigSchema,
   ports: () => [],
   sink: true,
+  readsOnly: true,
   create(config, ctx) {
     const origin = { graph: ctx.graph, version: ctx.version };
     let writer: ArchiveWriter;

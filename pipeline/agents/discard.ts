@@ -13,6 +13,7 @@ export const discard = defineAgent<DiscardConfig>({
   configSchema: DiscardConfigSchema,
   ports: () => [],
   sink: true,
+  readsOnly: true,
   // The engine counts every node's records in (graph show --stats), which for discard is the drop count.
   create: () => ({ process() {} }),
 });

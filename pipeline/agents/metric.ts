@@ -404,5 +404,6 @@ export const metric = defineAgent<MetricConfig>({
   configSchema: MetricConfigSchema,
   ports: () => ['out'],
   sink: true,
+  readsOnly: true,
   create: (c, ctx) => new MetricRuntime(c, ctx),
 });

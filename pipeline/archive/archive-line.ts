@@ -201,11 +201,12 @@ export class LineEncoder {
       // A custom agent can attach values JSON cannot hold (BigInt, cycles): keep the record, say why.
       this.unserialisable++;
       out.text(JSON.stringify({ _archiveError: (error as Error).message }));
-      if (!r.flags.includes(UNSERIALISABLE_FLAG)) r.flags.push(UNSERIALISABLE_FLAG);
     }
-    if (r.flags.length === 0) out.bytes(this.noFlagsTail);
+    // The record itself is left as it is: other nodes may share it (AgentDefinition.readsOnly).
+    const flags = failed && !r.flags.includes(UNSERIALISABLE_FLAG) ? [...r.flags, UNSERIALISABLE_FLAG] : r.flags;
+    if (flags.length === 0) out.bytes(this.noFlagsTail);
     else {
-      out.text(`,"flags":${JSON.stringify(r.flags)}`);
+      out.text(`,"flags":${JSON.stringify(flags)}`);
       out.bytes(this.tail);
     }
   }

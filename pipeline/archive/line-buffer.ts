@@ -68,9 +68,16 @@ export class LineBuffer {
 
   /** Appends bytes as they are. */
   bytes(b: Uint8Array): void {
-    if (this.pos + b.length > this.buf.length) this.grow(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
+    const n = b.length;
+    if (this.pos + n > this.buf.length) this.grow(n);
+    // Field names and the like are a few bytes: cheaper copied here than by a call into C++.
+    if (n > 24) this.buf.set(b, this.pos);
+    else {
+      const out = this.buf;
+      const p = this.pos;
+      for (let i = 0; i < n; i++) out[p + i] = b[i]!;
+    }
+    this.pos += n;
   }
 
   /** Appends a string known to hold only ASCII. */

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
-import { decodeRecordFast } from '../../gateway/record-decoder.js';
+import { decodeRecordFast, decodeRecordFastAt } from '../../gateway/record-decoder.js';
+import { makePipelineRecord, decodePipelineRecord } from '../../pipeline/record.js';
 import { decodeRecord, encodeRecord, type LogRecord } from '../../gateway/record-codec.js';
 
 const base: LogRecord = { v: 1, provider: 'acme', stream: 'web/access', class: 'critical/db', instance: 'i-0abc', host: 'h1', seq: 1_795_000_000_000_123, ts: 1_795_000_000_000, source: 'fuse', data: Buffer.from('héllo\u0000\xff') };
@@ -35,5 +36,29 @@ describe('fast record decoder', () => {
     const { seq: _seq, ...noSeq } = base;
     expect(() => decodeRecord(other.pack(noSeq))).toThrow(/field "seq"/);
     expect(() => decodeRecord(Buffer.from([0x93, 1, 2, 3]))).toThrow(/not a MessagePack map/);
+  });
+
+  it('reads a record where it lies in a larger buffer, and nothing outside its bounds', () => {
+    for (const r of [base, { ...base, attrs: { severity: 3, nested: { a: [1, 2] } } }]) {
+      const bytes = encodeRecord(r);
+      // Bytes before and after, as the records around a message in a fetch response.
+      const around = Buffer.concat([Buffer.from([0x91, 0xc4, 0x40]), bytes, encodeRecord({ ...base, seq: 9 })]);
+      const start = 3;
+      const end = start + bytes.length;
+      expect(decodeRecordFastAt(around, start, end, makePipelineRecord)).toEqual(decodePipelineRecord(bytes));
+      // Cut short: a miss, not a read into the next record; one byte too many: a miss as well.
+      for (let cut = 1; cut < bytes.length; cut += 7) expect(decodeRecordFastAt(around, start, end - cut, makePipelineRecord)).toBeUndefined();
+      expect(decodeRecordFastAt(around, start, end + 1, makePipelineRecord)).toBeUndefined();
+    }
+  });
+
+  it('builds the pipeline record directly, and leaves sealed records to the general path', () => {
+    const bytes = encodeRecord({ ...base, part: [1, false] });
+    const direct = decodeRecordFastAt(bytes, 0, bytes.length, makePipelineRecord)!;
+    expect(direct).toEqual(decodePipelineRecord(bytes));
+    expect(Object.keys(direct)).toEqual(Object.keys(decodePipelineRecord(bytes)));
+    const sealed = encodeRecord({ ...base, enc: 'A256GCM', kid: 'k1' });
+    expect(decodeRecordFast(sealed)).toMatchObject({ enc: 'A256GCM', kid: 'k1' });
+    expect(decodeRecordFastAt(sealed, 0, sealed.length, makePipelineRecord)).toBeUndefined();
   });
 });

@@ -108,6 +108,49 @@ describe('graph runtime', () => {
     expect(s.batches).toBe(1);
   });
 
+  it('lets agents that only read share a record; the others get copies, and no change reaches a reader', async () => {
+    const seen: { node: string; record: PipelineRecord; view: string }[] = [];
+    const reader = (type: string): AgentDefinition<object> =>
+      defineAgent({
+        type,
+        description: 'test reader that notes what it saw',
+        configSchema: Empty,
+        ports: () => [],
+        sink: true,
+        readsOnly: true,
+        create: (_c, ctx) => ({
+          process(batch) {
+            for (const r of batch) seen.push({ node: ctx.nodeId, record: r, view: `${r.data}${r.fields.tag ? `+${String(r.fields.tag)}` : ''}` });
+          },
+        }),
+      });
+    const got = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const rt = await runtimeFor(
+      [
+        // In DAG order: a writer before the readers, the readers, a writer after them.
+        { id: 'early', type: 'test-tag', inputs: ['source'], config: { tag: 'early' } },
+        { id: 'r1', type: 'test-reader-1', inputs: ['source'] },
+        { id: 'r2', type: 'test-reader-2', inputs: ['source'] },
+        { id: 'late', type: 'test-tag', inputs: ['source'], config: { tag: 'late' } },
+        { id: 'r3', type: 'test-reader-1', inputs: ['early'] },
+        { id: 'sink', type: 'test-sink', inputs: ['late'] },
+      ],
+      [tagger, reader('test-reader-1'), reader('test-reader-2'), sinkAgent(got)],
+    );
+    const input = [makeRecord('one'), makeRecord('two')];
+    await rt.runBatch([{ from: 'source', port: 'out', records: input }]);
+    const of = (node: string) => seen.filter((s) => s.node === node);
+    expect(of('r1').map((s) => s.view)).toEqual(['one', 'two']);
+    expect(of('r2').map((s) => s.view)).toEqual(['one', 'two']);
+    expect(of('r3').map((s) => s.view)).toEqual(['one+early', 'two+early']);
+    expect(got.got).toEqual(['one+late', 'two+late']);
+    // The readers shared the source's objects (with the writer that runs after them); the early writer had copies.
+    expect(of('r1').map((s) => s.record)).toEqual(of('r2').map((s) => s.record));
+    expect(of('r1')[0]!.record).toBe(input[0]);
+    expect(of('r3')[0]!.record).not.toBe(input[0]);
+    expect(input[0]!.fields.tag).toBe('late');
+  });
+
   it('runs a batch given in parts one part after the other, and flushes the sinks once, after the last', async () => {
     const a = { got: [] as string[], flushes: 0, failFirst: 0 };
     const rt = await runtimeFor(

@@ -82,6 +82,24 @@ describe('parse agent', () => {
       expect(r!.fields.status).toBe(200);
     });
 
+    it('converts ints and floats in every form the types accept, and flags the rest', async () => {
+      const { runtime } = await build(parse, { format: 'regex', pattern: '^(?<i>\\S+) (?<f>\\S+)$', types: { i: 'int', f: 'float' } });
+      const cases: [string, string, unknown, unknown, boolean][] = [
+        ['007', '1.5', 7, 1.5, false],
+        ['+7', '5.', 7, 5, false],
+        ['-3', '.5', -3, 0.5, false],
+        ['123456789012345', '-0.25', 123456789012345, -0.25, false],
+        ['9007199254740993', '1e3', '9007199254740993', 1000, true], // beyond 2^53: not an int
+        ['12x', '1.2.3', '12x', '1.2.3', true],
+        ['٣', '+2.5E-1', '٣', 0.25, true], // only ASCII digits are digits
+      ];
+      const out = await run(runtime, cases.map(([i, f]) => makeRecord(`${i} ${f}`)));
+      out.on('out').forEach((r, k) => {
+        const [, , i, f, flagged] = cases[k]!;
+        expect([r.fields.i, r.fields.f, r.flags.includes(FLAGS.parseFailed)], cases[k]!.join(' ')).toEqual([i, f, flagged]);
+      });
+    });
+
     it('adds the fields in the order of the groups, after fields set earlier, whose places stay', async () => {
       const { runtime } = await build(parse, { format: 'regex', pattern: NGINX });
       const out = await run(runtime, [makeRecord(`${LINE} 0.023`), makeRecord(LINE), makeRecord(LINE, { fields: { status: 'x', keep: 1 } })]);
