@@ -3,8 +3,10 @@
  * consuming realistic nginx access-log lines (150–250 bytes) from Kafka, each in its own process
  * with a fresh consumer group and the real sinks (archive on disk, metric store). A second set of
  * rows feeds the same records from memory, to show what the agents cost without the consumer.
+ * Each run first takes `--warmup` records unmeasured, while V8 compiles the hot code: the figures
+ * are a worker's steady state (pipeline-run.ts).
  *
- *   npm run bench:pipeline [-- --records 300000]
+ *   npm run bench:pipeline [-- --records 300000 --warmup 100000]
  *
  * Uses the broker of scripts/kafka.sh (started if none runs, and then stopped again).
  */
@@ -65,10 +67,10 @@ async function fillTopic(address: string, topic: string, records: number): Promi
   return bytes;
 }
 
-async function runOne(scenario: string, mode: string, address: string, topic: string, records: number): Promise<RunResult> {
+async function runOne(scenario: string, mode: string, address: string, topic: string, records: number, warmup: number): Promise<RunResult> {
   const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-pipeline-'));
   try {
-    const { stdout } = await execFileP(process.execPath, [path.join(ROOT, 'dist/bench/pipeline-run.js'), scenario, mode, address, topic, String(records), dataDir], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
+    const { stdout } = await execFileP(process.execPath, [path.join(ROOT, 'dist/bench/pipeline-run.js'), scenario, mode, address, topic, String(records), dataDir, String(warmup)], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
     return JSON.parse(stdout.trim().split('\n').pop()!) as RunResult;
   } finally {
     await fsp.rm(dataDir, { recursive: true, force: true });
@@ -77,22 +79,25 @@ async function runOne(scenario: string, mode: string, address: string, topic: st
 
 async function main(): Promise<void> {
   const records = arg('records', 300_000);
+  const warmup = arg('warmup', 100_000);
   const broker = await ensureBroker(ROOT, log);
   const topic = `bench.pipeline.${Date.now()}`;
   try {
-    log.info({ records, topic }, 'filling the benchmark topic');
-    const bytes = await fillTopic(broker.address, topic, records);
-    log.info({ avgLineBytes: +(bytes / records).toFixed(1) }, 'topic filled');
+    log.info({ records, warmup, topic }, 'filling the benchmark topic');
+    const bytes = await fillTopic(broker.address, topic, warmup + records);
+    log.info({ avgLineBytes: +(bytes / (warmup + records)).toFixed(1) }, 'topic filled');
     const rows: (string | number)[][] = [];
     for (const mode of ['kafka', 'memory']) {
       for (const scenario of Object.keys(BENCH_GRAPHS)) {
         log.info({ scenario, mode }, 'running');
-        const r = await runOne(scenario, mode, broker.address, topic, records);
+        const r = await runOne(scenario, mode, broker.address, topic, records, warmup);
         const mib = r.bytes / 1024 / 1024;
         rows.push([BENCH_GRAPHS[scenario]!.label, mode === 'kafka' ? 'Kafka' : 'memory', r.records, Math.round(r.records / r.wallS), Math.round(r.records / r.cpuS), +(mib / r.cpuS).toFixed(1), Math.round(r.peakRssBytes / 1024 / 1024), mode === 'kafka' ? TARGETS[scenario]! : '—']);
       }
     }
-    process.stdout.write(`\nPipeline benchmark: ${records.toLocaleString('en-US')} nginx lines (avg ${(bytes / records).toFixed(0)} B), ${os.cpus().length} cores, Node ${process.version}\n\n`);
+    process.stdout.write(
+      `\nPipeline benchmark: ${records.toLocaleString('en-US')} nginx lines (avg ${(bytes / (warmup + records)).toFixed(0)} B) measured after ${warmup.toLocaleString('en-US')} unmeasured, ${os.cpus().length} cores, Node ${process.version}\n\n`,
+    );
     process.stdout.write(markdownTable(['graph', 'source', 'records', 'rec/s (wall)', 'rec/s per core', 'MiB/s per core', 'peak RSS MB', 'target per core'], rows) + '\n');
   } finally {
     await deleteTopic(broker.address, topic, log);

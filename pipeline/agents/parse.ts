@@ -320,28 +320,36 @@ function plainDecimal(s: string): boolean {
   return true;
 }
 
-function convert(v: unknown, type: FieldType): unknown {
-  switch (type) {
-    case 'int': {
-      if (typeof v === 'string') {
-        const quick = shortDigits(v);
-        if (!Number.isNaN(quick)) return quick;
-      }
-      const n = typeof v === 'number' ? v : typeof v === 'string' && INT.test(v) ? Number(v) : NaN;
-      return Number.isSafeInteger(n) ? n : FAILED;
+/** Per type, its conversion of an extracted value: the value, or FAILED. */
+const CONVERTERS: Record<FieldType, (v: unknown) => unknown> = {
+  int: (v) => {
+    if (typeof v === 'string') {
+      const quick = shortDigits(v);
+      if (!Number.isNaN(quick)) return quick;
     }
-    case 'float':
-      if (typeof v === 'number') return v;
-      if (typeof v === 'string' && plainDecimal(v)) return Number(v);
-      return typeof v === 'string' && FLOAT.test(v) ? Number(v) : FAILED;
-    case 'bool':
-      if (typeof v === 'boolean') return v;
-      if (typeof v === 'string') return BOOLS.get(v.toLowerCase()) ?? FAILED;
-      return v === 0 || v === 1 ? v === 1 : FAILED;
-    case 'string':
-      if (typeof v === 'string') return v;
-      return typeof v === 'number' || typeof v === 'boolean' ? String(v) : FAILED;
-  }
+    const n = typeof v === 'number' ? v : typeof v === 'string' && INT.test(v) ? Number(v) : NaN;
+    return Number.isSafeInteger(n) ? n : FAILED;
+  },
+  float: (v) => {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && plainDecimal(v)) return Number(v);
+    return typeof v === 'string' && FLOAT.test(v) ? Number(v) : FAILED;
+  },
+  bool: (v) => {
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'string') return BOOLS.get(v.toLowerCase()) ?? FAILED;
+    return v === 0 || v === 1 ? v === 1 : FAILED;
+  },
+  string: (v) => {
+    if (typeof v === 'string') return v;
+    return typeof v === 'number' || typeof v === 'boolean' ? String(v) : FAILED;
+  },
+};
+
+interface TypedField {
+  name: string;
+  type: FieldType;
+  convert: (v: unknown) => unknown;
 }
 
 function shortValue(v: unknown): string {
@@ -350,15 +358,15 @@ function shortValue(v: unknown): string {
 }
 
 /** Converts the typed fields present in `obj`; returns the first failure, leaving that value as it was. */
-function convertTypes(obj: Record<string, unknown>, types: readonly (readonly [string, FieldType])[]): string | undefined {
+function convertTypes(obj: Record<string, unknown>, types: readonly TypedField[]): string | undefined {
   let problem: string | undefined;
   for (let k = 0; k < types.length; k++) {
-    const [name, type] = types[k]!;
-    const v = obj[name];
+    const t = types[k]!;
+    const v = obj[t.name];
     if (v === undefined) continue;
-    const converted = convert(v, type);
-    if (converted === FAILED) problem ??= `types: ${name} is ${shortValue(v)}, not ${type === 'int' ? 'an int' : `a ${type}`}`;
-    else obj[name] = converted;
+    const converted = t.convert(v);
+    if (converted === FAILED) problem ??= `types: ${t.name} is ${shortValue(v)}, not ${t.type === 'int' ? 'an int' : `a ${t.type}`}`;
+    else obj[t.name] = converted;
   }
   return problem;
 }
@@ -383,7 +391,7 @@ export const parse = defineAgent<ParseConfig>({
           : c.format === 'logfmt'
             ? logfmtExtractor(c.target)
             : kvExtractor({ pairSeparator: c.pairSeparator, keyValueSeparator: c.keyValueSeparator }, c.target);
-    const types = Object.entries(c.types);
+    const types: TypedField[] = Object.entries(c.types).map(([name, type]) => ({ name, type, convert: CONVERTERS[type] }));
     const source = c.source;
     const read = source === 'data' ? undefined : fieldReader(source);
 

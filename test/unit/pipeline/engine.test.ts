@@ -151,6 +151,35 @@ describe('graph runtime', () => {
     expect(input[0]!.fields.tag).toBe('late');
   });
 
+  it('charges each node the CPU time it took', async () => {
+    const busy = defineAgent({
+      type: 'test-busy',
+      description: 'test agent that spins for 40 ms per batch',
+      configSchema: Empty,
+      ports: () => ['out'],
+      sink: false,
+      create: () => ({
+        process(batch: PipelineRecord[], out) {
+          const until = performance.now() + 40;
+          while (performance.now() < until);
+          for (const r of batch) out.emit('out', r);
+        },
+      }),
+    });
+    const got = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const rt = await runtimeFor(
+      [
+        { id: 'busy', type: 'test-busy', inputs: ['source'] },
+        { id: 'sink', type: 'test-sink', inputs: ['busy'] },
+      ],
+      [busy, sinkAgent(got)],
+    );
+    await rt.runBatch([{ from: 'source', port: 'out', records: [makeRecord('one')] }]);
+    const { nodes } = rt.stats();
+    expect(nodes.busy!.cpuMicros).toBeGreaterThan(20_000);
+    expect(nodes.sink!.cpuMicros).toBeLessThan(nodes.busy!.cpuMicros / 10);
+  });
+
   it('runs a batch given in parts one part after the other, and flushes the sinks once, after the last', async () => {
     const a = { got: [] as string[], flushes: 0, failFirst: 0 };
     const rt = await runtimeFor(
