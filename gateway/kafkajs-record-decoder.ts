@@ -63,9 +63,7 @@ const CONTROL_FLAG_MASK = 0x20;
  */
 export class ConsumedMessage {
   constructor(
-    readonly magicByte: number | undefined,
     readonly attributes: number,
-    readonly isControlRecord: boolean,
     readonly batchContext: BatchContext,
     /** The offset as a number: exact (below 2^53), or the record would have gone to kafkajs. */
     readonly offsetNumber: number,
@@ -79,6 +77,14 @@ export class ConsumedMessage {
     /** -1 for a null value. */
     readonly valueLength: number,
   ) {}
+
+  get magicByte(): number | undefined {
+    return this.batchContext.magicByte;
+  }
+
+  get isControlRecord(): boolean {
+    return this.batchContext.isControlBatch;
+  }
 
   get offset(): string {
     return String(this.offsetNumber);
@@ -145,7 +151,7 @@ function decodeRecord(d: KafkajsDecoder, ctx: BatchContext, baseOffset: number, 
       const ts = baseTimestamp + timestampDelta;
       if (valueLength === valueLength && valueLength >= -1 && headersAt < end && buf[headersAt] === 0 && Number.isSafeInteger(offset) && Number.isSafeInteger(ts)) {
         d.offset = end;
-        return new ConsumedMessage(ctx.magicByte, attributes, ctx.isControlBatch, ctx, offset, ts, buf, keyStart, keyLength, valueStart, valueLength);
+        return new ConsumedMessage(attributes, ctx, offset, ts, buf, keyStart, keyLength, valueStart, valueLength);
       }
     }
   }

@@ -26,11 +26,15 @@ export function fieldReader(ref: string): (r: PipelineRecord) => unknown {
   if (ref === 'data') return (r) => r.data.toString('utf8');
   if (TOP_LEVEL.has(ref)) return (r) => (r as unknown as Record<string, unknown>)[ref];
   const [root, ...rest] = ref.split('.');
+  if (rest.length === 1) {
+    const k = rest[0]!;
+    return root === 'fields' ? (r) => r.fields[k] : (r) => r.attrs?.[k];
+  }
   return (r) => {
     let v: unknown = root === 'fields' ? r.fields : r.attrs;
-    for (const k of rest) {
+    for (let i = 0; i < rest.length; i++) {
       if (v === null || typeof v !== 'object') return undefined;
-      v = (v as Record<string, unknown>)[k];
+      v = (v as Record<string, unknown>)[rest[i]!];
     }
     return v;
   };
@@ -89,8 +93,8 @@ function asNumber(v: unknown): number | undefined {
 function same(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (a === undefined || a === null || b === null) return false;
-  const na = asNumber(a);
-  if (typeof b === 'number') return na === b;
+  if (typeof b === 'number') return asNumber(a) === b;
+  if (typeof a === 'string' && typeof b === 'string') return false; // a === b above
   return String(a) === String(b);
 }
 
@@ -125,8 +129,13 @@ export function compilePredicate(p: Predicate): CompiledPredicate {
     const re = new RegExp(p.matches);
     checks.push((v) => v !== undefined && v !== null && re.test(typeof v === 'string' ? v : String(v)));
   }
+  if (checks.length === 1) {
+    const check = checks[0]!;
+    return (r) => check(read(r));
+  }
   return (r) => {
     const v = read(r);
-    return checks.every((c) => c(v));
+    for (let i = 0; i < checks.length; i++) if (!checks[i]!(v)) return false;
+    return true;
   };
 }
