@@ -7,7 +7,7 @@
  * several nodes, so a mutation never leaks into another branch.
  */
 import { decodeRecord, type LogRecord, type RecordSource } from '../gateway/index.js';
-import { declineRecord, type RecordMaker } from '../gateway/record-decoder.js';
+import { declineRecord, decodeRecordFastAt, type RecordMaker } from '../gateway/record-decoder.js';
 
 export type RecordKind = 'log' | 'aggregate' | 'metric' | 'alarm';
 
@@ -84,7 +84,8 @@ export const makePipelineRecord: RecordMaker<PipelineRecord> = (v, provider, str
 };
 
 export function decodePipelineRecord(bytes: Buffer | Uint8Array): PipelineRecord {
-  return fromLogRecord(decodeRecord(bytes));
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return decodeRecordFastAt(buf, 0, buf.length, makePipelineRecord) ?? fromLogRecord(decodeRecord(buf));
 }
 
 /** A copy whose mutable parts (fields, flags, attrs) are separate; `data` is shared (never mutated). */

@@ -6,7 +6,8 @@
  */
 import { errorMessage } from '../core/errors.js';
 import type { GraphRuntime } from './engine.js';
-import { fromLogRecord, type PipelineRecord } from './record.js';
+import { fromLogRecord, makePipelineRecord, type PipelineRecord } from './record.js';
+import { decodeRecordFastAt } from '../gateway/record-decoder.js';
 import { decodeRecord } from '../gateway/index.js';
 import type { StreamKeyring } from '../gateway/record-crypto.js';
 import { openedRecord } from './record-keys.js';
@@ -32,6 +33,9 @@ export const UNDECODABLE_FLAG = 'undecodable';
  * encrypted stream is opened with `keys` (pipeline/record-keys.ts).
  */
 export function decodeOrFlag(value: Buffer, where: () => Where, keys?: StreamKeyring): PipelineRecord {
+  // The common case straight into a PipelineRecord; sealed and unusual records take the general path.
+  const fast = decodeRecordFastAt(value, 0, value.length, makePipelineRecord);
+  if (fast !== undefined) return fast;
   let r;
   try {
     r = decodeRecord(value);
