@@ -49,6 +49,12 @@ const OptionsSchema = z.strictObject({
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(z.enum(SECTIONS)).min(1))
     .describe('Comma-separated parts to run'),
+  workloads: z
+    .string()
+    .default('a,b,c,d')
+    .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(['a', 'b', 'c', 'd'])).min(1))
+    .describe('Comma-separated workloads of the throughput sections (a,b,c,d)'),
   'logfsd-config': z.string().optional().describe('YAML/JSON merged into every logfsd config (to measure tunings)'),
   'latency-rate': z.coerce.number().int().positive().default(10_000).describe('Lines/s of the latency run'),
   'latency-seconds': z.coerce.number().positive().default(10).describe('Duration of the latency run'),
@@ -56,7 +62,7 @@ const OptionsSchema = z.strictObject({
 });
 type Options = z.infer<typeof OptionsSchema>;
 
-const USAGE = `Usage: npm run bench:write -- [--scale N] [--sections ${SECTIONS.join(',')}]
+const USAGE = `Usage: npm run bench:write -- [--scale N] [--sections ${SECTIONS.join(',')}] [--workloads a,b,c,d]
                             [--logfsd-config FILE] [--latency-rate N] [--latency-seconds S]
 Prints markdown tables on stdout, progress on stderr. Needs root (FUSE), cc, and Java for Kafka.`;
 
@@ -67,6 +73,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       scale: { type: 'string' },
       sections: { type: 'string' },
+      workloads: { type: 'string' },
       'logfsd-config': { type: 'string' },
       'latency-rate': { type: 'string' },
       'latency-seconds': { type: 'string' },
@@ -119,6 +126,8 @@ interface WorkloadResult {
   cpuS: number | undefined;
   windowS: number;
   brokerCpuS: number | undefined;
+  /** Produce batches Kafka acknowledged during the workload (Kafka configurations). */
+  kafkaBatches?: number | undefined;
   writerCpuS: number;
   /** CPU seconds used meanwhile by everything else on the host (other jobs: noise). */
   otherCpuS: number;
@@ -177,9 +186,12 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
   const pid = target.kind === 'logfsd' ? target.logfsd.pid : undefined;
   const kafka = target.kind === 'logfsd' && target.kafka;
   let outBefore = 0;
+  let batchesBefore = 0;
   if (target.kind === 'logfsd' && kafka) {
     await waitDrained(target.logfsd, 300_000);
-    outBefore = (await target.logfsd.metrics()).logfs_records_out_total ?? 0;
+    const m = await target.logfsd.metrics();
+    outBefore = m.logfs_records_out_total ?? 0;
+    batchesBefore = m.logfs_kafka_batches_total ?? 0;
   }
   const peakIsPerWorkload = pid !== undefined ? await resetPeakRss(pid) : false;
   const brokerPid = kafka ? ctx.broker?.pid : undefined;
@@ -207,6 +219,7 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
   }
   const ackedAt = acked ? await acked : undefined;
   const end = await sample();
+  const kafkaBatches = target.kind === 'logfsd' && kafka ? ((await target.logfsd.metrics()).logfs_kafka_batches_total ?? 0) - batchesBefore : undefined;
   const before = await cpuBefore;
   const mem = pid !== undefined ? await memoryStats(pid) : undefined;
   if (target.kind === 'tmpfs') await fsp.rm(file(0), { force: true });
@@ -232,6 +245,7 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
     closeS: (closeEnd - start) / 1000,
     ackedS: ackedAt === undefined ? undefined : (Math.max(ackedAt, closeEnd) - start) / 1000,
     cpuS: d('cpu'),
+    kafkaBatches,
     windowS: (end.t - before.t) / 1000,
     brokerCpuS: d('broker'),
     writerCpuS,
@@ -291,7 +305,7 @@ async function withLogfsd<T>(
 async function runAll(ctx: Context, res: Resources): Promise<Run> {
   const run: Run = { results: [], latency: undefined, ceiling: [], peakRssDefault: undefined };
   const want = (s: Section): boolean => ctx.opts.sections.includes(s);
-  const all = Object.values(WORKLOADS);
+  const all = Object.values(WORKLOADS).filter((w) => ctx.opts.workloads.includes(w.id));
 
   if (ctx.broker && (want('kafka') || want('latency'))) {
     await withLogfsd(ctx, res, 'kafka', {}, async (p) => {
@@ -386,6 +400,7 @@ function throughputTable(results: WorkloadResult[]): string {
       r.cpuS,
       r.cpuS === undefined ? undefined : r.cpuS / r.windowS,
       r.brokerCpuS === undefined ? undefined : r.brokerCpuS / r.windowS,
+      r.kafkaBatches ? Math.round(r.lines / r.kafkaBatches) : undefined,
       r.writerCpuS,
       r.otherCpuS / r.windowS,
       mib(r.peakRssBytes),
@@ -395,7 +410,7 @@ function throughputTable(results: WorkloadResult[]): string {
   return markdownTable(
     [
       'config', 'workload', 'lines', 'loop lines/s', 'loop MB/s', 'incl. close lines/s', 'Kafka-acked lines/s', 'Kafka-acked MB/s',
-      'loop speed vs tmpfs', 'logfsd CPU s', 'logfsd cores', 'broker cores', 'writer CPU s', 'other jobs cores', 'logfsd peak RSS MB', 'logfsd RSS after MB',
+      'loop speed vs tmpfs', 'logfsd CPU s', 'logfsd cores', 'broker cores', 'records per Kafka batch', 'writer CPU s', 'other jobs cores', 'logfsd peak RSS MB', 'logfsd RSS after MB',
     ],
     rows,
   );

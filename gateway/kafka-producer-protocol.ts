@@ -7,7 +7,7 @@ export type TopicSettings = [topic: string, partitions: number, retentionHours: 
 export type ToProducer =
   | { t: 'topics'; topics: TopicSettings[] }
   /** Journal entries from `lsn` on, concatenated in `buf` (transferred), each `lengths[i]` bytes. */
-  | { t: 'send'; id: number; lsn: number; buf: ArrayBuffer; lengths: number[] }
+  | { t: 'send'; id: number; lsn: number; buf: ArrayBuffer; lengths: Uint32Array }
   | { t: 'stop' };
 
 export type FromProducer =

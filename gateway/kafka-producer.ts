@@ -156,7 +156,7 @@ export class KafkaProducerSession {
       }
       let list = byTopic.get(e.topic);
       if (!list) byTopic.set(e.topic, (list = []));
-      list.push({ key: e.key, value: e.value });
+      list.push(e); // a WireRecord (and a kafkajs Message) as it is: no object per record
       bytes += e.value.length;
       delivered += 1;
     }

@@ -158,16 +158,23 @@ export class KafkaShipper {
 
   /** Hands a batch to the worker: one copy into a transferred buffer, no per-record messages. */
   private send(lsn: number, payloads: Buffer[]): Promise<SendOutcome> {
+    const n = payloads.length;
+    // Typed arrays throughout: a list of numbers is cloned number by number, and Buffer.copy is a
+    // call into C++ per entry where TypedArray set is a builtin.
+    const lengths = new Uint32Array(n);
     let total = 0;
-    const lengths = payloads.map((p) => ((total += p.length), p.length));
+    for (let i = 0; i < n; i++) total += lengths[i] = payloads[i]!.length;
     const buf = new ArrayBuffer(total);
-    const view = Buffer.from(buf);
+    const view = new Uint8Array(buf);
     let o = 0;
-    for (const p of payloads) o += p.copy(view, o);
+    for (let i = 0; i < n; i++) {
+      view.set(payloads[i]!, o);
+      o += lengths[i]!;
+    }
     const id = this.nextId++;
     return new Promise<SendOutcome>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ t: 'send', id, lsn, buf, lengths }, [buf]);
+      this.post({ t: 'send', id, lsn, buf, lengths }, [buf, lengths.buffer]);
     });
   }
 

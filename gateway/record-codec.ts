@@ -223,7 +223,9 @@ class Writer {
       this.buf[this.o++] = 0xc6;
       this.o = this.buf.writeUInt32BE(len, this.o);
     }
-    this.o += b.copy(this.buf, this.o);
+    // TypedArray set is a builtin; Buffer.copy a call into C++ per record.
+    this.buf.set(b, this.o);
+    this.o += len;
     return this;
   }
 
@@ -237,7 +239,8 @@ class Writer {
   }
 
   raw(b: Buffer): this {
-    this.o += b.copy(this.buf, this.o);
+    this.buf.set(b, this.o);
+    this.o += b.length;
     return this;
   }
 

@@ -35,11 +35,13 @@ export function writeUVarint(buf: Buffer, o: number, u: number): number {
   return o;
 }
 
-/** Bytes of one record (its length prefix included) with timestampDelta 0 and no headers. */
-function recordSize(offsetDelta: number, keyLen: number, valueLen: number): [total: number, body: number] {
-  const body = 1 + 1 + uvarintSize(zigzag32(offsetDelta)) + uvarintSize(zigzag32(keyLen)) + keyLen + uvarintSize(zigzag32(valueLen)) + valueLen + 1;
-  return [uvarintSize(zigzag32(body)) + body, body];
+/** Bytes of one record's body (after its length prefix) with timestampDelta 0 and no headers. */
+function bodySize(offsetDelta: number, keyLen: number, valueLen: number): number {
+  return 1 + 1 + uvarintSize(zigzag32(offsetDelta)) + uvarintSize(zigzag32(keyLen)) + keyLen + uvarintSize(zigzag32(valueLen)) + valueLen + 1;
 }
+
+/** Body sizes of the records being encoded, kept between batches. */
+let bodies = new Int32Array(16 * 1024);
 
 /**
  * One RecordBatch of `values`, all with key `key` or with `keys[i]` (a record's key is its
@@ -47,8 +49,13 @@ function recordSize(offsetDelta: number, keyLen: number, valueLen: number): [tot
  */
 export function encodeRecordBatch(keys: Buffer[], values: Buffer[], timestamp: number, producer: BatchProducer): Buffer {
   const n = values.length;
+  if (bodies.length < n) bodies = new Int32Array(Math.max(n, 2 * bodies.length));
   let size = BATCH_HEADER_BYTES;
-  for (let i = 0; i < n; i++) size += recordSize(i, (keys[i] as Buffer).length, (values[i] as Buffer).length)[0];
+  for (let i = 0; i < n; i++) {
+    const body = bodySize(i, (keys[i] as Buffer).length, (values[i] as Buffer).length);
+    bodies[i] = body;
+    size += uvarintSize(zigzag32(body)) + body;
+  }
   const buf = Buffer.allocUnsafe(size);
   buf.writeBigInt64BE(0n, 0); // baseOffset: the broker assigns offsets
   buf.writeInt32BE(size - 12, 8); // batchLength: bytes after this field
@@ -66,15 +73,17 @@ export function encodeRecordBatch(keys: Buffer[], values: Buffer[], timestamp: n
   for (let i = 0; i < n; i++) {
     const key = keys[i] as Buffer;
     const value = values[i] as Buffer;
-    const body = recordSize(i, key.length, value.length)[1];
-    o = writeUVarint(buf, o, zigzag32(body));
+    o = writeUVarint(buf, o, zigzag32(bodies[i]!));
     buf[o++] = 0; // attributes
     buf[o++] = 0; // timestampDelta 0
     o = writeUVarint(buf, o, zigzag32(i));
     o = writeUVarint(buf, o, zigzag32(key.length));
-    o += key.copy(buf, o);
+    // TypedArray set: a builtin, where Buffer.copy is a call into C++ per piece.
+    buf.set(key, o);
+    o += key.length;
     o = writeUVarint(buf, o, zigzag32(value.length));
-    o += value.copy(buf, o);
+    buf.set(value, o);
+    o += value.length;
     buf[o++] = 0; // no headers
   }
   buf.writeUInt32BE(crc32c(buf.subarray(ATTRIBUTES_OFFSET)), CRC_OFFSET);

@@ -1,14 +1,23 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { crc32c } from '../../gateway/kafkajs-crc32c.js';
+import path from 'node:path';
+import { crc32cJs } from '../../gateway/kafkajs-crc32c.js';
+import { loadNativeChecksums } from '../../gateway/native-checksums.js';
 
 const require = createRequire(import.meta.url);
 // kafkajs' own byte-at-a-time implementation, as the reference.
 const reference = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
 
-describe('CRC-32C, eight bytes at a time', () => {
+// The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
+const native = loadNativeChecksums(path.resolve(import.meta.dirname, '../../dist/native/logfs-crc.node'))?.crc32c;
+
+describe.each([
+  ['in JavaScript, eight bytes at a time', crc32cJs],
+  ['native (dist/native/logfs-crc.node)', native!],
+])('CRC-32C %s', (_name, crc32c) => {
   it('matches the known check value and kafkajs on every length and alignment', () => {
+    expect(crc32c, 'scripts/build-native.sh must have built dist/native/logfs-crc.node').toBeTypeOf('function');
     expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
     expect(crc32c(Buffer.alloc(0))).toBe(0);
     const data = crypto.randomBytes(5000);
@@ -17,7 +26,13 @@ describe('CRC-32C, eight bytes at a time', () => {
       expect(crc32c(b)).toBe(reference(b) >>> 0);
     }
     expect(crc32c(data)).toBe(reference(data) >>> 0);
+    expect(crc32c(new Uint8Array(data.buffer, data.byteOffset + 3, 1000))).toBe(reference(data.subarray(3, 1003)) >>> 0);
   });
+});
+
+it('native CRC-32C refuses what is not bytes', () => {
+  expect(() => native!('abc' as never)).toThrow(/expected a Uint8Array/);
+  expect(() => native!(new Uint16Array(4) as never)).toThrow(/expected a Uint8Array/);
 });
 
 describe('key-remembering partitioner', () => {

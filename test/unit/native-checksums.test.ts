@@ -1,0 +1,57 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { crc32EntriesJs, loadNativeChecksums } from '../../gateway/native-checksums.js';
+
+// The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
+const native = loadNativeChecksums(path.resolve(import.meta.dirname, '../../dist/native/logfs-crc.node'));
+
+/** `payloads` framed as journal entries (u32 length | u32 checksum, left 0 | payload) at `at`. */
+function framed(payloads: Buffer[], at: number): { bytes: Buffer; end: number } {
+  const bytes = Buffer.alloc(at + payloads.reduce((n, p) => n + 8 + p.length, 0) + 3, 0xee);
+  let o = at;
+  for (const p of payloads) {
+    bytes.writeUInt32BE(p.length, o);
+    bytes.writeUInt32BE(0, o + 4);
+    p.copy(bytes, o + 8);
+    o += 8 + p.length;
+  }
+  return { bytes, end: o };
+}
+
+describe.each([
+  ['zlib, one call per entry', crc32EntriesJs],
+  ['native (dist/native/logfs-crc.node)', native?.crc32Entries],
+])('journal entry checksums, %s', (_name, crc32Entries) => {
+  it('writes zlib crc32 of each payload into its header, and nothing else', () => {
+    expect(crc32Entries, 'scripts/build-native.sh must have built dist/native/logfs-crc.node').toBeTypeOf('function');
+    const payloads = [Buffer.alloc(0), ...Array.from({ length: 40 }, (_, i) => crypto.randomBytes(i * 13)), crypto.randomBytes(70_000)];
+    const { bytes, end } = framed(payloads, 5);
+    const before = Buffer.from(bytes);
+    crc32Entries!(bytes, 5, end);
+    let o = 5;
+    for (const p of payloads) {
+      expect(bytes.readUInt32BE(o + 4)).toBe(crc32(p));
+      o += 8 + p.length;
+    }
+    // Only the checksum fields changed.
+    o = 5;
+    for (const p of payloads) {
+      before.writeUInt32BE(crc32(p), o + 4);
+      o += 8 + p.length;
+    }
+    expect(bytes.equals(before)).toBe(true);
+  });
+
+  it('refuses a frame that runs past the end', () => {
+    const { bytes, end } = framed([crypto.randomBytes(10), crypto.randomBytes(20)], 0);
+    expect(() => crc32Entries!(bytes, 0, end - 1)).toThrow(/runs past the end/);
+    expect(() => crc32Entries!(bytes, 0, 4)).toThrow(/runs past the end/);
+  });
+});
+
+it('native checksums refuse bounds outside the bytes', () => {
+  expect(() => native!.crc32Entries(Buffer.alloc(8), 0, 9)).toThrow(/within the bytes/);
+  expect(() => native!.crc32Entries('x' as never, 0, 0)).toThrow(/expected/);
+});
