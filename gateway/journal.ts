@@ -12,7 +12,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { crc32Entries } from './native-checksums.js';
+import { crc32Entries } from './native.js';
 import { z } from 'zod';
 import { LogfsError, errorMessage, isProgrammingError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';

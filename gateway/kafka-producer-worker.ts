@@ -26,15 +26,7 @@ port.on('message', (m: ToProducer) => {
       session.setTopics(m.topics);
       break;
     case 'send': {
-      const buf = Buffer.from(m.buf);
-      const payloads: Buffer[] = new Array(m.lengths.length);
-      let o = 0;
-      for (let i = 0; i < m.lengths.length; i++) {
-        const len = m.lengths[i] as number;
-        payloads[i] = buf.subarray(o, o + len);
-        o += len;
-      }
-      session.send(m.lsn, payloads, stop.signal).then(
+      session.sendPacked(m.lsn, Buffer.from(m.buf), m.lengths, stop.signal).then(
         (outcome) => post({ t: 'sent', id: m.id, outcome }),
         (err: unknown) => post({ t: 'failed', id: m.id, message: String(err) }),
       );

@@ -6,7 +6,7 @@
  * Like kafkajs-grouping.ts it must be imported before kafkajs is loaded.
  */
 import { createRequire } from 'node:module';
-import { nativeChecksums } from './native-checksums.js';
+import { nativeGateway } from './native.js';
 
 const require = createRequire(import.meta.url);
 
@@ -56,7 +56,7 @@ export function crc32cJs(buf: Uint8Array): number {
 }
 
 /** CRC-32C of `buf`, unsigned: native when built (a fifth of the producer thread's CPU in JavaScript), else crc32cJs. */
-export const crc32c: (buf: Uint8Array) => number = nativeChecksums?.crc32c ?? crc32cJs;
+export const crc32c: (buf: Uint8Array) => number = nativeGateway?.crc32c ?? crc32cJs;
 
 /** True when the fast checksum is in place for the kafkajs that will be loaded. */
 export function installFastCrc32c(): boolean {

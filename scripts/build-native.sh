@@ -4,7 +4,7 @@
 #  - native/logfs-fuse.c → dist/native/logfs-fuse.node: fuse-native's binding plus the fast write
 #    path. Without it logfsd runs on stock fuse-native and says so in its log (docs/filesystem.md,
 #    "The fast write path").
-#  - native/logfs-crc.c → dist/native/logfs-crc.node: CRC-32C for produced Kafka batches. Without
+#  - native/logfs-gateway.c → dist/native/logfs-gateway.node: CRC-32C for produced Kafka batches. Without
 #    it the JavaScript version is used (gateway/kafkajs-crc32c.ts).
 set -euo pipefail
 
@@ -25,7 +25,7 @@ build() {
   echo "build-native: built $out" >&2
 }
 
-build logfs-crc -lpthread
+build logfs-gateway -lpthread
 
 napi_macros=$(cd "$ROOT" && node -p "require('path').dirname(require.resolve('napi-macros/napi-macros.h'))")
 # The module prints the directory (binding.gyp's way of asking).

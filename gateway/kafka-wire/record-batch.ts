@@ -4,6 +4,7 @@
  * every record with the batch's timestamp. The CRC-32C covers everything from `attributes` on.
  */
 import { crc32c } from '../kafkajs-crc32c.js';
+import { nativeGateway } from '../native.js';
 
 /** Bytes of the batch header in front of the first record. */
 export const BATCH_HEADER_BYTES = 61;
@@ -94,3 +95,40 @@ export function encodeRecordBatch(keys: Buffer[], values: Buffer[], timestamp: n
 export function nextSequence(seq: number, n: number): number {
   return (seq + n) % 2 ** 31;
 }
+
+/**
+ * Records whose values lie in one buffer: record i is source[starts[i], starts[i] + lengths[i]) with
+ * key keys[keyIndex[i]] (a partition's records share a handful of keys, their instance IDs).
+ */
+export interface PackedRecords {
+  source: Buffer;
+  starts: Int32Array;
+  lengths: Int32Array;
+  keyIndex: Int32Array;
+  keys: Buffer[];
+}
+
+/** encodePackedRecordBatch in JavaScript: a Buffer per value, then encodeRecordBatch. */
+export function encodePackedRecordBatchJs(r: PackedRecords, timestamp: number, producer: BatchProducer): Buffer {
+  const n = r.starts.length;
+  const keys: Buffer[] = new Array(n);
+  const values: Buffer[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const key = r.keys[r.keyIndex[i]!];
+    const start = r.starts[i]!;
+    const length = r.lengths[i]!;
+    if (key === undefined || start < 0 || length < 0 || start + length > r.source.length) throw new RangeError('encodeRecordBatch: a record lies outside the source bytes or names no key');
+    keys[i] = key;
+    values[i] = r.source.subarray(start, start + length);
+  }
+  return encodeRecordBatch(keys, values, timestamp, producer);
+}
+
+/**
+ * One RecordBatch of packed records, as encodeRecordBatch writes it: in C (native/logfs-gateway.c)
+ * when built, with no object per record, else encodePackedRecordBatchJs.
+ */
+export const encodePackedRecordBatch: (r: PackedRecords, timestamp: number, producer: BatchProducer) => Buffer = nativeGateway
+  ? (r, timestamp, producer) =>
+      nativeGateway!.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, timestamp, producer.producerId, producer.producerEpoch, producer.baseSequence)
+  : encodePackedRecordBatchJs;

@@ -23,7 +23,7 @@ import {
   type PartitionMetadata,
   type ProducePartition,
 } from './protocol.js';
-import { encodeRecordBatch, nextSequence } from './record-batch.js';
+import { encodePackedRecordBatch, nextSequence, type PackedRecords } from './record-batch.js';
 
 export const WIRE_PRODUCER_DEFAULTS = {
   /** Metadata older than this is refreshed before a send (kafkajs' metadataMaxAge). */
@@ -57,11 +57,47 @@ export interface WireProducerHooks {
   tooLarge(err: unknown): void;
 }
 
+/**
+ * Records of one send, their values in one buffer: per topic, each record's key (instance ID) and
+ * where its value lies in `source`. The gateway builds this straight from the journal entries
+ * the shipper hands over (kafka-producer.ts), so no record needs an object or a Buffer of its own.
+ */
+export interface PackedBatch {
+  source: Buffer;
+  topics: Map<string, { keys: string[]; starts: number[]; lengths: number[] }>;
+}
+
+/** `byTopic` as a PackedBatch: the values copied into one buffer. */
+export function packWireRecords(byTopic: Map<string, WireRecord[]>): PackedBatch {
+  let total = 0;
+  for (const records of byTopic.values()) for (const r of records) total += r.value.length;
+  const source = Buffer.allocUnsafe(total);
+  const topics: PackedBatch['topics'] = new Map();
+  let o = 0;
+  for (const [topic, records] of byTopic) {
+    const t = { keys: [] as string[], starts: [] as number[], lengths: [] as number[] };
+    for (const r of records) {
+      source.set(r.value, o);
+      t.keys.push(r.key);
+      t.starts.push(o);
+      t.lengths.push(r.value.length);
+      o += r.value.length;
+    }
+    topics.set(topic, t);
+  }
+  return { source, topics };
+}
+
 interface PartitionWork {
   topic: string;
   partition: number;
+  source: Buffer;
+  /** The partition's distinct keys, and for each record the index of its key, its value's place. */
   keys: Buffer[];
-  values: Buffer[];
+  keyIndex: number[];
+  starts: number[];
+  lengths: number[];
+  packed?: PackedRecords;
   /** The batch as last encoded, and for which producer id, epoch and sequence. */
   encoded?: { batch: Buffer; stamp: string };
 }
@@ -96,7 +132,12 @@ export class WireProducer {
    * batch is refused as too large, or `signal` aborts. Sends run one after the other.
    */
   send(byTopic: Map<string, WireRecord[]>, signal: AbortSignal): Promise<WireSendResult> {
-    const run = this.queue.then(() => this.sendNow(byTopic, signal));
+    return this.sendPacked(packWireRecords(byTopic), signal);
+  }
+
+  /** send, for records whose values lie in one buffer. */
+  sendPacked(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
+    const run = this.queue.then(() => this.sendNow(batch, signal));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -115,16 +156,16 @@ export class WireProducer {
     return this.producerId;
   }
 
-  private async sendNow(byTopic: Map<string, WireRecord[]>, signal: AbortSignal): Promise<WireSendResult> {
+  private async sendNow(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
     const backoff = new Backoff(WIRE_PRODUCER_DEFAULTS.backoff);
-    const topics = [...byTopic.keys()];
+    const topics = [...batch.topics.keys()];
     let work: Map<string, PartitionWork> | undefined;
     for (;;) {
       if (signal.aborted || this.closed) return 'stopped';
       let failure: unknown;
       try {
         await this.ensureMetadata(topics);
-        work ??= this.assign(byTopic);
+        work ??= this.assign(batch);
         const outcome = await this.produceRound(work);
         if (outcome.tooLarge) {
           this.hooks.tooLarge(outcome.tooLarge);
@@ -142,25 +183,30 @@ export class WireProducer {
   }
 
   /** Records by partition; a record of an instance goes where kafkajs' default partitioner puts it. */
-  private assign(byTopic: Map<string, WireRecord[]>): Map<string, PartitionWork> {
+  private assign(batch: PackedBatch): Map<string, PartitionWork> {
     const work = new Map<string, PartitionWork>();
-    for (const [topic, records] of byTopic) {
+    for (const [topic, records] of batch.topics) {
       const count = (this.topicPartitions.get(topic) as PartitionMetadata[]).length;
       // A topic's records carry a handful of keys (instance IDs): one lookup per record, the
       // partition and key bytes once per key.
-      const byKey = new Map<string, { w: PartitionWork; key: Buffer }>();
-      for (const r of records) {
-        let slot = byKey.get(r.key);
+      const byKey = new Map<string, { w: PartitionWork; index: number }>();
+      const { keys, starts, lengths } = records;
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        let slot = byKey.get(k);
         if (!slot) {
-          const key = this.keyBytesOf(r.key);
-          const partition = this.partitionOf(topic, count, r.key, key);
+          const key = this.keyBytesOf(k);
+          const partition = this.partitionOf(topic, count, k, key);
           const id = `${topic}\u0000${partition}`;
           let w = work.get(id);
-          if (!w) work.set(id, (w = { topic, partition, keys: [], values: [] }));
-          byKey.set(r.key, (slot = { w, key }));
+          if (!w) work.set(id, (w = { topic, partition, source: batch.source, keys: [], keyIndex: [], starts: [], lengths: [] }));
+          w.keys.push(key);
+          byKey.set(k, (slot = { w, index: w.keys.length - 1 }));
         }
-        slot.w.keys.push(slot.key);
-        slot.w.values.push(r.value);
+        const w = slot.w;
+        w.keyIndex.push(slot.index);
+        w.starts.push(starts[i]!);
+        w.lengths.push(lengths[i]!);
       }
     }
     return work;
@@ -230,7 +276,7 @@ export class WireProducer {
         if (!w) continue;
         const code = res.errorCode;
         if (code === ErrorCode.NONE || code === ErrorCode.DUPLICATE_SEQUENCE_NUMBER) {
-          this.sequences.set(id, nextSequence(this.sequences.get(id) ?? 0, w.values.length));
+          this.sequences.set(id, nextSequence(this.sequences.get(id) ?? 0, w.starts.length));
           work.delete(id);
           continue;
         }
@@ -266,7 +312,8 @@ export class WireProducer {
     const baseSequence = this.sequences.get(id) ?? 0;
     const stamp = `${pid.producerId}:${pid.producerEpoch}:${baseSequence}`;
     if (w.encoded?.stamp !== stamp) {
-      w.encoded = { batch: encodeRecordBatch(w.keys, w.values, timestamp, { ...pid, baseSequence }), stamp };
+      w.packed ??= { source: w.source, starts: Int32Array.from(w.starts), lengths: Int32Array.from(w.lengths), keyIndex: Int32Array.from(w.keyIndex), keys: w.keys };
+      w.encoded = { batch: encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }), stamp };
     }
     return w.encoded.batch;
   }

@@ -3,21 +3,21 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { crc32cJs } from '../../gateway/kafkajs-crc32c.js';
-import { loadNativeChecksums } from '../../gateway/native-checksums.js';
+import { loadNativeGateway } from '../../gateway/native.js';
 
 const require = createRequire(import.meta.url);
 // kafkajs' own byte-at-a-time implementation, as the reference.
 const reference = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
 
 // The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
-const native = loadNativeChecksums(path.resolve(import.meta.dirname, '../../dist/native/logfs-crc.node'))?.crc32c;
+const native = loadNativeGateway(path.resolve(import.meta.dirname, '../../dist/native/logfs-gateway.node'))?.crc32c;
 
 describe.each([
   ['in JavaScript, eight bytes at a time', crc32cJs],
-  ['native (dist/native/logfs-crc.node)', native!],
+  ['native (dist/native/logfs-gateway.node)', native!],
 ])('CRC-32C %s', (_name, crc32c) => {
   it('matches the known check value and kafkajs on every length and alignment', () => {
-    expect(crc32c, 'scripts/build-native.sh must have built dist/native/logfs-crc.node').toBeTypeOf('function');
+    expect(crc32c, 'scripts/build-native.sh must have built dist/native/logfs-gateway.node').toBeTypeOf('function');
     expect(crc32c(Buffer.from('123456789'))).toBe(0xe3069283);
     expect(crc32c(Buffer.alloc(0))).toBe(0);
     const data = crypto.randomBytes(5000);

@@ -1,7 +1,9 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { encodeRecordBatch, nextSequence, uvarintSize, writeUVarint, zigzag32 } from '../../../gateway/kafka-wire/record-batch.js';
+import path from 'node:path';
+import { encodePackedRecordBatchJs, encodeRecordBatch, nextSequence, uvarintSize, writeUVarint, zigzag32, type PackedRecords } from '../../../gateway/kafka-wire/record-batch.js';
+import { loadNativeGateway } from '../../../gateway/native.js';
 import { unpatched } from '../kafkajs-reference.js';
 
 const require = createRequire(import.meta.url);
@@ -87,5 +89,55 @@ describe('varints', () => {
   it('wraps the sequence number at 2^31 as Kafka does', () => {
     expect(nextSequence(0, 10)).toBe(10);
     expect(nextSequence(2 ** 31 - 5, 10)).toBe(5);
+  });
+});
+
+// The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
+const native = loadNativeGateway(path.resolve(import.meta.dirname, '../../../dist/native/logfs-gateway.node'));
+
+/** sample's records with their values in one buffer, in another order, between other bytes. */
+function packed(keys: Buffer[], values: Buffer[]): PackedRecords {
+  const distinct = [...new Set(keys.map((k) => k.toString()))].map((k) => Buffer.from(k));
+  const source = Buffer.concat([crypto.randomBytes(5), ...values.slice().reverse(), crypto.randomBytes(3)]);
+  const starts = new Int32Array(values.length);
+  let o = 5;
+  for (let i = values.length - 1; i >= 0; i--) {
+    starts[i] = o;
+    o += values[i]!.length;
+  }
+  return {
+    source,
+    starts,
+    lengths: Int32Array.from(values, (v) => v.length),
+    keyIndex: Int32Array.from(keys, (k) => distinct.findIndex((d) => d.equals(k))),
+    keys: distinct,
+  };
+}
+
+describe.each([
+  ['in JavaScript', encodePackedRecordBatchJs],
+  [
+    'native (dist/native/logfs-gateway.node)',
+    (r: PackedRecords, ts: number, p: typeof producer) => native!.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, ts, p.producerId, p.producerEpoch, p.baseSequence),
+  ],
+])('RecordBatch v2 of packed records, %s', (_name, encodePacked) => {
+  it('is byte for byte the batch of the same records as separate buffers', () => {
+    expect(native, 'scripts/build-native.sh must have built dist/native/logfs-gateway.node').toBeDefined();
+    for (const n of [1, 3, 200]) {
+      const { keys, values } = sample(n);
+      const ts = 1_795_334_669_386;
+      expect(encodePacked(packed(keys, values), ts, producer).equals(encodeRecordBatch(keys, values, ts, producer))).toBe(true);
+    }
+    // A producer id beyond 2^32 and a sequence near the wrap.
+    const { keys, values } = sample(5);
+    const big = { producerId: 2 ** 40 + 7, producerEpoch: 32767, baseSequence: 2 ** 31 - 2 };
+    expect(encodePacked(packed(keys, values), 1, big).equals(encodeRecordBatch(keys, values, 1, big))).toBe(true);
+  });
+
+  it('refuses a record outside the source or without a key', () => {
+    const { keys, values } = sample(3);
+    const r = packed(keys, values);
+    expect(() => encodePacked({ ...r, lengths: Int32Array.from([1, 1, r.source.length]) }, 1, producer)).toThrow(/outside the source/);
+    expect(() => encodePacked({ ...r, keyIndex: Int32Array.from([0, 0, 7]) }, 1, producer)).toThrow(/no key/);
   });
 });

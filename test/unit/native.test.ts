@@ -2,10 +2,10 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32EntriesJs, loadNativeChecksums } from '../../gateway/native-checksums.js';
+import { crc32EntriesJs, loadNativeGateway } from '../../gateway/native.js';
 
 // The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
-const native = loadNativeChecksums(path.resolve(import.meta.dirname, '../../dist/native/logfs-crc.node'));
+const native = loadNativeGateway(path.resolve(import.meta.dirname, '../../dist/native/logfs-gateway.node'));
 
 /** `payloads` framed as journal entries (u32 length | u32 checksum, left 0 | payload) at `at`. */
 function framed(payloads: Buffer[], at: number): { bytes: Buffer; end: number } {
@@ -22,10 +22,10 @@ function framed(payloads: Buffer[], at: number): { bytes: Buffer; end: number } 
 
 describe.each([
   ['zlib, one call per entry', crc32EntriesJs],
-  ['native (dist/native/logfs-crc.node)', native?.crc32Entries],
+  ['native (dist/native/logfs-gateway.node)', native?.crc32Entries],
 ])('journal entry checksums, %s', (_name, crc32Entries) => {
   it('writes zlib crc32 of each payload into its header, and nothing else', () => {
-    expect(crc32Entries, 'scripts/build-native.sh must have built dist/native/logfs-crc.node').toBeTypeOf('function');
+    expect(crc32Entries, 'scripts/build-native.sh must have built dist/native/logfs-gateway.node').toBeTypeOf('function');
     const payloads = [Buffer.alloc(0), ...Array.from({ length: 40 }, (_, i) => crypto.randomBytes(i * 13)), crypto.randomBytes(70_000)];
     const { bytes, end } = framed(payloads, 5);
     const before = Buffer.from(bytes);

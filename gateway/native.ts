@@ -1,37 +1,50 @@
 /**
- * The checksums of the gateway's hot path from native/logfs-crc.c (scripts/build-native.sh builds
- * it into dist/native/logfs-crc.node), with the JavaScript versions when it is not built (or built
- * for another Node): the same results, more CPU.
+ * The per-record work of the gateway's shipping path in C, from native/logfs-gateway.c
+ * (scripts/build-native.sh builds it into dist/native/logfs-gateway.node): checksums and the encoding
+ * of produced record batches. Each has a JavaScript version used when the build is missing (or is
+ * for another Node): the same bytes, more CPU.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
-export interface NativeChecksums {
+export interface NativeGateway {
   /** CRC-32C, unsigned. */
   crc32c(bytes: Uint8Array): number;
   /** Fills in the checksum of every journal entry framed in bytes[start, end) (journal-segment.ts). */
   crc32Entries(bytes: Uint8Array, start: number, end: number): void;
+  /** One Kafka RecordBatch v2 of records lying in `source` (kafka-wire/record-batch.ts, encodePackedRecordBatch). */
+  encodeRecordBatch(
+    source: Uint8Array,
+    starts: Int32Array,
+    lengths: Int32Array,
+    keyIndex: Int32Array,
+    keys: Uint8Array[],
+    timestamp: number,
+    producerId: number,
+    producerEpoch: number,
+    baseSequence: number,
+  ): Buffer;
   /** True when crc32c uses the CPU's crc32 instruction. */
   hardware(): boolean;
 }
 
 /** Where the build is, from this module in dist/gateway/. */
-export const NATIVE_CHECKSUMS_PATH = path.resolve(import.meta.dirname, '../native/logfs-crc.node');
+export const NATIVE_GATEWAY_PATH = path.resolve(import.meta.dirname, '../native/logfs-gateway.node');
 
 const require = createRequire(import.meta.url);
 
-export function loadNativeChecksums(file = NATIVE_CHECKSUMS_PATH): NativeChecksums | undefined {
+export function loadNativeGateway(file = NATIVE_GATEWAY_PATH): NativeGateway | undefined {
   if (!fs.existsSync(file)) return undefined;
   try {
-    return require(file) as NativeChecksums;
+    return require(file) as NativeGateway;
   } catch {
     return undefined;
   }
 }
 
-export const nativeChecksums = loadNativeChecksums();
+export const nativeGateway = loadNativeGateway();
 
 /** crc32Entries with zlib: one call per entry. */
 export function crc32EntriesJs(bytes: Uint8Array, start: number, end: number): void {
@@ -46,4 +59,4 @@ export function crc32EntriesJs(bytes: Uint8Array, start: number, end: number): v
   }
 }
 
-export const crc32Entries: (bytes: Uint8Array, start: number, end: number) => void = nativeChecksums?.crc32Entries ?? crc32EntriesJs;
+export const crc32Entries: (bytes: Uint8Array, start: number, end: number) => void = nativeGateway?.crc32Entries ?? crc32EntriesJs;

@@ -1,0 +1,337 @@
+/*
+ * The per-record work of the gateway's shipping path, built by scripts/build-native.sh into
+ * dist/native/logfs-gateway.node; without the build the JavaScript callers use their own versions
+ * (gateway/native.ts), which give the same bytes.
+ *
+ *   crc32c(bytes: Uint8Array): number
+ *     CRC-32C (Castagnoli) of the Kafka record batches the gateway produces (gateway/kafka-wire/
+ *     record-batch.ts), unsigned as kafkajs' crc32C returns it. In JavaScript, eight bytes at a
+ *     time, it was a fifth of the producer thread's CPU; here it is the SSE 4.2 crc32 instruction
+ *     where the CPU has it, the same slicing-by-8 table method otherwise.
+ *
+ *   crc32Entries(bytes: Uint8Array, start: number, end: number): void
+ *     Fills in the checksums of the journal entries framed in bytes[start, end)
+ *     (u32 BE length | u32 BE crc32(payload) | payload, gateway/journal-segment.ts): CRC-32 as
+ *     zlib computes it, for a whole write at once. One zlib.crc32() call per entry was a tenth of
+ *     logfsd's main thread, mostly the cost of the call itself.
+ *
+ *   encodeRecordBatch(source, starts, lengths, keyIndex, keys, timestamp, producerId, producerEpoch, baseSequence): Buffer
+ *     One Kafka RecordBatch v2 (gateway/kafka-wire/record-batch.ts, which documents the layout) of
+ *     records whose values lie in `source` at starts[i] (Int32Array), lengths[i] bytes, with key
+ *     keys[keyIndex[i]] (an array of Uint8Arrays), CRC-32C included. In JavaScript each record cost
+ *     a Buffer of its value and a copy call, and most of the producer thread's garbage collection.
+ */
+#include <node_api.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <nmmintrin.h>
+#define HAVE_X86 1
+#endif
+
+/* Slicing-by-8 tables: CRC-32C (Castagnoli) and CRC-32 (IEEE, zlib's), both reflected. */
+static uint32_t table[8][256];
+static uint32_t ieee[8][256];
+static int have_hw;
+
+static void init_tables(uint32_t t[8][256], uint32_t poly) {
+  for (uint32_t n = 0; n < 256; n++) {
+    uint32_t c = n;
+    for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ poly : c >> 1;
+    t[0][n] = c;
+  }
+  for (uint32_t n = 0; n < 256; n++) {
+    for (int k = 1; k < 8; k++) t[k][n] = (t[k - 1][n] >> 8) ^ t[0][t[k - 1][n] & 0xff];
+  }
+}
+
+static void init_table(void) {
+  init_tables(table, 0x82f63b78u);
+  init_tables(ieee, 0xedb88320u);
+}
+
+static uint32_t slice8(uint32_t t[8][256], uint32_t crc, const uint8_t *p, size_t n) {
+  while (n >= 8) {
+    uint32_t lo, hi;
+    memcpy(&lo, p, 4);
+    memcpy(&hi, p + 4, 4);
+    lo ^= crc; /* little-endian hosts only (x86, arm64 as Linux runs them) */
+    crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+          t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^ t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) crc = t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
+  return crc;
+}
+
+static uint32_t crc32c_sw(uint32_t crc, const uint8_t *p, size_t n) {
+  return slice8(table, crc, p, n);
+}
+
+#ifdef HAVE_X86
+__attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const uint8_t *p, size_t n) {
+  while (n > 0 && ((uintptr_t)p & 7) != 0) {
+    crc = _mm_crc32_u8(crc, *p++);
+    n--;
+  }
+#ifdef __x86_64__
+  uint64_t c64 = crc;
+  while (n >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c64 = _mm_crc32_u64(c64, v);
+    p += 8;
+    n -= 8;
+  }
+  crc = (uint32_t)c64;
+#endif
+  while (n--) crc = _mm_crc32_u8(crc, *p++);
+  return crc;
+}
+#endif
+
+static napi_value crc32c(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_value result;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "crc32c: expected a Uint8Array");
+    return NULL;
+  }
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[0], &is_typed);
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  if (!is_typed || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, "crc32c: expected a Uint8Array");
+    return NULL;
+  }
+  uint32_t crc = 0xffffffffu;
+#ifdef HAVE_X86
+  crc = have_hw ? crc32c_hw(crc, data, length) : crc32c_sw(crc, data, length);
+#else
+  crc = crc32c_sw(crc, data, length);
+#endif
+  napi_create_uint32(env, crc ^ 0xffffffffu, &result);
+  return result;
+}
+
+static uint32_t read_be32(const uint8_t *p) {
+  return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+static napi_value crc32_entries(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  int64_t start = 0, end = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_int64(env, argv[1], &start) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok) {
+    napi_throw_type_error(env, NULL, "crc32Entries: expected (Uint8Array, start, end)");
+    return NULL;
+  }
+  if (start < 0 || end < start || (uint64_t)end > length) {
+    napi_throw_range_error(env, NULL, "crc32Entries: start and end must lie within the bytes");
+    return NULL;
+  }
+  uint8_t *b = data;
+  uint64_t pos = (uint64_t)start;
+  while (pos < (uint64_t)end) {
+    if ((uint64_t)end - pos < 8) {
+      napi_throw_range_error(env, NULL, "crc32Entries: an entry header runs past the end");
+      return NULL;
+    }
+    uint32_t len = read_be32(b + pos);
+    if ((uint64_t)end - pos - 8 < len) {
+      napi_throw_range_error(env, NULL, "crc32Entries: an entry runs past the end");
+      return NULL;
+    }
+    uint32_t crc = slice8(ieee, 0xffffffffu, b + pos + 8, len) ^ 0xffffffffu;
+    b[pos + 4] = (uint8_t)(crc >> 24);
+    b[pos + 5] = (uint8_t)(crc >> 16);
+    b[pos + 6] = (uint8_t)(crc >> 8);
+    b[pos + 7] = (uint8_t)crc;
+    pos += 8 + (uint64_t)len;
+  }
+  return NULL;
+}
+
+static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
+  if (napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
+static uint32_t zigzag32(int32_t n) {
+  return ((uint32_t)n << 1) ^ (uint32_t)(n >> 31);
+}
+
+static size_t uvarint_size(uint32_t u) {
+  return u < 0x80 ? 1 : u < 0x4000 ? 2 : u < 0x200000 ? 3 : u < 0x10000000 ? 4 : 5;
+}
+
+static uint8_t *write_uvarint(uint8_t *o, uint32_t u) {
+  while (u >= 0x80) {
+    *o++ = (uint8_t)((u & 0x7f) | 0x80);
+    u >>= 7;
+  }
+  *o++ = (uint8_t)u;
+  return o;
+}
+
+static uint8_t *be16(uint8_t *o, uint32_t v) {
+  o[0] = (uint8_t)(v >> 8);
+  o[1] = (uint8_t)v;
+  return o + 2;
+}
+
+static uint8_t *be32(uint8_t *o, uint32_t v) {
+  o[0] = (uint8_t)(v >> 24);
+  o[1] = (uint8_t)(v >> 16);
+  o[2] = (uint8_t)(v >> 8);
+  o[3] = (uint8_t)v;
+  return o + 4;
+}
+
+static uint8_t *be64(uint8_t *o, uint64_t v) {
+  o = be32(o, (uint32_t)(v >> 32));
+  return be32(o, (uint32_t)v);
+}
+
+static size_t body_size(int32_t i, size_t klen, size_t vlen) {
+  return 1 + 1 + uvarint_size(zigzag32(i)) + uvarint_size(zigzag32((int32_t)klen)) + klen + uvarint_size(zigzag32((int32_t)vlen)) + vlen + 1;
+}
+
+#define MAX_KEYS 4096
+#define BATCH_HEADER_BYTES 61
+
+static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  void *source = NULL, *starts_v = NULL, *lens_v = NULL, *kidx_v = NULL;
+  size_t source_len = 0, n = 0, n2 = 0, n3 = 0;
+  uint32_t nkeys = 0;
+  bool is_array = false;
+  double timestamp = 0, producer_id = 0;
+  int32_t epoch = 0, base_sequence = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9 || !typed(env, argv[0], napi_uint8_array, &source, &source_len) ||
+      !typed(env, argv[1], napi_int32_array, &starts_v, &n) || !typed(env, argv[2], napi_int32_array, &lens_v, &n2) ||
+      !typed(env, argv[3], napi_int32_array, &kidx_v, &n3) || napi_is_array(env, argv[4], &is_array) != napi_ok || !is_array ||
+      napi_get_array_length(env, argv[4], &nkeys) != napi_ok || napi_get_value_double(env, argv[5], &timestamp) != napi_ok ||
+      napi_get_value_double(env, argv[6], &producer_id) != napi_ok || napi_get_value_int32(env, argv[7], &epoch) != napi_ok ||
+      napi_get_value_int32(env, argv[8], &base_sequence) != napi_ok) {
+    napi_throw_type_error(env, NULL, "encodeRecordBatch: expected (Uint8Array, Int32Array, Int32Array, Int32Array, Uint8Array[], number, number, number, number)");
+    return NULL;
+  }
+  if (n2 != n || n3 != n || n == 0 || n > 0x7fffffff || nkeys == 0 || nkeys > MAX_KEYS) {
+    napi_throw_range_error(env, NULL, "encodeRecordBatch: starts, lengths and keyIndex must have one entry per record (at least one), and there must be 1 to 4096 keys");
+    return NULL;
+  }
+  const uint8_t *key_data[MAX_KEYS];
+  size_t key_len[MAX_KEYS];
+  for (uint32_t k = 0; k < nkeys; k++) {
+    napi_value kv;
+    void *d = NULL;
+    if (napi_get_element(env, argv[4], k, &kv) != napi_ok || !typed(env, kv, napi_uint8_array, &d, &key_len[k])) {
+      napi_throw_type_error(env, NULL, "encodeRecordBatch: every key must be a Uint8Array");
+      return NULL;
+    }
+    key_data[k] = d;
+  }
+  const int32_t *starts = starts_v, *lens = lens_v, *kidx = kidx_v;
+  size_t size = BATCH_HEADER_BYTES;
+  for (size_t i = 0; i < n; i++) {
+    if (starts[i] < 0 || lens[i] < 0 || (size_t)starts[i] + (size_t)lens[i] > source_len || kidx[i] < 0 || (uint32_t)kidx[i] >= nkeys) {
+      napi_throw_range_error(env, NULL, "encodeRecordBatch: a record lies outside the source bytes or names no key");
+      return NULL;
+    }
+    size_t body = body_size((int32_t)i, key_len[kidx[i]], (size_t)lens[i]);
+    size += uvarint_size(zigzag32((int32_t)body)) + body;
+  }
+  if (size > 0x7fffffff) {
+    napi_throw_range_error(env, NULL, "encodeRecordBatch: the batch would exceed 2 GiB");
+    return NULL;
+  }
+  napi_value result;
+  void *out_v = NULL;
+  if (napi_create_buffer(env, size, &out_v, &result) != napi_ok) return NULL;
+  uint8_t *b = out_v, *o = b;
+  o = be64(o, 0);                                   /* baseOffset: the broker assigns offsets */
+  o = be32(o, (uint32_t)(size - 12));               /* batchLength: bytes after this field */
+  o = be32(o, 0xffffffffu);                         /* partitionLeaderEpoch: set by the broker */
+  *o++ = 2;                                         /* magic */
+  o += 4;                                           /* crc, below */
+  o = be16(o, 0);                                   /* attributes: no compression, create time */
+  o = be32(o, (uint32_t)(n - 1));                   /* lastOffsetDelta */
+  o = be64(o, (uint64_t)(int64_t)timestamp);        /* baseTimestamp */
+  o = be64(o, (uint64_t)(int64_t)timestamp);        /* maxTimestamp */
+  o = be64(o, (uint64_t)(int64_t)producer_id);
+  o = be16(o, (uint32_t)epoch);
+  o = be32(o, (uint32_t)base_sequence);
+  o = be32(o, (uint32_t)n);
+  const uint8_t *src = source;
+  for (size_t i = 0; i < n; i++) {
+    size_t klen = key_len[kidx[i]], vlen = (size_t)lens[i];
+    size_t body = body_size((int32_t)i, klen, vlen);
+    o = write_uvarint(o, zigzag32((int32_t)body));
+    *o++ = 0; /* attributes */
+    *o++ = 0; /* timestampDelta */
+    o = write_uvarint(o, zigzag32((int32_t)i));
+    o = write_uvarint(o, zigzag32((int32_t)klen));
+    memcpy(o, key_data[kidx[i]], klen);
+    o += klen;
+    o = write_uvarint(o, zigzag32((int32_t)vlen));
+    memcpy(o, src + starts[i], vlen);
+    o += vlen;
+    *o++ = 0; /* no headers */
+  }
+  uint32_t crc = 0xffffffffu;
+#ifdef HAVE_X86
+  crc = have_hw ? crc32c_hw(crc, b + 21, size - 21) : crc32c_sw(crc, b + 21, size - 21);
+#else
+  crc = crc32c_sw(crc, b + 21, size - 21);
+#endif
+  be32(b + 17, crc ^ 0xffffffffu);
+  return result;
+}
+
+/* Tells tests which implementation runs. */
+static napi_value hardware(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  napi_get_boolean(env, have_hw, &result);
+  return result;
+}
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init_once(void) {
+  init_table();
+#ifdef HAVE_X86
+  __builtin_cpu_init();
+  have_hw = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+/* Loaded by the main thread and by worker threads (the producer): set up once. */
+NAPI_MODULE_INIT() {
+  pthread_once(&once, init_once);
+  napi_property_descriptor props[] = {
+      {"crc32c", NULL, crc32c, NULL, NULL, NULL, napi_default, NULL},
+      {"hardware", NULL, hardware, NULL, NULL, NULL, napi_default, NULL},
+      {"crc32Entries", NULL, crc32_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"encodeRecordBatch", NULL, encode_record_batch, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
