@@ -11,6 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { LogfsError } from '../core/errors.js';
+import { crc32Verify } from './native.js';
 
 export const SEGMENT_MAGIC = Buffer.from('LOGFSJ01', 'latin1');
 export const FORMAT_VERSION = 1;
@@ -247,6 +248,79 @@ export async function readSegmentEntries(seg: SegmentSnapshot, k: number, maxEnt
     await fh.close();
   }
   return out;
+}
+
+/** Entries read back by readSegmentRun: entry i is bytes[starts[i], starts[i] + lengths[i]). */
+export interface SegmentRun {
+  bytes: Buffer;
+  starts: Int32Array;
+  lengths: Int32Array;
+  count: number;
+  /** File position after the last entry read: where the next run of this segment starts. */
+  endPosition: number;
+}
+
+/**
+ * Reads entries of a segment without a Buffer per entry (the Kafka producer thread ships them from
+ * where they lie): from file position `position`, which is `skip` entries before the first wanted,
+ * up to `size` (the written end). At least one entry when there is any, at most maxEntries, and no
+ * more than maxBytes of payload unless the first alone is larger. Checksums are verified (in one
+ * call to native/logfs-gateway.c when built).
+ */
+export async function readSegmentRun(seg: { path: string; size: number }, position: number, skip: number, maxEntries: number, maxBytes: number): Promise<SegmentRun> {
+  const fh = await fsp.open(seg.path, 'r');
+  try {
+    // Room for the wanted bytes and their framing, plus what is skipped (up to INDEX_STRIDE - 1
+    // entries); read again, larger, when the first entry alone does not fit.
+    let want = Math.min(seg.size - position, maxBytes + 64 * 1024 + (skip > 0 ? 1024 * 1024 : 0));
+    for (;;) {
+      const bytes = Buffer.allocUnsafe(Math.max(0, want));
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(bytes, got, want - got, position + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < want) throw new Error(`short read at offset ${position + got} of ${seg.path}: file shrank underneath the journal`);
+      const starts: number[] = [];
+      const lengths: number[] = [];
+      let pos = 0;
+      let skipped = 0;
+      let payload = 0;
+      let needMore = 0;
+      while (pos < got && starts.length < maxEntries) {
+        if (pos + ENTRY_HEADER_BYTES > got) {
+          needMore = pos + ENTRY_HEADER_BYTES;
+          break;
+        }
+        const len = bytes.readUInt32BE(pos);
+        if (position + pos + ENTRY_HEADER_BYTES + len > seg.size) throw corrupt(seg.path, position + pos, 'entry past the written end');
+        if (pos + ENTRY_HEADER_BYTES + len > got) {
+          needMore = pos + ENTRY_HEADER_BYTES + len;
+          break;
+        }
+        if (skipped < skip) skipped++;
+        else {
+          if (starts.length > 0 && payload + len > maxBytes) break;
+          starts.push(pos + ENTRY_HEADER_BYTES);
+          lengths.push(len);
+          payload += len;
+        }
+        pos += ENTRY_HEADER_BYTES + len;
+      }
+      if (starts.length === 0 && needMore > 0) {
+        if (position + needMore > seg.size) throw corrupt(seg.path, position + pos, 'entry header past the written end');
+        want = needMore; // the first wanted entry (or the skipped ones) did not fit
+        continue;
+      }
+      const first = starts.length > 0 ? starts[0]! - ENTRY_HEADER_BYTES : pos;
+      const bad = crc32Verify(bytes, first, pos);
+      if (bad >= 0) throw corrupt(seg.path, position + bad, 'checksum mismatch');
+      return { bytes, starts: Int32Array.from(starts), lengths: Int32Array.from(lengths), count: starts.length, endPosition: position + pos };
+    }
+  } finally {
+    await fh.close();
+  }
 }
 
 function corrupt(path: string, offset: number, reason: string): LogfsError {

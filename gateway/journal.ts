@@ -783,6 +783,29 @@ export class Journal {
     }
   }
 
+  /**
+   * Where written entries from `fromLsn` on lie on disk, for a reader that reads the segment itself
+   * (readSegmentRun; the Kafka producer thread): the first stored LSN >= fromLsn, its segment's
+   * path and written size, a file position at or before it with the number of entries to skip from
+   * there, and how many written entries the segment holds from that LSN. `hint` (the end position
+   * a previous run of the segment at `path` returned, and the LSN found there) saves the skipping.
+   * Undefined when nothing at or after fromLsn is written. Only LSNs no required consumer has
+   * acknowledged are sure to stay on disk while they are read.
+   */
+  locate(fromLsn: number, hint?: { lsn: number; path: string; position: number }): { lsn: number; path: string; size: number; position: number; skip: number; available: number } | undefined {
+    const from = Math.max(0, fromLsn);
+    if (from > this.written) return undefined;
+    const seg = this.segments.find((s) => s.end > from && s.count > 0);
+    if (!seg) return undefined;
+    const lsn = Math.max(from, seg.base);
+    const k = lsn - seg.base;
+    const available = Math.min(seg.end, this.written + 1) - lsn;
+    if (available <= 0) return undefined;
+    if (hint && hint.lsn === lsn && hint.path === seg.path && hint.position <= seg.size) return { lsn, path: seg.path, size: seg.size, position: hint.position, skip: 0, available };
+    const j = Math.floor(k / INDEX_STRIDE);
+    return { lsn, path: seg.path, size: seg.size, position: seg.index[j] ?? HEADER_BYTES, skip: k - j * INDEX_STRIDE, available };
+  }
+
   private readCache(start: number, maxEntries: number, maxBytes: number): { lsn: number; payloads: Buffer[] } {
     const payloads: Buffer[] = [];
     let bytes = 0;

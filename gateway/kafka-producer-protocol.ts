@@ -6,12 +6,19 @@ export type TopicSettings = [topic: string, partitions: number, retentionHours: 
 
 export type ToProducer =
   | { t: 'topics'; topics: TopicSettings[] }
-  /** Journal entries from `lsn` on, concatenated in `buf` (transferred), each `lengths[i]` bytes. */
-  | { t: 'send'; id: number; lsn: number; buf: ArrayBuffer; lengths: Uint32Array }
+  /**
+   * Ship journal entries from `lsn` on, read by the worker from the segment file: from file
+   * position `position`, `skip` entries before `lsn`, up to the written size `size`; at most
+   * maxEntries entries and maxBytes of payload (Journal.locate says where).
+   */
+  | { t: 'ship'; id: number; lsn: number; path: string; size: number; position: number; skip: number; maxEntries: number; maxBytes: number }
   | { t: 'stop' };
 
 export type FromProducer =
-  | { t: 'sent'; id: number; outcome: SendOutcome }
+  /** `count` entries from the ship's `lsn` were handled as `outcome` says; the segment's next entry is at `endPosition`. */
+  | { t: 'shipped'; id: number; outcome: SendOutcome; count: number; endPosition: number }
+  /** The entries could not be read (a disk error, a damaged segment): nothing was sent. */
+  | { t: 'read-failed'; id: number; message: string }
   | { t: 'failed'; id: number; message: string }
   | { t: 'error'; retrying: boolean }
   | { t: 'connected'; up: boolean }

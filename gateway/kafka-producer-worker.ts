@@ -8,6 +8,8 @@ import { configureLogger, componentLogger } from '../core/logger.js';
 import type { GatewayConfig } from './config.js';
 import { KafkaProducerSession } from './kafka-producer.js';
 import type { ToProducer, FromProducer } from './kafka-producer-protocol.js';
+import { readSegmentRun } from './journal-segment.js';
+import { errorMessage } from '../core/errors.js';
 
 const port = parentPort;
 if (!port) throw new Error('kafka-producer-worker must run as a worker thread');
@@ -25,10 +27,16 @@ port.on('message', (m: ToProducer) => {
     case 'topics':
       session.setTopics(m.topics);
       break;
-    case 'send': {
-      session.sendPacked(m.lsn, Buffer.from(m.buf), m.lengths, stop.signal).then(
-        (outcome) => post({ t: 'sent', id: m.id, outcome }),
-        (err: unknown) => post({ t: 'failed', id: m.id, message: String(err) }),
+    case 'ship': {
+      // The entries are read here, not on the main thread: reading, checking and encoding them
+      // is all of a batch's per-record work, and the main thread serves the FUSE writers.
+      readSegmentRun({ path: m.path, size: m.size }, m.position, m.skip, m.maxEntries, m.maxBytes).then(
+        (run) =>
+          session.sendEntries(m.lsn, run.bytes, run.starts, run.lengths, stop.signal).then(
+            (outcome) => post({ t: 'shipped', id: m.id, outcome, count: run.count, endPosition: run.endPosition }),
+            (err: unknown) => post({ t: 'failed', id: m.id, message: String(err) }),
+          ),
+        (err: unknown) => post({ t: 'read-failed', id: m.id, message: errorMessage(err) }),
       );
       break;
     }

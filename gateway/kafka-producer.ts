@@ -174,9 +174,16 @@ export class KafkaProducerSession {
    * Buffer per record (the producer thread spent most of its time collecting those).
    */
   async sendPacked(lsn: number, bytes: Buffer, lengths: Uint32Array, signal: AbortSignal): Promise<SendOutcome> {
+    const starts = new Int32Array(lengths.length);
+    for (let i = 0, o = 0; i < lengths.length; o += lengths[i]!, i++) starts[i] = o;
+    return this.sendEntries(lsn, bytes, starts, Int32Array.from(lengths), signal);
+  }
+
+  /** sendPacked, for journal entries at bytes[starts[i], starts[i] + lengths[i]) (as readSegmentRun reads them). */
+  async sendEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array, signal: AbortSignal): Promise<SendOutcome> {
     if (this.config.kafka.client !== 'wire') {
       const payloads: Buffer[] = new Array(lengths.length);
-      for (let i = 0, o = 0; i < lengths.length; o += lengths[i]!, i++) payloads[i] = bytes.subarray(o, o + lengths[i]!);
+      for (let i = 0; i < lengths.length; i++) payloads[i] = bytes.subarray(starts[i]!, starts[i]! + lengths[i]!);
       return this.send(lsn, payloads, signal);
     }
     const topics: PackedBatch['topics'] = new Map();
@@ -186,9 +193,9 @@ export class KafkaProducerSession {
     let delivered = 0;
     let lastTopic: string | undefined;
     let list: { keys: string[]; starts: number[]; lengths: number[] } | undefined;
-    for (let i = 0, o = 0; i < lengths.length; i++) {
-      const start = o;
-      const end = (o += lengths[i]!);
+    for (let i = 0; i < lengths.length; i++) {
+      const start = starts[i]!;
+      const end = start + lengths[i]!;
       let valueStart: number;
       try {
         valueStart = decoder.headerAt(bytes, start, end);

@@ -2,9 +2,10 @@
  * Ships the journal to Kafka in journal order: one batch in flight (the idempotent producer needs
  * it, and it keeps per-instance order). A batch is acknowledged in the journal only after Kafka
  * acknowledged it; while Kafka is unreachable the same batch is retried with backoff and the journal
- * keeps accepting (up to its bound). The kafkajs producer itself runs in a worker thread
- * (kafka-producer-worker.ts): its per-record encoding would otherwise take the main thread from the
- * FUSE handlers.
+ * keeps accepting (up to its bound). The producer runs in a worker thread (kafka-producer-worker.ts),
+ * which also reads each batch's entries from the segment file itself: the main thread only says
+ * where they lie (Journal.locate), so none of a record's shipping work takes it from the FUSE
+ * handlers.
  */
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +35,17 @@ function workerFile(): URL {
   return new URL('../dist/gateway/kafka-producer-worker.js', import.meta.url);
 }
 
+/** What the worker did with a ship request. */
+interface Shipped {
+  outcome: SendOutcome;
+  /** Entries read from the ship's LSN on (all of them sent, or none when the outcome says so). */
+  count: number;
+  endPosition: number;
+}
+
+/** The worker could not read a batch's entries from the segment file. */
+class JournalReadError extends Error {}
+
 export class KafkaShipper {
   private readonly log: Logger;
   private ackedLsn: number;
@@ -44,7 +56,7 @@ export class KafkaShipper {
   private readonly counters: { out: Counter; bytesOut: Counter; errors: Counter; retries: Counter; batches: Counter; readErrors: Counter; undeliverable: Counter };
   private connected = false;
   private worker: Worker | undefined;
-  private readonly pending = new Map<number, { resolve: (o: SendOutcome) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (s: Shipped) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private workerStopped: (() => void) | undefined;
 
@@ -130,8 +142,12 @@ export class KafkaShipper {
 
   private onWorkerMessage(m: FromProducer): void {
     switch (m.t) {
-      case 'sent':
-        this.pending.get(m.id)?.resolve(m.outcome);
+      case 'shipped':
+        this.pending.get(m.id)?.resolve({ outcome: m.outcome, count: m.count, endPosition: m.endPosition });
+        this.pending.delete(m.id);
+        break;
+      case 'read-failed':
+        this.pending.get(m.id)?.reject(new JournalReadError(m.message));
         this.pending.delete(m.id);
         break;
       case 'failed':
@@ -156,25 +172,12 @@ export class KafkaShipper {
     this.post({ t: 'topics', topics });
   }
 
-  /** Hands a batch to the worker: one copy into a transferred buffer, no per-record messages. */
-  private send(lsn: number, payloads: Buffer[]): Promise<SendOutcome> {
-    const n = payloads.length;
-    // Typed arrays throughout: a list of numbers is cloned number by number, and Buffer.copy is a
-    // call into C++ per entry where TypedArray set is a builtin.
-    const lengths = new Uint32Array(n);
-    let total = 0;
-    for (let i = 0; i < n; i++) total += lengths[i] = payloads[i]!.length;
-    const buf = new ArrayBuffer(total);
-    const view = new Uint8Array(buf);
-    let o = 0;
-    for (let i = 0; i < n; i++) {
-      view.set(payloads[i]!, o);
-      o += lengths[i]!;
-    }
+  /** Has the worker read and ship what `at` locates: at most maxEntries entries and maxBytes of payload. */
+  private ship(at: NonNullable<ReturnType<Journal['locate']>>, maxEntries: number, maxBytes: number): Promise<Shipped> {
     const id = this.nextId++;
-    return new Promise<SendOutcome>((resolve, reject) => {
+    return new Promise<Shipped>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.post({ t: 'send', id, lsn, buf, lengths }, [buf, lengths.buffer]);
+      this.post({ t: 'ship', id, lsn: at.lsn, path: at.path, size: at.size, position: at.position, skip: at.skip, maxEntries, maxBytes });
     });
   }
 
@@ -185,75 +188,59 @@ export class KafkaShipper {
     // Shrinks when the broker says a batch is too large (a topic created elsewhere with a smaller
     // max.message.bytes), down to one record a request.
     let maxBytes = batchMaxBytes;
+    // Where the last batch ended in its segment: the next one starts there without skipping.
+    let hint: { lsn: number; path: string; position: number } | undefined;
     const readBackoff = new Backoff({ initialMs: 100, maxMs: 5_000 });
-    // The read of the batch after the one in flight, started while Kafka works on that one (the
-    // journal's disk reads and the main thread's turns then overlap the produce request). Used only
-    // when the batch in flight was acknowledged whole; otherwise dropped and read again.
-    let ahead: { from: number; read: Promise<{ lsn: number; payloads: Buffer[] }> } | undefined;
-    const dropAhead = (): void => {
-      void ahead?.read.catch(() => undefined);
-      ahead = undefined;
-    };
     while (!signal.aborted) {
-      let lsn: number;
-      let payloads: Buffer[];
-      try {
-        let read: Promise<{ lsn: number; payloads: Buffer[] }>;
-        if (ahead?.from === next) {
-          read = ahead.read;
-          ahead = undefined;
-        } else {
-          dropAhead();
-          read = this.journal.read(next, batchMaxRecords, maxBytes);
-        }
-        ({ lsn, payloads } = await read);
-        readBackoff.reset();
-      } catch (err) {
-        // A disk read error may pass (EIO on a flaky device): keep the position and try again.
-        this.counters.readErrors.inc();
-        this.log.error({ err: errorMessage(err), lsn: next }, 'cannot read the journal; retrying');
-        await sleep(readBackoff.next(), signal).catch(() => undefined);
-        continue;
-      }
-      if (payloads.length === 0) {
+      const at = this.journal.locate(next, hint);
+      if (!at) {
         await this.journal.waitForEntries(next - 1, signal).catch(() => undefined);
         // Linger: a request per handful of records costs far more CPU than the wait.
         if (this.config.kafka.lingerMs > 0) await sleep(this.config.kafka.lingerMs, signal).catch(() => undefined);
         continue;
       }
-      let outcome: SendOutcome;
+      let shipped: Shipped;
       try {
-        const sent = this.send(lsn, payloads);
-        const following = lsn + payloads.length;
-        // Ahead only what is already written: an empty read would just be dropped.
-        if (following <= this.journal.writtenLsn) ahead = { from: following, read: this.journal.read(following, batchMaxRecords, maxBytes) };
-        outcome = await sent;
+        shipped = await this.ship(at, Math.min(batchMaxRecords, at.available), maxBytes);
       } catch (err) {
-        dropAhead();
         if (signal.aborted) return;
+        hint = undefined;
+        if (err instanceof JournalReadError) {
+          // A disk read error may pass (EIO on a flaky device): keep the position and try again.
+          this.counters.readErrors.inc();
+          this.log.error({ err: err.message, lsn: at.lsn }, 'cannot read the journal; retrying');
+          await sleep(readBackoff.next(), signal).catch(() => undefined);
+          continue;
+        }
         this.log.error({ err: errorMessage(err) }, 'Kafka producer worker failed a batch; retrying it');
         await sleep(1_000, signal).catch(() => undefined);
         continue;
       }
+      readBackoff.reset();
+      const { outcome, count } = shipped;
       for (const u of outcome.undecodable) {
         this.counters.undeliverable.inc();
         this.log.error({ err: u.error, lsn: u.lsn }, 'journal entry cannot be decoded; skipped');
       }
-      if (outcome.result === 'stopped') return dropAhead();
+      if (outcome.result === 'stopped') return;
       if (outcome.result === 'too-large') {
-        dropAhead();
-        if (payloads.length > 1) {
+        if (count > 1) {
           maxBytes = Math.max(1, Math.floor(outcome.bytes / 2));
           this.log.warn({ maxBytes }, 'broker refused a batch as too large; sending smaller batches');
           continue;
         }
         // One record larger than the topic allows: it can never be delivered. Stop shipping
         // rather than drop it; the operator must raise the topic's max.message.bytes.
-        this.log.fatal({ lsn, bytes: outcome.bytes }, 'a single record exceeds the topic max.message.bytes; shipping stopped until the topic allows it');
+        this.log.fatal({ lsn: at.lsn, bytes: outcome.bytes }, 'a single record exceeds the topic max.message.bytes; shipping stopped until the topic allows it');
         await sleep(30_000, signal).catch(() => undefined);
         continue;
       }
-      const last = lsn + payloads.length - 1;
+      if (count === 0) {
+        // Journal.locate said there were entries; the file had none where it said. Read again.
+        hint = undefined;
+        continue;
+      }
+      const last = at.lsn + count - 1;
       this.journal.ack(CONSUMER, last);
       this.ackedLsn = last;
       this.counters.out.inc(outcome.delivered);
@@ -261,8 +248,8 @@ export class KafkaShipper {
       this.counters.batches.inc();
       this.releaseWaiters();
       next = last + 1;
+      hint = { lsn: next, path: at.path, position: shipped.endPosition };
     }
-    dropAhead();
   }
 
   private releaseWaiters(): void {

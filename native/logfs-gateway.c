@@ -15,6 +15,10 @@
  *     zlib computes it, for a whole write at once. One zlib.crc32() call per entry was a tenth of
  *     logfsd's main thread, mostly the cost of the call itself.
  *
+ *   crc32Verify(bytes: Uint8Array, start: number, end: number): number
+ *     Checks the framing and checksums of the journal entries in bytes[start, end) as read back
+ *     from a segment: -1 when all are whole and match, else the offset of the first that is not.
+ *
  *   encodeRecordBatch(source, starts, lengths, keyIndex, keys, timestamp, producerId, producerEpoch, baseSequence): Buffer
  *     One Kafka RecordBatch v2 (gateway/kafka-wire/record-batch.ts, which documents the layout) of
  *     records whose values lie in `source` at starts[i] (Int32Array), lengths[i] bytes, with key
@@ -305,6 +309,44 @@ static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value crc32_verify(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  bool is_typed = false;
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = NULL;
+  int64_t start = 0, end = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
+      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
+      napi_get_value_int64(env, argv[1], &start) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok) {
+    napi_throw_type_error(env, NULL, "crc32Verify: expected (Uint8Array, start, end)");
+    return NULL;
+  }
+  if (start < 0 || end < start || (uint64_t)end > length) {
+    napi_throw_range_error(env, NULL, "crc32Verify: start and end must lie within the bytes");
+    return NULL;
+  }
+  const uint8_t *b = data;
+  uint64_t pos = (uint64_t)start;
+  int64_t bad = -1;
+  while (pos < (uint64_t)end) {
+    if ((uint64_t)end - pos < 8) {
+      bad = (int64_t)pos;
+      break;
+    }
+    uint32_t len = read_be32(b + pos);
+    if ((uint64_t)end - pos - 8 < len || (slice8(ieee, 0xffffffffu, b + pos + 8, len) ^ 0xffffffffu) != read_be32(b + pos + 4)) {
+      bad = (int64_t)pos;
+      break;
+    }
+    pos += 8 + (uint64_t)len;
+  }
+  napi_value result;
+  napi_create_int64(env, bad, &result);
+  return result;
+}
+
 /* Tells tests which implementation runs. */
 static napi_value hardware(napi_env env, napi_callback_info info) {
   (void)info;
@@ -330,6 +372,7 @@ NAPI_MODULE_INIT() {
       {"crc32c", NULL, crc32c, NULL, NULL, NULL, napi_default, NULL},
       {"hardware", NULL, hardware, NULL, NULL, NULL, napi_default, NULL},
       {"crc32Entries", NULL, crc32_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"crc32Verify", NULL, crc32_verify, NULL, NULL, NULL, napi_default, NULL},
       {"encodeRecordBatch", NULL, encode_record_batch, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isLogfsError } from '../../core/errors.js';
 import { Journal, type JournalOptions } from '../../gateway/journal.js';
-import { ENTRY_HEADER_BYTES, HEADER_BYTES, NODE_IO, type SegmentIo } from '../../gateway/journal-segment.js';
+import { ENTRY_HEADER_BYTES, HEADER_BYTES, NODE_IO, readSegmentRun, type SegmentIo } from '../../gateway/journal-segment.js';
 
 interface LogLine {
   level: number;
@@ -406,6 +406,51 @@ describe('Journal', () => {
     expect(capped.payloads.reduce((n, p) => n + p.length, 0)).toBeLessThanOrEqual(1000);
     expect(capped.payloads.length).toBeGreaterThan(1);
     expect((await j.read(3000, 10, 10_000)).payloads).toEqual([]);
+  });
+
+  it('locates written entries on disk for readSegmentRun, which reads them in place, across segments and with limits', async () => {
+    const j = await open({ segmentBytes: 64 * 1024 });
+    const all = payloads(0, 3000);
+    j.append(all);
+    await j.whenWritten(2999);
+    // Walk everything as the shipper does: located, read, then on from where the run ended.
+    const back: Buffer[] = [];
+    let hint: { lsn: number; path: string; position: number } | undefined;
+    let skipped = 0;
+    for (let lsn = 0; ; ) {
+      const at = j.locate(lsn, hint);
+      if (!at) break;
+      expect(at.lsn).toBe(lsn);
+      skipped += at.skip;
+      const run = await readSegmentRun(at, at.position, at.skip, Math.min(97, at.available), 10_000);
+      expect(run.count).toBeGreaterThan(0);
+      for (let i = 0; i < run.count; i++) back.push(Buffer.from(run.bytes.subarray(run.starts[i], run.starts[i]! + run.lengths[i]!)));
+      lsn += run.count;
+      hint = { lsn, path: at.path, position: run.endPosition };
+    }
+    expect(skipped).toBe(0); // every run after the first started where the one before ended
+    expect(back).toHaveLength(3000);
+    back.forEach((p, lsn) => expect(p.equals(all[lsn]!)).toBe(true));
+    expect(j.locate(3000)).toBeUndefined();
+
+    // Past an index point inside a segment, without a hint: skipping from the index point.
+    const at = j.locate(1500)!;
+    expect(at.skip).toBeGreaterThan(0);
+    const five = await readSegmentRun(at, at.position, at.skip, 5, 1_000_000);
+    expect(Array.from({ length: five.count }, (_, i) => Buffer.from(five.bytes.subarray(five.starts[i], five.starts[i]! + five.lengths[i]!)))).toEqual(all.slice(1500, 1505));
+    expect((await readSegmentRun(at, at.position, at.skip, 100, 1)).count).toBe(1); // at least one entry
+    const capped = await readSegmentRun(at, at.position, at.skip, 100, 1000);
+    expect(capped.lengths.reduce((n, l) => n + l, 0)).toBeLessThanOrEqual(1000);
+    expect(capped.count).toBeGreaterThan(1);
+    // A hint for another segment or LSN is not used.
+    expect(j.locate(1500, { lsn: 1500, path: 'elsewhere', position: 12 })?.position).toBe(at.position);
+
+    // A damaged entry is refused, naming the segment and offset.
+    const victim = at.path;
+    const data = fs.readFileSync(victim);
+    data[at.position + ENTRY_HEADER_BYTES + 3] ^= 0xff;
+    fs.writeFileSync(victim, data);
+    await expect(readSegmentRun(at, at.position, 0, 5, 1_000_000)).rejects.toMatchObject({ code: 'LOGFS_E_JOURNAL_CORRUPT', message: expect.stringContaining('checksum mismatch') });
   });
 
   it('serves disk reads of entries written in this run once they leave the cache', async () => {
