@@ -4,7 +4,8 @@
  * with a fresh consumer group and the real sinks (archive on disk, metric store). A second set of
  * rows feeds the same records from memory, to show what the agents cost without the consumer.
  * Each run first takes `--warmup` records unmeasured, while V8 compiles the hot code: the figures
- * are a worker's steady state (pipeline-run.ts).
+ * are a worker's steady state (pipeline-run.ts). Runs use the V8 flags of `logfsctl pipeline run`
+ * (cli/node-flags.ts).
  *
  *   npm run bench:pipeline [-- --records 300000 --warmup 100000 --runs 3]
  *
@@ -16,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pino from 'pino';
+import { LOGFSCTL_NODE_FLAGS } from '../cli/node-flags.js';
 import { encodeRecord } from '../gateway/index.js';
 import { benchKafka, deleteTopic, ensureBroker, stopBroker } from './kafka-broker.js';
 import { markdownTable } from './markdown-table.js';
@@ -70,7 +72,8 @@ async function fillTopic(address: string, topic: string, records: number): Promi
 async function runOne(scenario: string, mode: string, address: string, topic: string, records: number, warmup: number): Promise<RunResult> {
   const dataDir = await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-pipeline-'));
   try {
-    const { stdout } = await execFileP(process.execPath, [path.join(ROOT, 'dist/bench/pipeline-run.js'), scenario, mode, address, topic, String(records), dataDir, String(warmup)], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
+    // With the flags `logfsctl pipeline run` runs with (its bin script's first line).
+    const { stdout } = await execFileP(process.execPath, [...LOGFSCTL_NODE_FLAGS, path.join(ROOT, 'dist/bench/pipeline-run.js'), scenario, mode, address, topic, String(records), dataDir, String(warmup)], { maxBuffer: 16 * 1024 * 1024, timeout: 900_000 });
     return JSON.parse(stdout.trim().split('\n').pop()!) as RunResult;
   } finally {
     await fsp.rm(dataDir, { recursive: true, force: true });
