@@ -310,7 +310,8 @@ export async function readSegmentRun(seg: { path: string; size: number }, positi
       }
       if (starts.length === 0 && needMore > 0) {
         if (position + needMore > seg.size) throw corrupt(seg.path, position + pos, 'entry header past the written end');
-        want = needMore; // the first wanted entry (or the skipped ones) did not fit
+        // The first wanted entry (or the skipped ones) did not fit: at least twice as much.
+        want = Math.min(seg.size - position, Math.max(needMore, 2 * want));
         continue;
       }
       const first = starts.length > 0 ? starts[0]! - ENTRY_HEADER_BYTES : pos;
