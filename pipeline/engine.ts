@@ -362,9 +362,11 @@ export class GraphRuntime {
           await node.agent.process([r], node);
         } catch (e) {
           node.stats.errors++;
-          if (!r.flags.includes(AGENT_ERROR_FLAG)) r.flags.push(AGENT_ERROR_FLAG);
-          r.fields._agent_error = `${node.plan.id}: ${errorMessage(e)}`;
-          node.emit(port, r);
+          // An agent that only reads may share the record with other nodes (FanOut): flag a copy.
+          const failed = node.plan.definition.readsOnly === true ? cloneRecord(r) : r;
+          if (!failed.flags.includes(AGENT_ERROR_FLAG)) failed.flags.push(AGENT_ERROR_FLAG);
+          failed.fields._agent_error = `${node.plan.id}: ${errorMessage(e)}`;
+          node.emit(port, failed);
         }
       }
     }

@@ -151,6 +151,50 @@ describe('graph runtime', () => {
     expect(input[0]!.fields.tag).toBe('late');
   });
 
+  it('flags a copy when an agent that only reads throws on a shared record', async () => {
+    const seen: string[] = [];
+    const reader = defineAgent({
+      type: 'test-reader-sees',
+      description: 'test reader that notes flags',
+      configSchema: Empty,
+      ports: () => [],
+      sink: true,
+      readsOnly: true,
+      create: () => ({
+        process(batch) {
+          for (const r of batch) seen.push(`${r.data}:${r.flags.join(',')}`);
+        },
+      }),
+    });
+    const thrower = defineAgent({
+      type: 'test-reader-throws',
+      description: 'test reader with an output that throws on "boom"',
+      configSchema: Empty,
+      ports: () => ['out'],
+      sink: true,
+      readsOnly: true,
+      create: () => ({
+        process(batch) {
+          for (const r of batch) if (r.data.toString() === 'boom') throw new Error('cannot read boom');
+        },
+      }),
+    });
+    const got = { got: [] as string[], flushes: 0, failFirst: 0 };
+    const rt = await runtimeFor(
+      [
+        { id: 'throws', type: 'test-reader-throws', inputs: ['source'] },
+        { id: 'sees', type: 'test-reader-sees', inputs: ['source'] },
+        { id: 'errors', type: 'test-sink', inputs: ['throws'] },
+      ],
+      [thrower, reader, sinkAgent(got)],
+    );
+    const input = [makeRecord('ok'), makeRecord('boom')];
+    await rt.runBatch([{ from: 'source', port: 'out', records: input }]);
+    expect(seen).toEqual(['ok:', 'boom:']);
+    expect(input[1]!.flags).toEqual([]);
+    expect(rt.stats().nodes.throws!.errors).toBe(1);
+  });
+
   it('charges each node the CPU time it took', async () => {
     const busy = defineAgent({
       type: 'test-busy',
