@@ -97,30 +97,35 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
 }
 #endif
 
+/* CRC-32C of p[0, n), finished (as kafkajs' crc32C returns it). */
+static uint32_t crc32c_of(const uint8_t *p, size_t n) {
+#ifdef HAVE_X86
+  return (have_hw ? crc32c_hw(0xffffffffu, p, n) : crc32c_sw(0xffffffffu, p, n)) ^ 0xffffffffu;
+#else
+  return crc32c_sw(0xffffffffu, p, n) ^ 0xffffffffu;
+#endif
+}
+
+/* 1 when v is a typed array of type `want`, with its data and length. */
+static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
+  bool is_typed = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
+  if (napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok) return 0;
+  return type == want;
+}
+
 static napi_value crc32c(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_value result;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
-    napi_throw_type_error(env, NULL, "crc32c: expected a Uint8Array");
-    return NULL;
-  }
-  bool is_typed = false;
-  napi_is_typedarray(env, argv[0], &is_typed);
-  napi_typedarray_type type;
   size_t length = 0;
   void *data = NULL;
-  if (!is_typed || napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !typed(env, argv[0], napi_uint8_array, &data, &length)) {
     napi_throw_type_error(env, NULL, "crc32c: expected a Uint8Array");
     return NULL;
   }
-  uint32_t crc = 0xffffffffu;
-#ifdef HAVE_X86
-  crc = have_hw ? crc32c_hw(crc, data, length) : crc32c_sw(crc, data, length);
-#else
-  crc = crc32c_sw(crc, data, length);
-#endif
-  napi_create_uint32(env, crc ^ 0xffffffffu, &result);
+  napi_create_uint32(env, crc32c_of(data, length), &result);
   return result;
 }
 
@@ -128,33 +133,42 @@ static uint32_t read_be32(const uint8_t *p) {
   return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-static napi_value crc32_entries(napi_env env, napi_callback_info info) {
+/*
+ * The arguments (bytes: Uint8Array, start, end) of crc32Entries and crc32Verify, with start and end
+ * checked to lie within the bytes; 0 (an exception pending) when they are not.
+ */
+static int entries_args(napi_env env, napi_callback_info info, const char *type_error, const char *range_error, uint8_t **bytes, uint64_t *start, uint64_t *end) {
   size_t argc = 3;
   napi_value argv[3];
-  bool is_typed = false;
-  napi_typedarray_type type;
   size_t length = 0;
   void *data = NULL;
-  int64_t start = 0, end = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
-      napi_get_value_int64(env, argv[1], &start) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok) {
-    napi_throw_type_error(env, NULL, "crc32Entries: expected (Uint8Array, start, end)");
-    return NULL;
+  int64_t s = 0, e = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || !typed(env, argv[0], napi_uint8_array, &data, &length) ||
+      napi_get_value_int64(env, argv[1], &s) != napi_ok || napi_get_value_int64(env, argv[2], &e) != napi_ok) {
+    napi_throw_type_error(env, NULL, type_error);
+    return 0;
   }
-  if (start < 0 || end < start || (uint64_t)end > length) {
-    napi_throw_range_error(env, NULL, "crc32Entries: start and end must lie within the bytes");
-    return NULL;
+  if (s < 0 || e < s || (uint64_t)e > length) {
+    napi_throw_range_error(env, NULL, range_error);
+    return 0;
   }
-  uint8_t *b = data;
-  uint64_t pos = (uint64_t)start;
-  while (pos < (uint64_t)end) {
-    if ((uint64_t)end - pos < 8) {
+  *bytes = data;
+  *start = (uint64_t)s;
+  *end = (uint64_t)e;
+  return 1;
+}
+
+static napi_value crc32_entries(napi_env env, napi_callback_info info) {
+  uint8_t *b;
+  uint64_t pos, end;
+  if (!entries_args(env, info, "crc32Entries: expected (Uint8Array, start, end)", "crc32Entries: start and end must lie within the bytes", &b, &pos, &end)) return NULL;
+  while (pos < end) {
+    if (end - pos < 8) {
       napi_throw_range_error(env, NULL, "crc32Entries: an entry header runs past the end");
       return NULL;
     }
     uint32_t len = read_be32(b + pos);
-    if ((uint64_t)end - pos - 8 < len) {
+    if (end - pos - 8 < len) {
       napi_throw_range_error(env, NULL, "crc32Entries: an entry runs past the end");
       return NULL;
     }
@@ -166,14 +180,6 @@ static napi_value crc32_entries(napi_env env, napi_callback_info info) {
     pos += 8 + (uint64_t)len;
   }
   return NULL;
-}
-
-static int typed(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length) {
-  bool is_typed = false;
-  napi_typedarray_type type;
-  if (napi_is_typedarray(env, v, &is_typed) != napi_ok || !is_typed) return 0;
-  if (napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) != napi_ok) return 0;
-  return type == want;
 }
 
 static uint32_t zigzag32(int32_t n) {
@@ -299,44 +305,22 @@ static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
     o += vlen;
     *o++ = 0; /* no headers */
   }
-  uint32_t crc = 0xffffffffu;
-#ifdef HAVE_X86
-  crc = have_hw ? crc32c_hw(crc, b + 21, size - 21) : crc32c_sw(crc, b + 21, size - 21);
-#else
-  crc = crc32c_sw(crc, b + 21, size - 21);
-#endif
-  be32(b + 17, crc ^ 0xffffffffu);
+  be32(b + 17, crc32c_of(b + 21, size - 21));
   return result;
 }
 
 static napi_value crc32_verify(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  bool is_typed = false;
-  napi_typedarray_type type;
-  size_t length = 0;
-  void *data = NULL;
-  int64_t start = 0, end = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_is_typedarray(env, argv[0], &is_typed) != napi_ok || !is_typed ||
-      napi_get_typedarray_info(env, argv[0], &type, &length, &data, NULL, NULL) != napi_ok || type != napi_uint8_array ||
-      napi_get_value_int64(env, argv[1], &start) != napi_ok || napi_get_value_int64(env, argv[2], &end) != napi_ok) {
-    napi_throw_type_error(env, NULL, "crc32Verify: expected (Uint8Array, start, end)");
-    return NULL;
-  }
-  if (start < 0 || end < start || (uint64_t)end > length) {
-    napi_throw_range_error(env, NULL, "crc32Verify: start and end must lie within the bytes");
-    return NULL;
-  }
-  const uint8_t *b = data;
-  uint64_t pos = (uint64_t)start;
+  uint8_t *b;
+  uint64_t pos, end;
+  if (!entries_args(env, info, "crc32Verify: expected (Uint8Array, start, end)", "crc32Verify: start and end must lie within the bytes", &b, &pos, &end)) return NULL;
   int64_t bad = -1;
-  while (pos < (uint64_t)end) {
-    if ((uint64_t)end - pos < 8) {
+  while (pos < end) {
+    if (end - pos < 8) {
       bad = (int64_t)pos;
       break;
     }
     uint32_t len = read_be32(b + pos);
-    if ((uint64_t)end - pos - 8 < len || (slice8(ieee, 0xffffffffu, b + pos + 8, len) ^ 0xffffffffu) != read_be32(b + pos + 4)) {
+    if (end - pos - 8 < len || (slice8(ieee, 0xffffffffu, b + pos + 8, len) ^ 0xffffffffu) != read_be32(b + pos + 4)) {
       bad = (int64_t)pos;
       break;
     }
