@@ -114,7 +114,7 @@ export class KafkaProducerSession {
   private connected = false;
   /** The built-in producer when `kafka.client` is 'wire' (created at the first send). */
   private wire: WireProducer | undefined;
-  /** Reads the journal entries' headers of sendPacked, remembering the last one's topic and key. */
+  /** Reads the journal entries' headers of sendEntries, remembering the last one's topic and key. */
   private readonly entryHeaders = new JournalEntryDecoder();
   /** Failed rounds of the wire send in progress (the first is logged even when not connected). */
   private wireRetries = 0;
@@ -169,17 +169,10 @@ export class KafkaProducerSession {
   }
 
   /**
-   * send, for journal entries concatenated in `bytes` (each lengths[i] bytes), as the shipper hands
-   * them over. With the wire client the records are produced from where they lie: no object and no
+   * send, for journal entries at bytes[starts[i], starts[i] + lengths[i]) as readSegmentRun reads
+   * them. With the wire client the records are produced from where they lie: no object and no
    * Buffer per record (the producer thread spent most of its time collecting those).
    */
-  async sendPacked(lsn: number, bytes: Buffer, lengths: Uint32Array, signal: AbortSignal): Promise<SendOutcome> {
-    const starts = new Int32Array(lengths.length);
-    for (let i = 0, o = 0; i < lengths.length; o += lengths[i]!, i++) starts[i] = o;
-    return this.sendEntries(lsn, bytes, starts, Int32Array.from(lengths), signal);
-  }
-
-  /** sendPacked, for journal entries at bytes[starts[i], starts[i] + lengths[i]) (as readSegmentRun reads them). */
   async sendEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array, signal: AbortSignal): Promise<SendOutcome> {
     if (this.config.kafka.client !== 'wire') {
       const payloads: Buffer[] = new Array(lengths.length);
