@@ -215,38 +215,15 @@ export interface SegmentSnapshot {
 }
 
 /**
- * Reads entries k, k+1, ... of a segment with positioned reads, starting from the nearest index
- * point. Never reads past `size` (the written prefix). Checksums are verified because these bytes
- * may not have been read since they were written. Returns at least one entry when k < count,
- * even one larger than maxBytes, so a reader can always make progress.
+ * Reads entries k, k+1, ... of a segment (readSegmentRun from the nearest index point), as Buffers
+ * of the bytes read. Returns at least one entry when k < count, even one larger than maxBytes, so a
+ * reader can always make progress.
  */
 export async function readSegmentEntries(seg: SegmentSnapshot, k: number, maxEntries: number, maxBytes: number): Promise<Buffer[]> {
-  const out: Buffer[] = [];
   const j = Math.floor(k / INDEX_STRIDE);
-  let pos = seg.index[j] ?? HEADER_BYTES;
-  let bytes = 0;
-  const fh = await fsp.open(seg.path, 'r');
-  try {
-    const win = new Window(fh, seg.size, true);
-    for (let at = j * INDEX_STRIDE; at < seg.count && out.length < maxEntries; at++) {
-      if (pos + ENTRY_HEADER_BYTES > seg.size) throw corrupt(seg.path, pos, 'entry header past the written end');
-      await win.ensure(pos, ENTRY_HEADER_BYTES);
-      const len = win.buf.readUInt32BE(win.at(pos));
-      if (pos + ENTRY_HEADER_BYTES + len > seg.size) throw corrupt(seg.path, pos, 'entry past the written end');
-      if (at >= k) {
-        if (out.length > 0 && bytes + len > maxBytes) break;
-        await win.ensure(pos, ENTRY_HEADER_BYTES + len);
-        const rel = win.at(pos);
-        const payload = win.buf.subarray(rel + ENTRY_HEADER_BYTES, rel + ENTRY_HEADER_BYTES + len);
-        if (crc32(payload) !== win.buf.readUInt32BE(rel + 4)) throw corrupt(seg.path, pos, 'checksum mismatch');
-        out.push(payload);
-        bytes += len;
-      }
-      pos += ENTRY_HEADER_BYTES + len;
-    }
-  } finally {
-    await fh.close();
-  }
+  const run = await readSegmentRun(seg, seg.index[j] ?? HEADER_BYTES, k - j * INDEX_STRIDE, maxEntries, maxBytes);
+  const out: Buffer[] = new Array(run.count);
+  for (let i = 0; i < run.count; i++) out[i] = run.bytes.subarray(run.starts[i], run.starts[i]! + run.lengths[i]!);
   return out;
 }
 
