@@ -99,7 +99,8 @@ export type RecordMaker<T> = (
   kid: string | undefined,
 ) => T;
 
-const makeLogRecord: RecordMaker<LogRecord> = (v, provider, stream, cls, instance, host, seq, ts, source, data, part, attrs, enc, kid) => {
+/** The LogRecord of the parts (what decodeRecordFast returns). */
+export const makeLogRecord: RecordMaker<LogRecord> = (v, provider, stream, cls, instance, host, seq, ts, source, data, part, attrs, enc, kid) => {
   const r: LogRecord = { v, provider, stream, class: cls, instance, host, seq, ts, source, data };
   if (part) r.part = part;
   if (attrs) r.attrs = attrs;

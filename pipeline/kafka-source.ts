@@ -5,14 +5,13 @@
  */
 // Before kafkajs loads (when this process has not loaded it through the gateway already).
 import { ConsumedMessage } from '../gateway/kafkajs-record-decoder.js';
-import { decodeRecordFastAt } from '../gateway/record-decoder.js';
 import { SOURCE } from './graph/graph-schema.js';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Logger } from 'pino';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import type { GraphRuntime, EdgeBatch } from './engine.js';
-import { decodeOrFlag, type Source } from './source.js';
-import { makePipelineRecord, type PipelineRecord } from './record.js';
+import { decodeOrFlagAt, type Source, type Where } from './source.js';
+import type { PipelineRecord } from './record.js';
 import type { KeyLookup } from './record-keys.js';
 import type { StreamKeyring } from '../gateway/record-crypto.js';
 
@@ -71,25 +70,24 @@ export interface KafkaSourceOptions {
 
 export const decodeStreamBatch: BatchDecoder = (batch, input, keys) => {
   const records: PipelineRecord[] = new Array(batch.messages.length);
+  const where = (m: KafkaMessage): Where => ({
+    stream: input?.stream ?? batch.topic,
+    provider: input?.provider ?? 'unknown',
+    key: m.key?.toString() ?? null,
+    position: `${batch.topic}/${batch.partition}@${m.offset}`,
+  });
   for (let i = 0; i < batch.messages.length; i++) {
     const m = batch.messages[i]!;
     // The common case: the record read where it lies in the fetch response, with no Buffer of the value.
-    if (m instanceof ConsumedMessage && m.valueLength >= 0) {
-      const r = decodeRecordFastAt(m.buffer, m.valueStart, m.valueStart + m.valueLength, makePipelineRecord);
-      if (r !== undefined) {
-        records[i] = r;
-        continue;
-      }
-    }
-    records[i] = decodeOrFlag(m.value ?? Buffer.alloc(0), () => ({
-      stream: input?.stream ?? batch.topic,
-      provider: input?.provider ?? 'unknown',
-      key: m.key?.toString() ?? null,
-      position: `${batch.topic}/${batch.partition}@${m.offset}`,
-    }), keys);
+    records[i] =
+      m instanceof ConsumedMessage && m.valueLength >= 0
+        ? decodeOrFlagAt(m.buffer, m.valueStart, m.valueStart + m.valueLength, where, m, keys)
+        : decodeOrFlagAt(m.value ?? EMPTY, 0, m.value?.length ?? 0, where, m, keys);
   }
   return [{ from: SOURCE, port: 'out', records }];
 };
+
+const EMPTY = Buffer.alloc(0);
 
 /** `batch` decoded a part at a time, each when it is taken. */
 function* batchParts(batch: BatchMessages, decode: BatchDecoder, input: TopicInput | undefined, keys: StreamKeyring | undefined): Generator<EdgeBatch[]> {

@@ -7,7 +7,7 @@
  * several nodes, so a mutation never leaks into another branch.
  */
 import { decodeRecord, type LogRecord, type RecordSource } from '../gateway/index.js';
-import { declineRecord, decodeRecordFastAt, type RecordMaker } from '../gateway/record-decoder.js';
+import { declineRecord, decodeRecordFastAt, makeLogRecord, type RecordMaker } from '../gateway/record-decoder.js';
 
 export type RecordKind = 'log' | 'aggregate' | 'metric' | 'alarm';
 
@@ -82,6 +82,12 @@ export const makePipelineRecord: RecordMaker<PipelineRecord> = (v, provider, str
     flags: [],
   };
 };
+
+/** makePipelineRecord, or for a sealed record its LogRecord, to be opened (record-keys.ts, openedRecord). */
+export const makePipelineOrSealed: RecordMaker<PipelineRecord | LogRecord> = (v, provider, stream, cls, instance, host, seq, ts, source, data, part, attrs, enc, kid) =>
+  enc === undefined
+    ? makePipelineRecord(v, provider, stream, cls, instance, host, seq, ts, source, data, part, attrs, enc, kid)
+    : makeLogRecord(v, provider, stream, cls, instance, host, seq, ts, source, data, part, attrs, enc, kid);
 
 export function decodePipelineRecord(bytes: Buffer | Uint8Array): PipelineRecord {
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

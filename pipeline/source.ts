@@ -6,9 +6,9 @@
  */
 import { errorMessage } from '../core/errors.js';
 import type { GraphRuntime } from './engine.js';
-import { fromLogRecord, makePipelineRecord, type PipelineRecord } from './record.js';
+import { fromLogRecord, makePipelineOrSealed, type PipelineRecord } from './record.js';
 import { decodeRecordFastAt } from '../gateway/record-decoder.js';
-import { decodeRecord } from '../gateway/index.js';
+import { decodeRecord, type LogRecord } from '../gateway/index.js';
 import type { StreamKeyring } from '../gateway/record-crypto.js';
 import { openedRecord } from './record-keys.js';
 
@@ -33,16 +33,29 @@ export const UNDECODABLE_FLAG = 'undecodable';
  * encrypted stream is opened with `keys` (pipeline/record-keys.ts).
  */
 export function decodeOrFlag(value: Buffer, where: () => Where, keys?: StreamKeyring): PipelineRecord {
-  // The common case straight into a PipelineRecord; sealed and unusual records take the general path.
-  const fast = decodeRecordFastAt(value, 0, value.length, makePipelineRecord);
-  if (fast !== undefined) return fast;
-  let r;
-  try {
-    r = decodeRecord(value);
-  } catch (err) {
-    return undecodableRecord(value, err, where());
+  return decodeOrFlagAt(value, 0, value.length, call, where, keys);
+}
+
+const call = (f: () => Where): Where => f();
+
+/**
+ * decodeOrFlag for the record in buf[start, end) (a consumed message where it lies in its fetch
+ * response): the common case straight into a PipelineRecord, a sealed one opened, and only what the
+ * fast reader does not take goes through the general decoder, which names the problem.
+ * `where(context)` is called only then (one function per batch, no closure per record).
+ */
+export function decodeOrFlagAt<C>(buf: Buffer, start: number, end: number, where: (context: C) => Where, context: C, keys?: StreamKeyring): PipelineRecord {
+  let r = decodeRecordFastAt(buf, start, end, makePipelineOrSealed);
+  if (r === undefined) {
+    const value = buf.subarray(start, end);
+    try {
+      r = decodeRecord(value);
+    } catch (err) {
+      return undecodableRecord(value, err, where(context));
+    }
+    if (r.enc === undefined) return fromLogRecord(r);
   }
-  return r.enc === undefined ? fromLogRecord(r) : openedRecord(r, keys);
+  return r.enc === undefined ? (r as PipelineRecord) : openedRecord(r as LogRecord, keys);
 }
 
 export interface Where {
