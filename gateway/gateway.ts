@@ -13,6 +13,7 @@ import { topicForStream } from '../control/stream-name.js';
 import type { ProvisioningStore } from '../control/store.js';
 import type { GatewayConfig } from './config.js';
 import { Journal } from './journal.js';
+import { ENTRY_HEADER_BYTES } from './journal-segment.js';
 import { decodeJournalEntry, JournalEntryHeader } from './journal-entry.js';
 import { KafkaShipper } from './kafka-shipper.js';
 import { MetricsRegistry, serveMetrics, type Counter } from './metrics.js';
@@ -139,6 +140,8 @@ export class Gateway implements IngestSink {
    */
   private readonly seqFloor = Date.now() * 1000;
   private readonly templates = new Map<string, Template>();
+  /** ingest's records encoded ahead of framing (attrs, sealed), reused between calls. */
+  private readonly encodedScratch: (Buffer | undefined)[] = [];
   private readonly usage = new Map<string, StreamUsage>();
   /** Small ingest calls left until the next timed one (USAGE_TIMING). */
   private untimed = 0;
@@ -218,28 +221,53 @@ export class Gateway implements IngestSink {
 
   ingest(who: InstanceIdentity, stream: string, label: string | null, lines: IngestLine[], source: RecordSource): number {
     if (this.closed) throw new LogfsError('LOGFS_E_SHUTTING_DOWN', 'gateway is shutting down');
+    if (lines.length === 0) return this.journal.nextLsn - 1;
     const timed = lines.length >= USAGE_TIMING.timeAllFromLines || --this.untimed < 0;
     const started = timed ? performance.now() : 0;
     // One lookup that misses for a plain stream; an encrypted one seals every line's data.
     const crypt = this.keyring.current().get(who.provider, stream);
     const sealer = crypt?.encrypt ? (crypt.key?.sealer ?? this.refuseWithoutKey(who, stream, crypt.keyError)) : undefined;
     const { record, header, usage } = this.template(who, stream, label, source);
-    const reserve = header.bytes.length;
-    let seq = this.seqs.get(who.instance) ?? this.seqFloor;
+    const first = (this.seqs.get(who.instance) ?? this.seqFloor) + 1;
     const ts = Date.now();
-    const entries: Buffer[] = new Array(lines.length);
+    // Journal entries are framed straight into the journal's memory. A plain line's record is
+    // written there; one with attrs or sealed is encoded first (its size is known only then).
+    const encoded = this.encodedScratch;
+    const headerBytes = ENTRY_HEADER_BYTES + header.bytes.length;
+    let room = 0;
     let bytes = 0;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i] as IngestLine;
-      seq += 1;
-      entries[i] =
-        sealer === undefined
-          ? header.fill(record.encode(seq, ts, line.data, line.part, line.attrs, reserve), seq)
-          : header.fill(record.encode(seq, ts, sealer.seal(line.data, recordAad(who.provider, stream, `${who.instance}:${seq}`)), line.part, line.attrs, reserve, sealer.kid), seq);
+      const seq = first + i;
+      if (sealer !== undefined) {
+        encoded[i] = record.encode(seq, ts, sealer.seal(line.data, recordAad(who.provider, stream, `${who.instance}:${seq}`)), line.part, line.attrs, 0, sealer.kid);
+      } else if (line.attrs !== undefined) {
+        encoded[i] = record.encode(seq, ts, line.data, line.part, line.attrs);
+      } else {
+        encoded[i] = undefined;
+      }
+      room += headerBytes + (encoded[i]?.length ?? record.plainBound(line.data.length, line.part));
       bytes += line.data.length;
     }
-    this.seqs.set(who.instance, seq);
-    const lsn = this.journal.append(entries);
+    const lsn = this.journal.appendFramed(room, (buf, start) => {
+      let o = start;
+      for (let i = 0; i < lines.length; i++) {
+        const line = lines[i] as IngestLine;
+        const at = o;
+        o = header.fillAt(buf, o + ENTRY_HEADER_BYTES, first + i);
+        const pre = encoded[i];
+        if (pre === undefined) {
+          o = record.encodePlainInto(buf, o, first + i, ts, line.data, line.part);
+        } else {
+          buf.set(pre, o);
+          o += pre.length;
+        }
+        buf.writeUInt32BE(o - at - ENTRY_HEADER_BYTES, at);
+      }
+      return o;
+    });
+    encoded.length = 0;
+    this.seqs.set(who.instance, first + lines.length - 1);
     this.counters.recordsIn.inc(lines.length);
     this.counters.bytesIn.inc(bytes);
     usage.records += lines.length;

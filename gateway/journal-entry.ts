@@ -36,12 +36,18 @@ export class JournalEntryHeader {
 
   /** Fills the header into the first `bytes.length` bytes of `entry`, which the record follows. */
   fill(entry: Buffer, seq: number): Buffer {
+    this.fillAt(entry, 0, seq);
+    return entry;
+  }
+
+  /** Writes the header into buf at `start`; returns where the record follows. */
+  fillAt(buf: Buffer, start: number, seq: number): number {
     // A few dozen bytes: copied here rather than by a call into C++ (Buffer.copy).
     const h = this.bytes;
     const n = h.length - 8;
-    for (let i = 0; i < n; i++) entry[i] = h[i]!;
-    entry.writeDoubleBE(seq, n);
-    return entry;
+    for (let i = 0; i < n; i++) buf[start + i] = h[i]!;
+    buf.writeDoubleBE(seq, start + n);
+    return start + n + 8;
   }
 }
 

@@ -132,7 +132,105 @@ export interface JournalStats {
 }
 
 /** At most this much is framed into one write; bigger backlogs take several writes. */
-const WRITE_BUFFER_BYTES = 8 * MiB;
+const WRITE_BUFFER_BYTES = 2 * MiB;
+/** appendFramed cuts its runs from slabs of this size (a larger run gets a buffer of its own). */
+const FRAMING_SLAB_BYTES = 1 * MiB;
+/** Slabs kept for reuse once every entry cut from them has left the journal's memory. */
+const FRAMING_SLAB_POOL = 8;
+
+const QUEUE_CHUNK_BITS = 12;
+const QUEUE_CHUNK = 1 << QUEUE_CHUNK_BITS;
+
+/**
+ * The entries in memory, oldest first, in chunks of QUEUE_CHUNK slots: neither appending nor
+ * dropping the oldest copies the whole queue. (One array, sliced to drop its head, put a new array
+ * of tens of thousands of slots into V8's large-object space each time: tens of MB of garbage
+ * under load.)
+ */
+class EntryQueue<T> {
+  private chunks: (T | undefined)[][] = [];
+  private spare: (T | undefined)[] | undefined;
+  private first = 0; // slot of the oldest entry in chunks[0]
+  private size = 0;
+
+  get length(): number {
+    return this.size;
+  }
+
+  push(e: T): void {
+    const i = this.first + this.size;
+    if (i >> QUEUE_CHUNK_BITS === this.chunks.length) {
+      this.chunks.push(this.spare ?? new Array<T | undefined>(QUEUE_CHUNK));
+      this.spare = undefined;
+    }
+    (this.chunks[i >> QUEUE_CHUNK_BITS] as (T | undefined)[])[i & (QUEUE_CHUNK - 1)] = e;
+    this.size += 1;
+  }
+
+  /** Entry i from the oldest (0 ≤ i < length). */
+  at(i: number): T {
+    const j = this.first + i;
+    return (this.chunks[j >> QUEUE_CHUNK_BITS] as (T | undefined)[])[j & (QUEUE_CHUNK - 1)] as T;
+  }
+
+  /** Drops the oldest entry. */
+  shift(): void {
+    const c = this.chunks[0] as (T | undefined)[];
+    c[this.first] = undefined;
+    this.first += 1;
+    this.size -= 1;
+    if (this.first === QUEUE_CHUNK) {
+      this.spare = this.chunks.shift();
+      this.first = 0;
+    }
+  }
+
+  /** Drops the newest `n` entries. */
+  pop(n: number): void {
+    for (let k = 0; k < n; k++) {
+      const j = this.first + this.size - 1;
+      (this.chunks[j >> QUEUE_CHUNK_BITS] as (T | undefined)[])[j & (QUEUE_CHUNK - 1)] = undefined;
+      this.size -= 1;
+    }
+  }
+}
+
+/** A buffer that appendFramed runs are cut from, one after another. */
+class FramingSlab {
+  used = 0;
+  /** Runs cut from it that are still in the journal's memory (pending or cached). */
+  runs = 0;
+  /** A reader was handed a payload in it: it is never reused (the reader may keep the view). */
+  exposed = false;
+  constructor(readonly buf: Buffer) {}
+}
+
+/**
+ * Entries appended by one appendFramed call: `count` entries framed one after the other in
+ * slab.buf, entry k at offs[k] (ENTRY_HEADER_BYTES, then its payload) up to offs[k + 1]. Every LSN
+ * of the run points at this one object, so a run costs no object per entry.
+ */
+class FramedRun {
+  constructor(
+    readonly slab: FramingSlab,
+    readonly offs: Int32Array,
+    readonly firstLsn: number,
+  ) {}
+
+  get count(): number {
+    return this.offs.length - 1;
+  }
+
+  payloadLength(lsn: number): number {
+    const k = lsn - this.firstLsn;
+    return (this.offs[k + 1] as number) - (this.offs[k] as number) - ENTRY_HEADER_BYTES;
+  }
+
+  payload(lsn: number): Buffer {
+    const k = lsn - this.firstLsn;
+    return this.slab.buf.subarray((this.offs[k] as number) + ENTRY_HEADER_BYTES, this.offs[k + 1]);
+  }
+}
 const CURSORS_FILE = 'cursors.json';
 
 const CursorsFileSchema = z.strictObject({
@@ -233,10 +331,13 @@ export class Journal {
   private readonly retired: Segment[] = []; // rolled segments whose fsync sync() has not yet seen succeed
   private readonly required: ReadonlySet<string>;
 
-  // entries[head + i] is the payload of LSN cacheBase + i: written entries kept for readers
-  // (cachedBytes of them), then the pending ones, LSNs written + 1 .. next - 1.
-  private entries: (Buffer | undefined)[] = [];
-  private head = 0;
+  // entries.at(i) is the payload of LSN cacheBase + i, or the appendFramed run holding it:
+  // written entries kept for readers (cachedBytes of them), then the pending ones, LSNs
+  // written + 1 .. next - 1.
+  private readonly entries = new EntryQueue<Buffer | FramedRun>();
+  /** The slab appendFramed cuts its next run from, and slabs ready for reuse. */
+  private slab: FramingSlab | undefined;
+  private readonly slabPool: FramingSlab[] = [];
   private cacheBase: number;
   private cachedBytes = 0;
   private pendingBytes = 0; // framed bytes of entries not yet written
@@ -399,7 +500,7 @@ export class Journal {
     for (let i = 0; i < payloads.length; i++) {
       const p = payloads[i] as Buffer;
       if (p.length === 0) {
-        entries.length -= i; // all or nothing
+        entries.pop(i); // all or nothing
         throw new LogfsError('LOGFS_E_INTERNAL', 'journal entries must not be empty');
       }
       entries.push(p);
@@ -409,6 +510,69 @@ export class Journal {
     this.pendingBytes += bytes + ENTRY_HEADER_BYTES * payloads.length;
     this.kick();
     return this.next - 1;
+  }
+
+  /**
+   * append() for entries the caller frames itself, straight into the journal's memory: `fill`
+   * gets a buffer and the offset to write at, with at least `maxBytes` of room, and returns where
+   * its entries end. Each entry is ENTRY_HEADER_BYTES (its payload length as u32 BE, then 4 bytes
+   * the journal fills with the checksum when it writes) followed by the payload, as in a segment.
+   * Returns the LSN of the last one; at least one entry, none empty. The memory is reused once the
+   * entries are written and out of the cache, unless a reader was handed one of them.
+   */
+  appendFramed(maxBytes: number, fill: (buf: Buffer, start: number) => number): number {
+    if (this.closing) throw shuttingDown(this.opts.dir);
+    if (this.failure) throw this.failure;
+    const slab = this.slabWithRoom(maxBytes);
+    const start = slab.used;
+    const end = fill(slab.buf, start);
+    if (!(end > start && end - start <= maxBytes)) {
+      throw new LogfsError('LOGFS_E_INTERNAL', `appendFramed: ${end - start} bytes framed, expected 1 to ${maxBytes}`);
+    }
+    const buf = slab.buf;
+    let count = 0;
+    for (let pos = start; pos < end; count++) {
+      const len = end - pos >= ENTRY_HEADER_BYTES ? buf.readUInt32BE(pos) : -1;
+      if (len <= 0 || pos + ENTRY_HEADER_BYTES + len > end) {
+        throw new LogfsError('LOGFS_E_INTERNAL', `appendFramed: entry ${count} at ${pos - start} is empty or runs past the end`);
+      }
+      pos += ENTRY_HEADER_BYTES + len;
+    }
+    const offs = new Int32Array(count + 1);
+    for (let k = 0, pos = start; k <= count; k++) {
+      offs[k] = pos;
+      if (k < count) pos += ENTRY_HEADER_BYTES + buf.readUInt32BE(pos);
+    }
+    slab.used = (end + 7) & ~7;
+    slab.runs += 1;
+    const run = new FramedRun(slab, offs, this.next);
+    const entries = this.entries;
+    for (let k = 0; k < count; k++) entries.push(run);
+    this.next += count;
+    this.pendingBytes += end - start;
+    this.kick();
+    return this.next - 1;
+  }
+
+  /** The current slab if it has `bytes` of room; else a pooled or new one (its own for a big run). */
+  private slabWithRoom(bytes: number): FramingSlab {
+    const cur = this.slab;
+    if (cur && cur.buf.length - cur.used >= bytes) return cur;
+    if (cur) {
+      this.slab = undefined;
+      this.releaseSlab(cur);
+    }
+    if (bytes > FRAMING_SLAB_BYTES) return new FramingSlab(Buffer.allocUnsafeSlow(bytes));
+    this.slab = this.slabPool.pop() ?? new FramingSlab(Buffer.allocUnsafeSlow(FRAMING_SLAB_BYTES));
+    return this.slab;
+  }
+
+  /** Pools a slab no run needs any more (and that no run will be cut from). */
+  private releaseSlab(slab: FramingSlab): void {
+    if (slab.runs > 0 || slab === this.slab || slab.exposed || slab.buf.length !== FRAMING_SLAB_BYTES) return;
+    if (this.slabPool.length >= FRAMING_SLAB_POOL) return;
+    slab.used = 0;
+    this.slabPool.push(slab);
   }
 
   get nextLsn(): number {
@@ -539,7 +703,7 @@ export class Journal {
     if (
       seg?.fd === undefined ||
       seg.end !== firstLsn ||
-      (seg.count > 0 && seg.size + ENTRY_HEADER_BYTES + this.entryAt(firstLsn).length > this.opts.segmentBytes)
+      (seg.count > 0 && seg.size + ENTRY_HEADER_BYTES + this.entryLength(firstLsn) > this.opts.segmentBytes)
     ) {
       seg = await this.roll();
     }
@@ -584,30 +748,53 @@ export class Journal {
       buf = Buffer.allocUnsafeSlow(Math.min(WRITE_BUFFER_BYTES, Math.max(want, 2 * buf.length, 64 * 1024)));
       this.writeBuffers[slot] = buf;
     }
-    const firstBytes = headerBytes + ENTRY_HEADER_BYTES + this.entryAt(firstLsn).length;
+    const firstBytes = headerBytes + ENTRY_HEADER_BYTES + this.entryLength(firstLsn);
     if (force && buf.length < firstBytes) buf = Buffer.allocUnsafeSlow(firstBytes); // one huge entry
     const segmentRoom = this.opts.segmentBytes - position;
     const room = Math.min(buf.length, segmentRoom);
     let off = headerBytes > 0 ? encodeSegmentHeader(buf, 0) : 0;
     const indexPoints: number[] = [];
     const entries = this.entries;
-    const base = this.head - this.cacheBase;
+    const base = -this.cacheBase;
     let lsn = firstLsn;
     let payloadBytes = 0;
     let segmentFull = false;
     const entriesStart = off;
-    for (; lsn < end; lsn++) {
-      const p = entries[lsn + base] as Buffer;
-      const need = ENTRY_HEADER_BYTES + p.length;
+    while (lsn < end) {
+      const e = entries.at(lsn + base);
+      if (e instanceof FramedRun) {
+        // As many of the run's entries as fit, already framed: one copy.
+        const offs = e.offs;
+        const runEnd = Math.min(end, e.firstLsn + e.count);
+        const from = lsn;
+        const at = off;
+        while (lsn < runEnd) {
+          const k = lsn - e.firstLsn;
+          const need = (offs[k + 1] as number) - (offs[k] as number);
+          if (off + need > room && !(force && lsn === firstLsn)) {
+            segmentFull = off + need > segmentRoom;
+            break;
+          }
+          if ((firstK + lsn - firstLsn) % INDEX_STRIDE === 0) indexPoints.push(position + off);
+          off += need;
+          payloadBytes += need - ENTRY_HEADER_BYTES;
+          lsn++;
+        }
+        if (lsn > from) buf.set(e.slab.buf.subarray(offs[from - e.firstLsn], offs[lsn - e.firstLsn]), at);
+        if (lsn < runEnd) break;
+        continue;
+      }
+      const need = ENTRY_HEADER_BYTES + e.length;
       if (off + need > room && !(force && lsn === firstLsn)) {
         segmentFull = off + need > segmentRoom;
         break;
       }
-      buf.writeUInt32BE(p.length, off);
-      buf.set(p, off + ENTRY_HEADER_BYTES);
+      buf.writeUInt32BE(e.length, off);
+      buf.set(e, off + ENTRY_HEADER_BYTES);
       if ((firstK + lsn - firstLsn) % INDEX_STRIDE === 0) indexPoints.push(position + off);
       off += need;
-      payloadBytes += p.length;
+      payloadBytes += e.length;
+      lsn++;
     }
     // Every entry's checksum in one call (native when built): a zlib call per entry cost more
     // than the checksum itself.
@@ -744,19 +931,33 @@ export class Journal {
     return false;
   }
 
+  /** The payload of an entry in memory; a reader is handed it, so its slab is never reused. */
   private entryAt(lsn: number): Buffer {
-    return this.entries[lsn - this.cacheBase + this.head] as Buffer;
+    const e = this.entries.at(lsn - this.cacheBase);
+    if (!(e instanceof FramedRun)) return e;
+    e.slab.exposed = true;
+    return e.payload(lsn);
+  }
+
+  private entryLength(lsn: number): number {
+    const e = this.entries.at(lsn - this.cacheBase);
+    return e instanceof FramedRun ? e.payloadLength(lsn) : e.length;
   }
 
   private dropCacheHead(): void {
-    this.cachedBytes -= (this.entries[this.head] as Buffer).length;
-    this.entries[this.head] = undefined;
-    this.head += 1;
-    this.cacheBase += 1;
-    if (this.head > 4096 && this.head * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.head);
-      this.head = 0;
+    const e = this.entries.at(0);
+    if (e instanceof FramedRun) {
+      this.cachedBytes -= e.payloadLength(this.cacheBase);
+      // The run's last entry leaves memory: its slab may be reused.
+      if (this.cacheBase === e.firstLsn + e.count - 1) {
+        e.slab.runs -= 1;
+        this.releaseSlab(e.slab);
+      }
+    } else {
+      this.cachedBytes -= e.length;
     }
+    this.entries.shift();
+    this.cacheBase += 1;
   }
 
   // ---- reading ---------------------------------------------------------------------------------
@@ -813,9 +1014,8 @@ export class Journal {
   private readCache(start: number, maxEntries: number, maxBytes: number): { lsn: number; payloads: Buffer[] } {
     const payloads: Buffer[] = [];
     let bytes = 0;
-    const last = this.written - this.cacheBase + this.head;
-    for (let i = start - this.cacheBase + this.head; i <= last && payloads.length < maxEntries; i++) {
-      const p = this.entries[i] as Buffer;
+    for (let lsn = start; lsn <= this.written && payloads.length < maxEntries; lsn++) {
+      const p = this.entryAt(lsn);
       if (payloads.length > 0 && bytes + p.length > maxBytes) break;
       payloads.push(p);
       bytes += p.length;

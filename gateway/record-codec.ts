@@ -82,7 +82,7 @@ export class RecordTemplate {
   private readonly prefix: Buffer;
 
   constructor(c: RecordConstants) {
-    const w = new Writer(80 + 5 * 6 + Buffer.byteLength(c.provider + c.stream + (c.class ?? '') + c.instance + c.host + c.source));
+    const w = Writer.cut(80 + 5 * 6 + Buffer.byteLength(c.provider + c.stream + (c.class ?? '') + c.instance + c.host + c.source));
     w.key('v').uint(c.v);
     w.key('provider').str(c.provider);
     w.key('stream').str(c.stream);
@@ -109,7 +109,7 @@ export class RecordTemplate {
       attrsBytes = packedAttrs.length;
     }
     const fields = 10 + (part ? 1 : 0) + (attrs === undefined ? 0 : 1) + (kid === undefined ? 0 : 2);
-    const w = new Writer(reserve + 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + data.length + (part ? 24 : 0) + (attrs === undefined ? 0 : 6 + attrsBytes) + (kid === undefined ? 0 : 16 + Buffer.byteLength(kid)), reserve);
+    const w = Writer.cut(reserve + this.plainBound(data.length, part) + (attrs === undefined ? 0 : 6 + attrsBytes) + (kid === undefined ? 0 : 16 + Buffer.byteLength(kid)), reserve);
     w.u8(0x80 | fields).raw(this.prefix);
     w.key('seq').uint(seq);
     w.key('ts').uint(ts);
@@ -122,6 +122,25 @@ export class RecordTemplate {
       else w.raw(packedAttrs);
     }
     return w.done();
+  }
+
+  /** Bytes a record of a plain line (no attrs, not sealed) takes at most: encodePlainInto's room. */
+  plainBound(dataLength: number, part?: [number, boolean]): number {
+    return 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + dataLength + (part ? 24 : 0);
+  }
+
+  /**
+   * encode() of a plain line (no attrs, not sealed) into buf at `start`, which has plainBound()
+   * bytes of room; returns where the record ends. The same bytes as encode().
+   */
+  encodePlainInto(buf: Buffer, start: number, seq: number, ts: number, data: Buffer, part?: [number, boolean]): number {
+    const w = new Writer(buf, start, start + this.plainBound(data.length, part), start);
+    w.u8(0x80 | (part ? 11 : 10)).raw(this.prefix);
+    w.key('seq').uint(seq);
+    w.key('ts').uint(ts);
+    w.key('data').bin(data);
+    if (part) w.key('part').u8(0x92).uint(part[0]).u8(part[1] ? 0xc3 : 0xc2);
+    return w.offset;
   }
 }
 
@@ -145,23 +164,30 @@ class Writer {
   private readonly end: number;
   private o: number;
 
-  constructor(size: number, start = 0) {
-    if (size > MAX_SLAB_RECORD) {
-      this.buf = Buffer.allocUnsafe(size);
-      this.base = 0;
-    } else {
-      if (slabUsed + size > slab.length) {
-        slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-        // A worker given a record's ArrayBuffer would otherwise take every record in the slab.
-        markAsUntransferable(slab.buffer);
-        slabUsed = 0;
-      }
-      this.buf = slab;
-      this.base = slabUsed;
-      slabUsed += size;
+  /** A writer of the room buf[base, end), writing from `at`. */
+  constructor(buf: Buffer, base: number, end: number, at: number) {
+    this.buf = buf;
+    this.base = base;
+    this.end = end;
+    this.o = at;
+  }
+
+  /** A writer of `size` bytes of room cut from the slab (or of its own), writing from `start`. */
+  static cut(size: number, start = 0): Writer {
+    if (size > MAX_SLAB_RECORD) return new Writer(Buffer.allocUnsafe(size), 0, size, start);
+    if (slabUsed + size > slab.length) {
+      slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      // A worker given a record's ArrayBuffer would otherwise take every record in the slab.
+      markAsUntransferable(slab.buffer);
+      slabUsed = 0;
     }
-    this.end = this.base + size;
-    this.o = this.base + start;
+    const base = slabUsed;
+    slabUsed += size;
+    return new Writer(slab, base, base + size, base + start);
+  }
+
+  get offset(): number {
+    return this.o;
   }
 
   u8(b: number): this {
