@@ -329,6 +329,23 @@ describe('RecordTemplate', () => {
     reserved.fill(0xee, 0, 19);
     expect(decodeRecord(reserved.subarray(19)).data.toString()).toBe('line');
   });
+
+  it('encodePlainInto writes encode()\'s bytes in place, within plainBound, for lines of every size class', () => {
+    const t = new RecordTemplate(CONSTANTS);
+    for (const size of [0, 1, 255, 256, 65_535, 65_536]) {
+      for (const part of [undefined, [3, false], [300, true]] as const) {
+        const data = Buffer.alloc(size, 0x61);
+        const seq = 2 ** 40 + size;
+        const want = t.encode(seq, 1_700_000_000_000, data, part as [number, boolean] | undefined);
+        const bound = t.plainBound(size, part as [number, boolean] | undefined);
+        expect(want.length).toBeLessThanOrEqual(bound);
+        const buf = Buffer.alloc(bound + 20, 0xee);
+        const end = t.encodePlainInto(buf, 10, seq, 1_700_000_000_000, data, part as [number, boolean] | undefined);
+        expect(buf.subarray(10, end).equals(want)).toBe(true);
+        expect(buf.subarray(0, 10).every((b) => b === 0xee) && buf.subarray(end).every((b) => b === 0xee)).toBe(true);
+      }
+    }
+  });
 });
 
 describe('decodeRecord rejects bad input', () => {
