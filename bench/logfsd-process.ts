@@ -7,6 +7,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { LOGFSD_NODE_FLAGS } from '../cli/node-flags.js';
 import type { RuntimeInfo } from '../daemon/daemon.js';
 import { parsePrometheusText } from '../gateway/metrics.js';
 import type { Logger } from '../core/logger.js';
@@ -89,7 +90,7 @@ export class LogfsdProcess {
     // LOGFS_BENCH_NODE_ARGS: extra node flags for logfsd, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
     // to profile it under the benchmark's load.
     const nodeArgs = (process.env.LOGFS_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...LOGFSD_NODE_FLAGS, ...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     const tag = `[logfsd ${path.basename(opts.dir)}] `;
     for (const stream of [child.stdout, child.stderr]) {
       stream?.setEncoding('utf8');

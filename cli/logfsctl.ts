@@ -27,6 +27,7 @@ import { metricsCommand } from './metrics-command.js';
 import { pipelineCommand } from './pipeline-command.js';
 import { historyCommand, jobsCommand, providerCommand, rollbackCommand, streamCommand, tokenCommand } from './provision-commands.js';
 import { tailRecords } from './tail.js';
+import { LOGFSD_NODE_FLAGS } from './node-flags.js';
 import { localStreamKeys } from './stream-keys.js';
 
 const DEFAULT_DATA = process.env.LOGFS_DATA ?? '/var/lib/logfs';
@@ -53,7 +54,7 @@ async function mountCommand(argv: Common & { dir: string; kafka?: string[]; wait
   await fsp.mkdir(argv.data, { recursive: true });
   const logFile = path.join(argv.data, 'logfsd.log');
   const logfsd = fileURLToPath(new URL('./logfsd.js', import.meta.url));
-  const args = [logfsd, '--data', argv.data, '--mount', dir];
+  const args = [...LOGFSD_NODE_FLAGS, logfsd, '--data', argv.data, '--mount', dir];
   for (const b of brokersOf(argv.kafka) ?? []) args.push('--kafka', b);
   const fd = fs.openSync(logFile, 'a');
   const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', fd, fd] });

@@ -9,6 +9,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LOGFSD_NODE_FLAGS } from '../../cli/node-flags.js';
 import { connectGateway } from '../../gateway/gateway-client.js';
 import { consumeRecords, Daemon, ensureKafka, KAFKA, logfsctl, randomName, ROOT, sh, tempDir, text, waitFor } from './harness.js';
 
@@ -42,7 +43,7 @@ describe('separate gateway with two instances', () => {
       expect(r.code, r.stderr).toBe(0);
     }
     const log = fs.openSync(path.join(gwData, 'gateway.log'), 'a');
-    gateway = spawn(process.execPath, [path.join(ROOT, 'bin/logfsd.js'), 'gateway', '--data', gwData, '--config', path.join(gwData, 'gw.yaml')], { stdio: ['ignore', log, log] });
+    gateway = spawn(process.execPath, [...LOGFSD_NODE_FLAGS, path.join(ROOT, 'bin/logfsd.js'), 'gateway', '--data', gwData, '--config', path.join(gwData, 'gw.yaml')], { stdio: ['ignore', log, log] });
     gatewayExit = new Promise((resolve) => gateway.once('exit', resolve));
     await waitFor('gateway sockets', () => fs.existsSync(path.join(dir, 'a.sock')) && fs.existsSync(path.join(dir, 'b.sock')));
     daemons.push(

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import YAML from 'yaml';
+import { LOGFSD_NODE_FLAGS } from '../../cli/node-flags.js';
 import { topicForStream } from '../../control/stream-name.js';
 import { decodeJournalEntry, decodeRecord, parsePrometheusText, type LogRecord } from '../../gateway/index.js';
 import { JournalReader } from '../../gateway/journal-reader.js';
@@ -160,7 +161,7 @@ export class Daemon extends ManagedChild {
   }
 
   async launch(): Promise<void> {
-    const child = this.spawnNode([path.join(ROOT, 'bin/logfsd.js'), ...this.args]);
+    const child = this.spawnNode([...LOGFSD_NODE_FLAGS, path.join(ROOT, 'bin/logfsd.js'), ...this.args]);
     await waitFor(`logfsd to mount ${this.mnt}`, async () => {
       if (child.exitCode !== null) throw new Error(`logfsd exited with ${child.exitCode}: ${await this.logTail()}`);
       const rt = await this.runtime().catch(() => undefined);
