@@ -43,7 +43,8 @@ const JournalSchema = z.strictObject({
   fsync: z.enum(['always', 'interval', 'barrier']).default(JOURNAL_DEFAULTS.fsync)
     .describe('When the journal fsyncs: every write batch, on a timer, or only when fsync()/close() ask'),
   fsyncIntervalMs: z.number().int().min(1).default(JOURNAL_DEFAULTS.fsyncIntervalMs).describe('Timer for fsync "interval"'),
-  cacheBytes: z.number().int().min(0).default(4 * 1024 * 1024).describe('Recent entries kept in memory for readers of the journal (tail, the embedded pipeline); the Kafka shipper reads the segment files'),
+  cacheBytes: z.number().int().min(0).optional()
+    .describe('Recent entries kept in memory for readers of the journal in logfsd (the embedded pipeline); default 4 MiB in embedded mode and 0 with Kafka, where nothing in logfsd reads them (the Kafka shipper reads the segment files)'),
   maxPendingBytes: z.number().int().min(64 * 1024).default(JOURNAL_DEFAULTS.maxPendingBytes)
     .describe('Bound on records in memory not yet written to the journal file; at it writers wait as at maxBytes'),
 });

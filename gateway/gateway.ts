@@ -71,6 +71,9 @@ export interface GatewayDeps {
   embeddedConsumers?: string[];
 }
 
+/** The journal's default cache for its in-process readers in embedded mode (gateway.journal.cacheBytes). */
+const EMBEDDED_CACHE_BYTES = 4 * 1024 * 1024;
+
 /**
  * One gateway per journal: two writers would corrupt it. The lock file holds the owner's pid; a lock
  * whose process is gone was left by a crash and is taken over.
@@ -190,7 +193,14 @@ export class Gateway implements IngestSink {
     let journal: Journal;
     try {
       journal = await Journal.open(
-        { ...config.journal, dir: journalDir, requiredConsumers: embedded ? (deps.embeddedConsumers ?? []) : ['kafka'] },
+        {
+          ...config.journal,
+          dir: journalDir,
+          requiredConsumers: embedded ? (deps.embeddedConsumers ?? []) : ['kafka'],
+          // With Kafka nothing in this process reads the journal's memory: the shipper reads the
+          // segment files, the pipeline reads Kafka. Kept entries would only keep their memory busy.
+          cacheBytes: config.journal.cacheBytes ?? (embedded ? EMBEDDED_CACHE_BYTES : 0),
+        },
         componentLogger('journal', deps.log),
       );
     } catch (err) {
