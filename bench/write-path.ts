@@ -27,6 +27,7 @@ import { topicForStream } from '../control/stream-name.js';
 import { compileWriters, runLineWriter, type LineWriterResult, type WriteMode, type Writers } from './c-writers.js';
 import { createBenchTopic, deleteTopic, ensureBroker, stopBroker, type Broker } from './kafka-broker.js';
 import { kafkajsCeiling, type CeilingResult } from './kafkajs-ceiling.js';
+import { kcatCeiling, type KcatCeilingResult } from './kcat-ceiling.js';
 import { measureLatency, type LatencyResult } from './latency-probe.js';
 import { BENCH_STREAM, LogfsdProcess } from './logfsd-process.js';
 import { formatNumber, markdownTable, type Cell } from './markdown-table.js';
@@ -38,7 +39,7 @@ const LINE_BYTES = 100;
 
 // ---- options -------------------------------------------------------------------------------------
 
-const SECTIONS = ['kafka', 'latency', 'embedded', 'tmpfs', 'blksize', 'fuse-options', 'kafkajs'] as const;
+const SECTIONS = ['kafka', 'latency', 'embedded', 'tmpfs', 'blksize', 'fuse-options', 'kafkajs', 'kcat'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const OptionsSchema = z.strictObject({
@@ -265,6 +266,7 @@ interface Run {
   results: WorkloadResult[];
   latency: LatencyResult | undefined;
   ceiling: CeilingResult[];
+  kcat: KcatCeilingResult[];
   /** Highest VmHWM seen in the Kafka configuration with default settings. */
   peakRssDefault: number | undefined;
 }
@@ -275,6 +277,8 @@ interface Resources {
   /** The stream's topic; the kafkajs-alone section uses a second one. Both deleted at the end. */
   topic: string | undefined;
   ceilingTopic: string | undefined;
+  /** The kcat section's topic (deleted at the end too). */
+  kcatTopic: string | undefined;
   logfsd: LogfsdProcess | undefined;
 }
 
@@ -303,7 +307,7 @@ async function withLogfsd<T>(
 }
 
 async function runAll(ctx: Context, res: Resources): Promise<Run> {
-  const run: Run = { results: [], latency: undefined, ceiling: [], peakRssDefault: undefined };
+  const run: Run = { results: [], latency: undefined, ceiling: [], kcat: [], peakRssDefault: undefined };
   const want = (s: Section): boolean => ctx.opts.sections.includes(s);
   const all = Object.values(WORKLOADS).filter((w) => ctx.opts.workloads.includes(w.id));
 
@@ -366,6 +370,11 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
       ctx.log.info({ batch, explicitPartition: explicit, records }, 'kafkajs alone');
       run.ceiling.push(await kafkajsCeiling(ctx.broker.address, res.ceilingTopic, batch, records, explicit));
     }
+  }
+  if (want('kcat') && ctx.broker && res.kcatTopic) {
+    const records = Math.max(100_000, Math.round(1_000_000 * ctx.opts.scale));
+    ctx.log.info({ records }, 'kcat alone');
+    run.kcat = await kcatCeiling(ctx.broker.address, ctx.broker.pid, res.kcatTopic, records, ['none', 'lz4'], res.tmp);
   }
   return run;
 }
@@ -482,6 +491,22 @@ function ceilingTable(results: CeilingResult[]): string {
   );
 }
 
+function kcatTable(results: KcatCeilingResult[]): string {
+  return markdownTable(
+    ['compression', 'records', 'records/s', 'MB/s of 100-byte lines', 'record bytes', 'kcat cores', 'broker cores', 'broker CPU µs/record'],
+    results.map((r) => [
+      r.compression,
+      r.records,
+      r.records / r.seconds,
+      (r.records * LINE_BYTES) / MB / r.seconds,
+      Math.round(r.valueBytes / r.records),
+      r.clientCpuS / r.seconds,
+      r.brokerCpuS === undefined ? undefined : r.brokerCpuS / r.seconds,
+      r.brokerCpuS === undefined ? undefined : (1e6 * r.brokerCpuS) / r.records,
+    ]),
+  );
+}
+
 function targetsTable(run: Run): string {
   const rows: Cell[][] = [];
   for (const w of Object.values(WORKLOADS)) {
@@ -491,6 +516,15 @@ function targetsTable(run: Run): string {
       `${w.title} ≥ ${formatNumber(w.target.value)} ${w.target.unit} (into Kafka, acks=all)`,
       got === undefined ? 'not run' : `${formatNumber(got)} ${w.target.unit}`,
       got === undefined ? '—' : got >= w.target.value ? 'PASS' : 'FAIL',
+    ]);
+  }
+  // What Kafka alone takes from a C client on this host, uncompressed as logfsd produces.
+  const alone = run.kcat.find((k) => k.compression === 'none');
+  if (alone) {
+    rows.push([
+      'for scale: kcat alone, the same records, acks=all, uncompressed (no FUSE, no journal)',
+      `${formatNumber((alone.records * LINE_BYTES) / MB / alone.seconds)} MB/s of lines`,
+      '—',
     ]);
   }
   const rss = run.peakRssDefault;
@@ -576,6 +610,16 @@ function report(run: Run, opts: Options, env: string, elapsedS: number): string 
       '',
     );
   }
+  if (run.kcat.length > 0) {
+    out.push(
+      '## Kafka alone from kcat (no logfsd)',
+      '',
+      `kcat (librdkafka, C) produces the records the benchmark's logfsd produces for workload d (same fields, a 99-byte line each, key = instance; ${formatNumber(Math.round((run.kcat[0] as KcatCeilingResult).valueBytes / (run.kcat[0] as KcatCeilingResult).records))} bytes a record), read from a file, into a fresh one-partition topic: acks=all, idempotent, linger 5 ms, batches up to 4 MB. It bounds the whole path into this broker on this host: every line is one Kafka record, and the broker's CPU per record is the same whoever produces it. lz4 is for reference (logfsd's wire producer does not compress).`,
+      '',
+      kcatTable(run.kcat),
+      '',
+    );
+  }
   out.push('## Targets', '', targetsTable(run), '');
   return out.join('\n');
 }
@@ -597,7 +641,7 @@ async function main(): Promise<void> {
   const log = componentLogger('bench', configureLogger({ level: process.env.LOGFS_LOG_LEVEL ?? 'info' }));
   if (!fs.existsSync('/dev/fuse')) throw new Error('/dev/fuse is missing: the benchmark needs FUSE');
   const started = Date.now();
-  const res: Resources = { tmp: await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-')), shm: await tmpfsDir(), topic: undefined, ceilingTopic: undefined, logfsd: undefined };
+  const res: Resources = { tmp: await fsp.mkdtemp(path.join(os.tmpdir(), 'logfs-bench-')), shm: await tmpfsDir(), topic: undefined, ceilingTopic: undefined, kcatTopic: undefined, logfsd: undefined };
   if (!res.shm && opts.sections.includes('tmpfs')) {
     // No tmpfs at /dev/shm: mount one of our own inside the temp dir.
     const dir = path.join(res.tmp, 'tmpfs');
@@ -608,7 +652,7 @@ async function main(): Promise<void> {
   let broker: Broker | undefined;
   const cleanup = async (): Promise<void> => {
     await res.logfsd?.stop().catch((err: unknown) => log.warn({ err: String(err) }, 'stopping logfsd failed'));
-    for (const t of [res.topic, res.ceilingTopic]) if (broker && t) await deleteTopic(broker.address, t, log);
+    for (const t of [res.topic, res.ceilingTopic, res.kcatTopic]) if (broker && t) await deleteTopic(broker.address, t, log);
     if (broker) await stopBroker(ROOT, broker, log);
     if (res.shm?.startsWith(res.tmp)) execFileSync('umount', [res.shm]);
     if (res.shm) await fsp.rm(res.shm, { recursive: true, force: true });
@@ -645,6 +689,11 @@ async function main(): Promise<void> {
         const ceilingTopic = topicForStream('default', 'kafkajs-alone', prefix);
         await createBenchTopic(broker.address, ceilingTopic, parseGatewayConfig({}).kafka.topicMaxMessageBytes);
         res.ceilingTopic = ceilingTopic;
+      }
+      if (opts.sections.includes('kcat')) {
+        const kcatTopic = topicForStream('default', 'kcat-alone', prefix);
+        await createBenchTopic(broker.address, kcatTopic, parseGatewayConfig({}).kafka.topicMaxMessageBytes);
+        res.kcatTopic = kcatTopic;
       }
     }
     const env = environment(broker);
