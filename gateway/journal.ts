@@ -3,9 +3,10 @@
  * files (format in journal-segment.ts), read in order by the Kafka shipper or, with no Kafka
  * configured, by tail readers (the journal is then the local bus).
  *
- * Hot path: `append` only pushes references into memory; one flush per event-loop turn frames
- * and checksums everything pending into one buffer and writes it with one positioned write per
- * segment, then fsyncs as the policy says and wakes waiters in LSN order.
+ * Hot path: `append` only pushes references into memory, and `appendFramed` lets the caller frame
+ * entries straight into reused journal slabs (the gateway's path: no object per entry); one flush
+ * per event-loop turn frames and checksums everything pending into one buffer and writes it with
+ * one positioned write per segment, then fsyncs as the policy says and wakes waiters in LSN order.
  *
  * Nothing is dropped on a failing disk: entries stay in memory and the write is retried with
  * backoff; meanwhile their bytes count against `maxBytes`, so writers feel backpressure.
