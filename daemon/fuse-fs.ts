@@ -281,9 +281,6 @@ export class LogFs {
       this.log.error({ fd, bytes: bytes.length }, 'fast write on an unknown handle; its bytes cannot be delivered');
       return;
     }
-    const lines: FramedLine[] = [];
-    h.framer.pushTransient(bytes, lines);
-    if (lines.length === 0) return;
     const fail = (err: unknown): void => {
       if (h.error === undefined) {
         this.log.warn({ fd, stream: h.stream, err: errorMessage(err) }, 'an answered write could not be ingested; the handle\'s next write, fsync or close reports it');
@@ -291,7 +288,32 @@ export class LogFs {
       h.error = err;
       if (!h.diverted) h.diverted = fast.binding.fuse_native_fastwrite_divert(fast.thread, fd) === 1;
     };
+    const lines: FramedLine[] = [];
     try {
+      // The write's complete lines go to the gateway as they lie in the batch (framed in C, no
+      // object per line); the framer takes the line the handle's last write left unfinished, the
+      // unterminated tail and overlong lines.
+      const sink = this.deps.sink;
+      if (sink.ingestChunk !== undefined && !h.waiting && !sink.isFull()) {
+        if (!h.framer.idle) {
+          const nl = bytes.indexOf(0x0a);
+          if (nl !== -1) {
+            h.framer.pushTransient(bytes.subarray(0, nl + 1), lines);
+            bytes = bytes.subarray(nl + 1);
+            // When it has to wait, the rest of the write waits behind it (below).
+            if (this.ingestNow(h, lines)) lines.length = 0;
+          }
+        }
+        if (lines.length === 0 && h.framer.idle && bytes.length > 0) {
+          const { taken, lsn } = sink.ingestChunk(this.deps.identity, h.stream, h.label, bytes, this.opts.maxRecordBytes, 'fuse');
+          if (taken > 0) {
+            h.lastPosition = lsn;
+            bytes = bytes.subarray(taken);
+          }
+        }
+      }
+      h.framer.pushTransient(bytes, lines);
+      if (lines.length === 0) return;
       if (this.ingestNow(h, lines)) return;
     } catch (err) {
       fail(err);

@@ -26,6 +26,11 @@ export class LineFramer {
     }
   }
 
+  /** Nothing waits for its newline and no line is being cut: the next byte starts a line. */
+  get idle(): boolean {
+    return this.pendingBytes === 0 && this.partIndex === 0;
+  }
+
   /** Bytes waiting for their newline. */
   get bufferedBytes(): number {
     return this.pendingBytes;

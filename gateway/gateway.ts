@@ -14,6 +14,7 @@ import type { ProvisioningStore } from '../control/store.js';
 import type { GatewayConfig } from './config.js';
 import { Journal } from './journal.js';
 import { ENTRY_HEADER_BYTES } from './journal-segment.js';
+import { nativeGateway } from './native.js';
 import { decodeJournalEntry, JournalEntryHeader } from './journal-entry.js';
 import { KafkaShipper } from './kafka-shipper.js';
 import { MetricsRegistry, serveMetrics, type Counter } from './metrics.js';
@@ -40,6 +41,13 @@ export interface IngestSink {
    * The lines' data is copied before it returns (the FUSE fast path reuses its buffer).
    */
   ingest(who: InstanceIdentity, stream: string, label: string | null, lines: IngestLine[], source: RecordSource): number;
+  /**
+   * ingest() of the complete lines at the start of `chunk` (plain lines, no attrs), framed without
+   * an object per line: those up to the first one longer than maxLine bytes or the unterminated
+   * tail. Returns the bytes it took (0 when it takes none: the caller frames them and calls
+   * ingest) and the LSN of the last record. Optional: a sink that cannot returns 0.
+   */
+  ingestChunk?(who: InstanceIdentity, stream: string, label: string | null, chunk: Buffer, maxLine: number, source: RecordSource): ChunkTaken;
   /** True when a write now has to wait for room. */
   isFull(): boolean;
   /** True when a write now must fail with ENOSPC (the "refuse" policy at the bound). */
@@ -52,6 +60,13 @@ export interface IngestSink {
   /** What a full journal does to writes: they wait (block), or fail with ENOSPC (refuse). */
   readonly onFull: 'block' | 'refuse';
 }
+
+export interface ChunkTaken {
+  taken: number;
+  lsn: number;
+}
+
+const NOTHING_TAKEN: ChunkTaken = Object.freeze({ taken: 0, lsn: -1 });
 
 interface GatewayCounters {
   recordsIn: Counter;
@@ -278,13 +293,40 @@ export class Gateway implements IngestSink {
     });
     encoded.length = 0;
     this.seqs.set(who.instance, first + lines.length - 1);
-    this.counters.recordsIn.inc(lines.length);
-    this.counters.bytesIn.inc(bytes);
-    usage.records += lines.length;
-    usage.bytes += bytes;
-    if (timed) usage.cpuMs += (performance.now() - started) * this.timingWeight(lines.length);
-    this.scheduleMetaPersist();
+    this.accepted(usage, lines.length, bytes, timed ? started : undefined);
     return lsn;
+  }
+
+  ingestChunk(who: InstanceIdentity, stream: string, label: string | null, chunk: Buffer, maxLine: number, source: RecordSource): ChunkTaken {
+    // C frames the lines (logfs-gateway.c, frameLines); without the build, ingest() does.
+    const native = nativeGateway;
+    if (native === undefined) return NOTHING_TAKEN;
+    if (this.closed) throw new LogfsError('LOGFS_E_SHUTTING_DOWN', 'gateway is shutting down');
+    // An encrypted stream's lines are sealed one by one (ingest).
+    if (this.keyring.current().get(who.provider, stream)?.encrypt) return NOTHING_TAKEN;
+    const [lines, taken] = native.scanLines(chunk, 0, chunk.length, maxLine);
+    if (lines === 0) return NOTHING_TAKEN;
+    const timed = lines >= USAGE_TIMING.timeAllFromLines || --this.untimed < 0;
+    const started = timed ? performance.now() : 0;
+    const { record, header, usage } = this.template(who, stream, label, source);
+    const first = (this.seqs.get(who.instance) ?? this.seqFloor) + 1;
+    const ts = Date.now();
+    // Each line's entry takes at most its bytes plus what an empty line's does.
+    const room = lines * (ENTRY_HEADER_BYTES + header.bytes.length + record.plainBound(0)) + taken;
+    const lsn = this.journal.appendFramed(room, (buf, start) => native.frameLines(chunk, 0, taken, buf, start, header.constant, record.prefixBytes, first, ts));
+    this.seqs.set(who.instance, first + lines - 1);
+    this.accepted(usage, lines, taken - lines, timed ? started : undefined);
+    return { taken, lsn };
+  }
+
+  /** Counts accepted records; `started` (performance.now()) when the call was timed. */
+  private accepted(usage: StreamUsage, records: number, bytes: number, started: number | undefined): void {
+    this.counters.recordsIn.inc(records);
+    this.counters.bytesIn.inc(bytes);
+    usage.records += records;
+    usage.bytes += bytes;
+    if (started !== undefined) usage.cpuMs += (performance.now() - started) * this.timingWeight(records);
+    this.scheduleMetaPersist();
   }
 
   isFull(): boolean {

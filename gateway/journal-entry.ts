@@ -34,6 +34,11 @@ export class JournalEntryHeader {
     this.bytes.write(key, o, 'utf8');
   }
 
+  /** The header without its seq: format, topic and key. */
+  get constant(): Buffer {
+    return this.bytes.subarray(0, this.bytes.length - 8);
+  }
+
   /** Fills the header into the first `bytes.length` bytes of `entry`, which the record follows. */
   fill(entry: Buffer, seq: number): Buffer {
     this.fillAt(entry, 0, seq);

@@ -28,17 +28,24 @@ export interface NativeGateway {
     producerEpoch: number,
     baseSequence: number,
   ): Buffer;
+  /** The complete lines at the start of src[start, end), up to one longer than maxLine: [how many, where they end]. */
+  scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number];
+  /** Frames the lines of src[start, end) as journal entries of plain lines into dst from `at` (logfs-gateway.c); returns where they end. */
+  frameLines(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, header: Uint8Array, prefix: Uint8Array, seq: number, ts: number): number;
   /** True when crc32c uses the CPU's crc32 instruction. */
   hardware(): boolean;
 }
 
-/** Where the build is, from this module in dist/gateway/. */
-export const NATIVE_GATEWAY_PATH = path.resolve(import.meta.dirname, '../native/logfs-gateway.node');
+/** Where the build is, from this module in dist/gateway/ (or, run from source by the tests, in gateway/). */
+export const NATIVE_GATEWAY_PATH = [
+  path.resolve(import.meta.dirname, '../native/logfs-gateway.node'),
+  path.resolve(import.meta.dirname, '../dist/native/logfs-gateway.node'),
+].find((f) => fs.existsSync(f));
 
 const require = createRequire(import.meta.url);
 
 export function loadNativeGateway(file = NATIVE_GATEWAY_PATH): NativeGateway | undefined {
-  if (!fs.existsSync(file)) return undefined;
+  if (file === undefined || !fs.existsSync(file)) return undefined;
   try {
     return require(file) as NativeGateway;
   } catch {

@@ -124,6 +124,11 @@ export class RecordTemplate {
     return w.done();
   }
 
+  /** The encoded constant fields (7 map entries), which every record of this template starts with. */
+  get prefixBytes(): Buffer {
+    return this.prefix;
+  }
+
   /** Bytes a record of a plain line (no attrs, not sealed) takes at most: encodePlainInto's room. */
   plainBound(dataLength: number, part?: [number, boolean]): number {
     return 1 + this.prefix.length + 3 * 6 + 9 * 2 + 5 + dataLength + (part ? 24 : 0);

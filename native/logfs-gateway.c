@@ -24,6 +24,20 @@
  *     records whose values lie in `source` at starts[i] (Int32Array), lengths[i] bytes, with key
  *     keys[keyIndex[i]] (an array of Uint8Arrays), CRC-32C included. In JavaScript each record cost
  *     a Buffer of its value and a copy call, and most of the producer thread's garbage collection.
+ *
+ *   scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number]
+ *     The complete lines at the start of src[start, end), up to the first one longer than maxLine
+ *     bytes (its newline not counted) or the unterminated tail: how many, and where they end (after
+ *     the last one's newline).
+ *
+ *   frameLines(src, start, end, dst, at, header, prefix, seq, ts): number
+ *     Frames each line of src[start, end) (every one ends with its newline: a scanLines run) as the
+ *     gateway's journal entry of a plain line, into dst from `at`; returns where the entries end.
+ *     Entry: u32 BE length | 4 bytes for the checksum (zero; the journal fills it in) | header
+ *     (journal-entry.ts: format, topic, key) | f64 BE seq | the record: a map of 10 fields, the 7 of
+ *     `prefix` (RecordTemplate's constant fields), then seq, ts and data as RecordTemplate writes
+ *     them. Line k gets seq + k. The same bytes as Gateway.ingest's JavaScript; per line it cost a
+ *     Buffer, a framing object and a record writer there, the most of logfsd's main thread.
  */
 #include <node_api.h>
 #include <pthread.h>
@@ -309,6 +323,141 @@ static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value scan_lines(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  void *data = NULL;
+  size_t length = 0;
+  int64_t s = 0, e = 0, max_line = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !typed(env, argv[0], napi_uint8_array, &data, &length) ||
+      napi_get_value_int64(env, argv[1], &s) != napi_ok || napi_get_value_int64(env, argv[2], &e) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &max_line) != napi_ok) {
+    napi_throw_type_error(env, NULL, "scanLines: expected (Uint8Array, start, end, maxLine)");
+    return NULL;
+  }
+  if (s < 0 || e < s || (uint64_t)e > length || max_line < 0) {
+    napi_throw_range_error(env, NULL, "scanLines: start and end must lie within the bytes, maxLine must not be negative");
+    return NULL;
+  }
+  const uint8_t *b = data;
+  size_t pos = (size_t)s, stop = (size_t)e;
+  uint32_t lines = 0;
+  while (pos < stop) {
+    const uint8_t *nl = memchr(b + pos, '\n', stop - pos);
+    if (nl == NULL || (size_t)(nl - (b + pos)) > (uint64_t)max_line) break;
+    pos = (size_t)(nl - b) + 1;
+    lines++;
+  }
+  napi_value result, v;
+  napi_create_array_with_length(env, 2, &result);
+  napi_create_uint32(env, lines, &v);
+  napi_set_element(env, result, 0, v);
+  napi_create_int64(env, (int64_t)pos, &v);
+  napi_set_element(env, result, 1, v);
+  return result;
+}
+
+/* A MessagePack unsigned integer as RecordTemplate writes it (the smallest form). */
+static uint8_t *mp_uint(uint8_t *o, uint64_t n) {
+  if (n < 0x80) {
+    *o++ = (uint8_t)n;
+  } else if (n < 0x100) {
+    *o++ = 0xcc;
+    *o++ = (uint8_t)n;
+  } else if (n < 0x10000) {
+    *o++ = 0xcd;
+    o = be16(o, (uint32_t)n);
+  } else if (n < 0x100000000ull) {
+    *o++ = 0xce;
+    o = be32(o, (uint32_t)n);
+  } else {
+    *o++ = 0xcf;
+    o = be64(o, n);
+  }
+  return o;
+}
+
+/* An unsigned integer below 2^53 from a JavaScript number, or 0 when it is not one. */
+static int safe_uint(napi_env env, napi_value v, uint64_t *out) {
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d <= 9007199254740991.0) || d != (double)(uint64_t)d) return 0;
+  *out = (uint64_t)d;
+  return 1;
+}
+
+static napi_value frame_lines(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  void *src_v = NULL, *dst_v = NULL, *hdr_v = NULL, *pre_v = NULL;
+  size_t src_len = 0, dst_len = 0, hlen = 0, plen = 0;
+  int64_t s = 0, e = 0, at = 0;
+  uint64_t seq = 0, ts = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9 || !typed(env, argv[0], napi_uint8_array, &src_v, &src_len) ||
+      napi_get_value_int64(env, argv[1], &s) != napi_ok || napi_get_value_int64(env, argv[2], &e) != napi_ok ||
+      !typed(env, argv[3], napi_uint8_array, &dst_v, &dst_len) || napi_get_value_int64(env, argv[4], &at) != napi_ok ||
+      !typed(env, argv[5], napi_uint8_array, &hdr_v, &hlen) || !typed(env, argv[6], napi_uint8_array, &pre_v, &plen) ||
+      !safe_uint(env, argv[7], &seq) || !safe_uint(env, argv[8], &ts)) {
+    napi_throw_type_error(env, NULL, "frameLines: expected (Uint8Array, start, end, Uint8Array, at, Uint8Array, Uint8Array, seq, ts) with seq and ts integers from 0 to 2^53 - 1");
+    return NULL;
+  }
+  if (s < 0 || e < s || (uint64_t)e > src_len || at < 0 || (uint64_t)at > dst_len) {
+    napi_throw_range_error(env, NULL, "frameLines: start, end and at must lie within their bytes");
+    return NULL;
+  }
+  const uint8_t *src = src_v, *hdr = hdr_v, *pre = pre_v;
+  uint8_t *dst = dst_v;
+  size_t pos = (size_t)s, stop = (size_t)e, o = (size_t)at;
+  while (pos < stop) {
+    const uint8_t *nl = memchr(src + pos, '\n', stop - pos);
+    if (nl == NULL) {
+      napi_throw_range_error(env, NULL, "frameLines: the last line has no newline");
+      return NULL;
+    }
+    size_t dlen = (size_t)(nl - (src + pos));
+    /* header | seq | map, prefix, seq (4 + 9), ts (3 + 9), data (5 + 5 + dlen) */
+    size_t entry = hlen + 8 + 1 + plen + 13 + 12 + 10 + dlen;
+    if (dlen > 0x7fffffffu || dst_len - o < 8 + entry) {
+      napi_throw_range_error(env, NULL, "frameLines: the destination has no room for the next entry");
+      return NULL;
+    }
+    uint8_t *start = dst + o, *w = start + 8;
+    memcpy(w, hdr, hlen);
+    w += hlen;
+    double dseq = (double)seq;
+    uint64_t bits;
+    memcpy(&bits, &dseq, 8);
+    w = be64(w, bits);
+    *w++ = 0x8a;
+    memcpy(w, pre, plen);
+    w += plen;
+    *w++ = 0xa3, *w++ = 's', *w++ = 'e', *w++ = 'q';
+    w = mp_uint(w, seq);
+    *w++ = 0xa2, *w++ = 't', *w++ = 's';
+    w = mp_uint(w, ts);
+    *w++ = 0xa4, *w++ = 'd', *w++ = 'a', *w++ = 't', *w++ = 'a';
+    if (dlen < 0x100) {
+      *w++ = 0xc4;
+      *w++ = (uint8_t)dlen;
+    } else if (dlen < 0x10000) {
+      *w++ = 0xc5;
+      w = be16(w, (uint32_t)dlen);
+    } else {
+      *w++ = 0xc6;
+      w = be32(w, (uint32_t)dlen);
+    }
+    memcpy(w, src + pos, dlen);
+    w += dlen;
+    be32(start, (uint32_t)(w - start - 8));
+    memset(start + 4, 0, 4);
+    o = (size_t)(w - dst);
+    pos += dlen + 1;
+    seq++;
+  }
+  napi_value result;
+  napi_create_int64(env, (int64_t)o, &result);
+  return result;
+}
+
 static napi_value crc32_verify(napi_env env, napi_callback_info info) {
   uint8_t *b;
   uint64_t pos, end;
@@ -358,6 +507,8 @@ NAPI_MODULE_INIT() {
       {"crc32Entries", NULL, crc32_entries, NULL, NULL, NULL, napi_default, NULL},
       {"crc32Verify", NULL, crc32_verify, NULL, NULL, NULL, napi_default, NULL},
       {"encodeRecordBatch", NULL, encode_record_batch, NULL, NULL, NULL, napi_default, NULL},
+      {"scanLines", NULL, scan_lines, NULL, NULL, NULL, napi_default, NULL},
+      {"frameLines", NULL, frame_lines, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -15,7 +15,7 @@ describe('write path: FUSE mount → gateway → Kafka', () => {
     await ensureKafka();
     d = await Daemon.start({
       kafka: true,
-      streams: ['shell', 'stdio', 'conc', { name: 'myapp/error', partitions: 3 }, 'bytes', 'errs', 'nobody'],
+      streams: ['shell', 'stdio', 'conc', { name: 'myapp/error', partitions: 3 }, 'bytes', 'chunks', 'errs', 'nobody'],
       config: { mount: { maxRecordBytes: 1024 } },
     });
   });
@@ -107,6 +107,37 @@ f.close()"`);
     expect(Buffer.concat(records.slice(1, 4).map((r) => r.data)).equals(long)).toBe(true);
     expect(records.slice(1, 4).map((r) => r.seq)).toEqual([records[1]!.seq, records[1]!.seq + 1, records[1]!.seq + 2]);
     expect(text(records[4]!)).toBe('after');
+  });
+
+  it('frames lines that straddle writes of every size, overlong ones among them, exactly as written', async () => {
+    // Line lengths around the record limit (1024) and the MessagePack size classes, in writes that
+    // cut lines anywhere: the complete lines of a write are framed in C, the rest by the handle's
+    // framer, and the records must not show where one took over from the other.
+    const lengths = [0, 1, 255, 256, 1023, 1024, 1025, 3000, 2048, 99];
+    for (let i = 0; i < 400; i++) lengths.push((i * 7919) % 300);
+    const lines = lengths.map((n, i) => Buffer.alloc(n, 0x41 + (i % 26)));
+    const all = Buffer.concat(lines.flatMap((l) => [l, Buffer.from('\n')]));
+    const fh = await fsp.open(d.path('chunks'), 'a');
+    const sizes = [7, 100, 4096, 333, 65_536, 1, 1024, 1025];
+    for (let at = 0, k = 0; at < all.length; k++) {
+      const n = Math.min(sizes[k % sizes.length]!, all.length - at);
+      await fh.write(all, at, n);
+      at += n;
+    }
+    await fh.close();
+    const expected: { data: Buffer; part?: [number, boolean] }[] = [];
+    for (const l of lines) {
+      if (l.length <= 1024) expected.push({ data: l });
+      else for (let p = 0; p * 1024 < l.length; p++) expected.push({ data: l.subarray(p * 1024, (p + 1) * 1024), part: [p, (p + 1) * 1024 >= l.length] });
+    }
+    const records = await consumeRecords(d.topic('chunks'), expected.length);
+    expect(records).toHaveLength(expected.length);
+    for (const [i, e] of expected.entries()) {
+      expect(records[i]!.data.equals(e.data), `record ${i}`).toBe(true);
+      expect(records[i]!.part, `record ${i}`).toEqual(e.part);
+    }
+    const seqs = records.map((r) => r.seq);
+    expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + i));
   });
 
   it('a namespaced stream resolves to the longest prefix; ls shows streams and namespaces', async () => {

@@ -12,6 +12,7 @@ import { Gateway } from '../../gateway/gateway.js';
 import { decodeJournalEntry } from '../../gateway/journal-entry.js';
 import { decodeRecord } from '../../gateway/record-codec.js';
 import { keyId, openSealed, parseStreamKey, recordAad } from '../../gateway/record-crypto.js';
+import { nativeGateway } from '../../gateway/native.js';
 
 const log = pino({ level: 'silent' });
 const who = { instance: 'i-1', provider: 'acme' };
@@ -54,6 +55,16 @@ describe('gateway: encrypted streams', () => {
       const abs = path.join(dir, 'journal', f);
       if (fs.statSync(abs).isFile()) expect(fs.readFileSync(abs).includes('4111111111111111'), f).toBe(false);
     }
+    store.close();
+  });
+
+  it('framing whole writes in C (ingestChunk) takes a plain stream\'s lines, never an encrypted one\'s', async () => {
+    const { store, gw } = await setup();
+    expect(gw.ingestChunk(who, 'pay/card', null, Buffer.from('card=4111111111111111\n'), 1024, 'fuse')).toEqual({ taken: 0, lsn: -1 });
+    const plain = gw.ingestChunk(who, 'plain', null, Buffer.from('hello\n'), 1024, 'fuse');
+    // Without the native build nothing is taken and ingest() frames every line.
+    expect(plain.taken).toBe(nativeGateway === undefined ? 0 : 6);
+    await gw.close();
     store.close();
   });
 

@@ -7,7 +7,8 @@ import { FileProvisioningStore } from '../../control/store.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
 import { Gateway } from '../../gateway/gateway.js';
 import { decodeJournalEntry } from '../../gateway/journal-entry.js';
-import { decodeRecord } from '../../gateway/record-codec.js';
+import { decodeRecord, RecordTemplate } from '../../gateway/record-codec.js';
+import { nativeGateway } from '../../gateway/native.js';
 import { pino } from 'pino';
 
 const log = pino({ level: 'silent' });
@@ -137,4 +138,43 @@ describe('Gateway (embedded mode)', () => {
     expect(gw.isFull()).toBe(false);
     await gw.close();
   });
+});
+
+describe('Gateway.ingestChunk (lines framed in C)', () => {
+  it.runIf(nativeGateway !== undefined)('writes the journal entries ingest() writes, up to the first overlong line or the unterminated tail', async () => {
+    const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
+    const gw = await start(dir);
+    const who = { instance: 'inst-a', provider: 'acme' };
+    // Every size class of MessagePack bin, an empty line, NUL and invalid UTF-8, then a line over
+    // the limit (500 bytes) and a tail without its newline.
+    const lines = [0, 1, 100, 255, 256, 499, 500, 300].map((n, i) => Buffer.alloc(n, 0x41 + i));
+    lines[2]![5] = 0;
+    lines[2]![6] = 0xff;
+    const chunk = Buffer.concat([...lines.flatMap((l) => [l, Buffer.from('\n')]), Buffer.alloc(600, 0x7a), Buffer.from('\nx\ntail')]);
+    const first = gw.ingestChunk(who, 'ns/app', 'crit', chunk, 500, 'fuse');
+    const expectedTaken = lines.reduce((n, l) => n + l.length + 1, 0);
+    expect(first.taken).toBe(expectedTaken);
+    // Nothing from the overlong line on: the caller frames it (as parts) and what follows.
+    expect(gw.ingestChunk(who, 'ns/app', 'crit', chunk.subarray(expectedTaken), 500, 'fuse')).toEqual({ taken: 0, lsn: -1 });
+    // A second run continues the sequence; its tail stays with the caller.
+    const second = gw.ingestChunk(who, 'ns/app', 'crit', Buffer.from('x\ntail'), 500, 'fuse');
+    expect(second.taken).toBe(2);
+    await gw.barrier(second.lsn);
+    const got = await journalRecords(gw);
+    expect(got).toHaveLength(lines.length + 1);
+    const t = new RecordTemplate({ v: 1, provider: 'acme', stream: 'ns/app', class: 'crit', instance: 'inst-a', host: 'test-host', source: 'fuse' });
+    const all = [...lines, Buffer.from('x')];
+    const seq0 = got[0]!.record.seq;
+    for (const [i, { entry, record }] of got.entries()) {
+      // The same bytes as the JavaScript encoder gives the same line, seq and ts.
+      expect(entry.value.equals(t.encode(seq0 + i, record.ts, all[i]!)), `line ${i}`).toBe(true);
+      expect(entry).toMatchObject({ topic: 'logfs.acme.ns.app', key: 'inst-a', seq: seq0 + i });
+    }
+    expect(first.lsn).toBe(lines.length - 1);
+    // ingest() continues the same sequence.
+    await gw.barrier(gw.ingest(who, 'ns/app', null, [{ data: Buffer.from('after') }], 'fuse'));
+    expect((await journalRecords(gw)).at(-1)!.record.seq).toBe(seq0 + lines.length + 1);
+    await gw.close();
+  });
+
 });
