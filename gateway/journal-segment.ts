@@ -228,7 +228,18 @@ export async function readSegmentEntries(seg: SegmentSnapshot, k: number, maxEnt
 }
 
 /** Entries read back by readSegmentRun: entry i is bytes[starts[i], starts[i] + lengths[i]). */
+export interface ReadRunOptions {
+  /** Read into this buffer when it is large enough (the caller reuses it once done with the run). */
+  buffer?: Buffer;
+  /**
+   * Read at most this many bytes at first (a run of maxEntries entries of the size seen before):
+   * the run may then hold fewer entries. The first entry is read whole whatever its size.
+   */
+  readBytes?: number;
+}
+
 export interface SegmentRun {
+  /** The bytes read; the run's entries lie in it (it may be opts.buffer, and longer than they). */
   bytes: Buffer;
   starts: Int32Array;
   lengths: Int32Array;
@@ -244,14 +255,22 @@ export interface SegmentRun {
  * more than maxBytes of payload unless the first alone is larger. Checksums are verified (in one
  * call to native/logfs-gateway.c when built).
  */
-export async function readSegmentRun(seg: { path: string; size: number }, position: number, skip: number, maxEntries: number, maxBytes: number): Promise<SegmentRun> {
+export async function readSegmentRun(
+  seg: { path: string; size: number },
+  position: number,
+  skip: number,
+  maxEntries: number,
+  maxBytes: number,
+  opts: ReadRunOptions = {},
+): Promise<SegmentRun> {
   const fh = await fsp.open(seg.path, 'r');
   try {
     // Room for the wanted bytes and their framing, plus what is skipped (up to INDEX_STRIDE - 1
     // entries); read again, larger, when the first entry alone does not fit.
-    let want = Math.min(seg.size - position, maxBytes + 64 * 1024 + (skip > 0 ? 1024 * 1024 : 0));
+    let want = Math.min(seg.size - position, maxBytes + 64 * 1024 + (skip > 0 ? 1024 * 1024 : 0), opts.readBytes ?? Infinity);
     for (;;) {
-      const bytes = Buffer.allocUnsafe(Math.max(0, want));
+      want = Math.max(0, want);
+      const bytes = opts.buffer !== undefined && opts.buffer.length >= want ? opts.buffer : Buffer.allocUnsafe(want);
       let got = 0;
       while (got < want) {
         const { bytesRead } = await fh.read(bytes, got, want - got, position + got);

@@ -6,9 +6,9 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { configureLogger, componentLogger } from '../core/logger.js';
 import type { GatewayConfig } from './config.js';
-import { KafkaProducerSession } from './kafka-producer.js';
+import { KafkaProducerSession, type PreparedEntries } from './kafka-producer.js';
 import type { ToProducer, FromProducer } from './kafka-producer-protocol.js';
-import { readSegmentRun } from './journal-segment.js';
+import { readSegmentRun, type SegmentRun } from './journal-segment.js';
 import { errorMessage } from '../core/errors.js';
 
 const port = parentPort;
@@ -22,6 +22,52 @@ const session = new KafkaProducerSession(config, log, {
 });
 const stop = new AbortController();
 
+type ShipMessage = Extract<ToProducer, { t: 'ship' }>;
+
+interface Read {
+  run: SegmentRun;
+  prepared: PreparedEntries;
+}
+
+/**
+ * Read buffers, reused: a batch's buffer is free again once Kafka answered it. (A new one per
+ * batch left megabytes of garbage per batch, which V8 collects only every 64 MB or so.)
+ */
+const freeBuffers: Buffer[] = [];
+/** Bytes per entry of the last run read (framing included), to size the next read. */
+let entryBytes = 0;
+
+/** Reads a ship's entries from the segment file and prepares them for the producer. */
+async function readAndPrepare(m: Pick<ShipMessage, 'lsn' | 'path' | 'size' | 'position' | 'skip' | 'maxEntries' | 'maxBytes'>): Promise<Read> {
+  // maxEntries entries of the size seen last, and some room: reading maxBytes each time would read
+  // (and copy) twice what a batch of small lines needs.
+  const readBytes = entryBytes > 0 && m.skip === 0 ? Math.ceil(m.maxEntries * entryBytes * 1.1) + 64 * 1024 : undefined;
+  const buffer = freeBuffers.pop();
+  let run: SegmentRun;
+  try {
+    run = await readSegmentRun({ path: m.path, size: m.size }, m.position, m.skip, m.maxEntries, m.maxBytes, { buffer, readBytes });
+  } catch (err) {
+    if (buffer) freeBuffers.push(buffer);
+    throw err;
+  }
+  if (buffer && run.bytes !== buffer) freeBuffers.push(buffer);
+  if (run.count > 0 && m.skip === 0) entryBytes = (run.endPosition - m.position) / run.count;
+  return { run, prepared: session.prepareEntries(m.lsn, run.bytes, run.starts, run.lengths) };
+}
+
+/** A run's buffer is free once its batch is answered (or dropped). */
+function release(run: SegmentRun): void {
+  if (freeBuffers.length < 3 && run.bytes.length >= 1024 * 1024) freeBuffers.push(run.bytes);
+}
+
+/**
+ * The batch after the one being produced, read and prepared while the broker works on that one:
+ * the entries that follow it in the same segment, up to the size written when it was asked for
+ * (those bytes never change). Used when the next ship asks for exactly them; else dropped.
+ */
+let ahead: { key: string; read: Promise<Read> } | undefined;
+const aheadKey = (lsn: number, path: string, position: number, maxBytes: number): string => `${lsn}\0${path}\0${position}\0${maxBytes}`;
+
 port.on('message', (m: ToProducer) => {
   switch (m.t) {
     case 'topics':
@@ -30,12 +76,33 @@ port.on('message', (m: ToProducer) => {
     case 'ship': {
       // The entries are read here, not on the main thread: reading, checking and encoding them
       // is all of a batch's per-record work, and the main thread serves the FUSE writers.
-      readSegmentRun({ path: m.path, size: m.size }, m.position, m.skip, m.maxEntries, m.maxBytes).then(
-        (run) =>
-          session.sendEntries(m.lsn, run.bytes, run.starts, run.lengths, stop.signal).then(
-            (outcome) => post({ t: 'shipped', id: m.id, outcome, count: run.count, endPosition: run.endPosition }),
-            (err: unknown) => post({ t: 'failed', id: m.id, message: String(err) }),
-          ),
+      const pre = ahead;
+      ahead = undefined;
+      const fresh = (): Promise<Read> => readAndPrepare(m);
+      // A failed read-ahead is read again, as if there had been none; so is one longer than asked.
+      const read =
+        pre !== undefined && m.skip === 0 && pre.key === aheadKey(m.lsn, m.path, m.position, m.maxBytes)
+          ? pre.read.then((r) => (r.run.count <= m.maxEntries ? r : fresh()), fresh)
+          : fresh();
+      read.then(
+        ({ run, prepared }) => {
+          if (run.count > 0 && run.endPosition < m.size && !stop.signal.aborted) {
+            const next = { lsn: m.lsn + run.count, path: m.path, size: m.size, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
+            const r = readAndPrepare(next);
+            r.catch(() => undefined); // seen (and read again) when used
+            ahead = { key: aheadKey(next.lsn, next.path, next.position, next.maxBytes), read: r };
+          }
+          session.sendPrepared(prepared, stop.signal).then(
+            (outcome) => {
+              release(run);
+              post({ t: 'shipped', id: m.id, outcome, count: run.count, endPosition: run.endPosition });
+            },
+            (err: unknown) => {
+              release(run);
+              post({ t: 'failed', id: m.id, message: String(err) });
+            },
+          );
+        },
         (err: unknown) => post({ t: 'read-failed', id: m.id, message: errorMessage(err) }),
       );
       break;

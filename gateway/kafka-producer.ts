@@ -98,6 +98,11 @@ export interface SendOutcome {
   undecodable: { lsn: number; error: string }[];
 }
 
+/** Journal entries ready to produce (prepareEntries): packed for the wire client, as payloads for kafkajs. */
+export type PreparedEntries =
+  | { lsn: number; packed: PackedBatch; delivered: number; bytes: number; undecodable: SendOutcome['undecodable'] }
+  | { lsn: number; payloads: Buffer[] };
+
 /** What the producer reports for metrics and logs while it works. */
 export interface ProducerEvents {
   error(retrying: boolean): void;
@@ -174,10 +179,18 @@ export class KafkaProducerSession {
    * Buffer per record (the producer thread spent most of its time collecting those).
    */
   async sendEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array, signal: AbortSignal): Promise<SendOutcome> {
+    return this.sendPrepared(this.prepareEntries(lsn, bytes, starts, lengths), signal);
+  }
+
+  /**
+   * The per-record part of sendEntries, which needs no broker: reading each entry's topic and key.
+   * The producer thread does it for the next batch while the broker works on the current one.
+   */
+  prepareEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array): PreparedEntries {
     if (this.config.kafka.client !== 'wire') {
       const payloads: Buffer[] = new Array(lengths.length);
       for (let i = 0; i < lengths.length; i++) payloads[i] = bytes.subarray(starts[i]!, starts[i]! + lengths[i]!);
-      return this.send(lsn, payloads, signal);
+      return { lsn, payloads };
     }
     const topics: PackedBatch['topics'] = new Map();
     const undecodable: SendOutcome['undecodable'] = [];
@@ -209,8 +222,15 @@ export class KafkaProducerSession {
       total += end - valueStart;
       delivered += 1;
     }
-    const result = topics.size > 0 ? await this.sendWire({ source: bytes, topics }, signal) : 'ok';
-    return { result, delivered, bytes: total, undecodable };
+    return { lsn, packed: { source: bytes, topics }, delivered, bytes: total, undecodable };
+  }
+
+  /** The rest of sendEntries: produce prepared entries until Kafka acknowledges them (as send). */
+  async sendPrepared(prepared: PreparedEntries, signal: AbortSignal): Promise<SendOutcome> {
+    if ('payloads' in prepared) return this.send(prepared.lsn, prepared.payloads, signal);
+    const { packed, delivered, bytes, undecodable } = prepared;
+    const result = packed.topics.size > 0 ? await this.sendWire(packed, signal) : 'ok';
+    return { result, delivered, bytes, undecodable };
   }
 
   async close(): Promise<void> {

@@ -459,6 +459,18 @@ describe('Journal', () => {
     expect(capped.count).toBeGreaterThan(1);
     // A hint for another segment or LSN is not used.
     expect(j.locate(1500, { lsn: 1500, path: 'elsewhere', position: 12 })?.position).toBe(at.position);
+    // Into the caller's buffer when it is large enough, and no more than readBytes at first: then
+    // fewer entries, but always the first one whole.
+    const own = Buffer.alloc(256 * 1024, 0xee);
+    const into = await readSegmentRun(at, at.position, at.skip, 5, 1_000_000, { buffer: own });
+    expect(into.bytes).toBe(own);
+    expect(Array.from({ length: into.count }, (_, i) => Buffer.from(own.subarray(into.starts[i], into.starts[i]! + into.lengths[i]!)))).toEqual(all.slice(1500, 1505));
+    const small = await readSegmentRun(at, at.position, 0, 100, 1_000_000, { buffer: Buffer.alloc(16), readBytes: 700 });
+    expect(small.count).toBeGreaterThanOrEqual(1);
+    expect(small.count).toBeLessThan(100);
+    expect(small.endPosition - at.position).toBeLessThanOrEqual(700);
+    const tiny = await readSegmentRun(at, at.position, 0, 100, 1_000_000, { readBytes: 3 });
+    expect(tiny.count).toBe(1);
 
     // A damaged entry is refused, naming the segment and offset.
     const victim = at.path;
