@@ -28,6 +28,19 @@ export interface NativeGateway {
     producerEpoch: number,
     baseSequence: number,
   ): Buffer;
+  /** encodeRecordBatch into `out`: the batch's size, or minus it when it does not fit (nothing written). */
+  encodeRecordBatch(
+    source: Uint8Array,
+    starts: Int32Array,
+    lengths: Int32Array,
+    keyIndex: Int32Array,
+    keys: Uint8Array[],
+    timestamp: number,
+    producerId: number,
+    producerEpoch: number,
+    baseSequence: number,
+    out: Uint8Array,
+  ): number;
   /** The complete lines at the start of src[start, end), up to one longer than maxLine: [how many, where they end]. */
   scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number];
   /** Frames the lines of src[start, end) as journal entries of plain lines into dst from `at` (logfs-gateway.c); returns where they end. */

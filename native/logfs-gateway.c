@@ -19,11 +19,13 @@
  *     Checks the framing and checksums of the journal entries in bytes[start, end) as read back
  *     from a segment: -1 when all are whole and match, else the offset of the first that is not.
  *
- *   encodeRecordBatch(source, starts, lengths, keyIndex, keys, timestamp, producerId, producerEpoch, baseSequence): Buffer
+ *   encodeRecordBatch(source, starts, lengths, keyIndex, keys, timestamp, producerId, producerEpoch, baseSequence[, out]): Buffer | number
  *     One Kafka RecordBatch v2 (gateway/kafka-wire/record-batch.ts, which documents the layout) of
  *     records whose values lie in `source` at starts[i] (Int32Array), lengths[i] bytes, with key
  *     keys[keyIndex[i]] (an array of Uint8Arrays), CRC-32C included. In JavaScript each record cost
  *     a Buffer of its value and a copy call, and most of the producer thread's garbage collection.
+ *     With `out` (a Uint8Array the caller reuses) the batch is written there and its size returned;
+ *     when it does not fit, nothing is written and minus its size is returned.
  *
  *   scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number]
  *     The complete lines at the start of src[start, end), up to the first one longer than maxLine
@@ -39,6 +41,7 @@
  *     them. Line k gets seq + k. The same bytes as Gateway.ingest's JavaScript; per line it cost a
  *     Buffer, a framing object and a record writer there, the most of logfsd's main thread.
  */
+#include <malloc.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -240,8 +243,8 @@ static size_t body_size(int32_t i, size_t klen, size_t vlen) {
 #define BATCH_HEADER_BYTES 61
 
 static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
+  size_t argc = 10;
+  napi_value argv[10];
   void *source = NULL, *starts_v = NULL, *lens_v = NULL, *kidx_v = NULL;
   size_t source_len = 0, n = 0, n2 = 0, n3 = 0;
   uint32_t nkeys = 0;
@@ -288,7 +291,16 @@ static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
   }
   napi_value result;
   void *out_v = NULL;
-  if (napi_create_buffer(env, size, &out_v, &result) != napi_ok) return NULL;
+  size_t out_len = 0;
+  if (argc >= 10 && typed(env, argv[9], napi_uint8_array, &out_v, &out_len)) {
+    if (out_len < size) {
+      napi_create_int64(env, -(int64_t)size, &result);
+      return result;
+    }
+    napi_create_int64(env, (int64_t)size, &result);
+  } else if (napi_create_buffer(env, size, &out_v, &result) != napi_ok) {
+    return NULL;
+  }
   uint8_t *b = out_v, *o = b;
   o = be64(o, 0);                                   /* baseOffset: the broker assigns offsets */
   o = be32(o, (uint32_t)(size - 12));               /* batchLength: bytes after this field */
@@ -492,6 +504,12 @@ static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void init_once(void) {
   init_table();
+  /*
+   * Buffers of 128 KiB and more get their own mapping, returned to the system when freed. glibc
+   * otherwise raises that threshold to the largest buffer freed so far (megabytes here: journal
+   * reads, Kafka batches), after which such buffers come from its heaps, which keep the memory.
+   */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 #ifdef HAVE_X86
   __builtin_cpu_init();
   have_hw = __builtin_cpu_supports("sse4.2");

@@ -126,9 +126,16 @@ export function encodePackedRecordBatchJs(r: PackedRecords, timestamp: number, p
 
 /**
  * One RecordBatch of packed records, as encodeRecordBatch writes it: in C (native/logfs-gateway.c)
- * when built, with no object per record, else encodePackedRecordBatchJs.
+ * when built, with no object per record, else encodePackedRecordBatchJs. With `out`, written into
+ * it when it fits (the result is then a view of it), so that the caller can reuse the memory.
  */
-export const encodePackedRecordBatch: (r: PackedRecords, timestamp: number, producer: BatchProducer) => Buffer = nativeGateway
-  ? (r, timestamp, producer) =>
-      nativeGateway!.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, timestamp, producer.producerId, producer.producerEpoch, producer.baseSequence)
+export const encodePackedRecordBatch: (r: PackedRecords, timestamp: number, producer: BatchProducer, out?: Buffer) => Buffer = nativeGateway
+  ? (r, timestamp, producer, out) => {
+      const native = nativeGateway!;
+      if (out !== undefined) {
+        const n = native.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, timestamp, producer.producerId, producer.producerEpoch, producer.baseSequence, out);
+        if (n >= 0) return out.subarray(0, n);
+      }
+      return native.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, timestamp, producer.producerId, producer.producerEpoch, producer.baseSequence);
+    }
   : encodePackedRecordBatchJs;

@@ -88,6 +88,10 @@ export function packWireRecords(byTopic: Map<string, WireRecord[]>): PackedBatch
   return { source, topics };
 }
 
+/** Reused batch buffers: their size, and how many are kept. */
+const BATCH_BUFFER_BYTES = 4 * 1024 * 1024;
+const BATCH_BUFFERS = 4;
+
 interface PartitionWork {
   topic: string;
   partition: number;
@@ -97,6 +101,8 @@ interface PartitionWork {
   keyIndex: number[];
   starts: number[];
   lengths: number[];
+  /** The records' value bytes. */
+  valueBytes: number;
   packed?: PackedRecords;
   /** The batch as last encoded, and for which producer id, epoch and sequence. */
   encoded?: { batch: Buffer; stamp: string };
@@ -118,6 +124,16 @@ export class WireProducer {
   private readonly keyBytes = new Map<string, Buffer>();
   private readonly partitionMemo = new Map<string, number>();
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Memory that batches are encoded into, reused from send to send (a new buffer per batch left
+   * megabytes of garbage per batch, which V8 collects only every 64 MB or so). A send's buffers come
+   * back only when every one of its requests was answered: a request that timed out may still sit
+   * in a socket's queue, and its bytes must not change underneath it.
+   */
+  private readonly batchBuffers: Buffer[] = [];
+  /** The buffers the send in progress encoded into, and whether all its requests were answered. */
+  private sendBuffers: Buffer[] = [];
+  private sendAnswered = true;
   private closed = false;
 
   constructor(
@@ -157,6 +173,19 @@ export class WireProducer {
   }
 
   private async sendNow(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
+    this.sendBuffers = [];
+    this.sendAnswered = true;
+    try {
+      return await this.sendUntilDone(batch, signal);
+    } finally {
+      if (this.sendAnswered) {
+        for (const b of this.sendBuffers) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
+      }
+      this.sendBuffers = [];
+    }
+  }
+
+  private async sendUntilDone(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
     const backoff = new Backoff(WIRE_PRODUCER_DEFAULTS.backoff);
     const topics = [...batch.topics.keys()];
     let work: Map<string, PartitionWork> | undefined;
@@ -199,7 +228,7 @@ export class WireProducer {
           const partition = this.partitionOf(topic, count, k, key);
           const id = `${topic}\u0000${partition}`;
           let w = work.get(id);
-          if (!w) work.set(id, (w = { topic, partition, source: batch.source, keys: [], keyIndex: [], starts: [], lengths: [] }));
+          if (!w) work.set(id, (w = { topic, partition, source: batch.source, keys: [], keyIndex: [], starts: [], lengths: [], valueBytes: 0 }));
           w.keys.push(key);
           byKey.set(k, (slot = { w, index: w.keys.length - 1 }));
         }
@@ -207,6 +236,7 @@ export class WireProducer {
         w.keyIndex.push(slot.index);
         w.starts.push(starts[i]!);
         w.lengths.push(lengths[i]!);
+        w.valueBytes += lengths[i]!;
       }
     }
     return work;
@@ -267,6 +297,7 @@ export class WireProducer {
         // Connection lost or timed out: whether the broker wrote the batch is unknown; the same
         // sequence is sent again and the broker drops a duplicate.
         error = settled.reason;
+        this.sendAnswered = false;
         this.metadataStale = true;
         continue;
       }
@@ -313,7 +344,16 @@ export class WireProducer {
     const stamp = `${pid.producerId}:${pid.producerEpoch}:${baseSequence}`;
     if (w.encoded?.stamp !== stamp) {
       w.packed ??= { source: w.source, starts: Int32Array.from(w.starts), lengths: Int32Array.from(w.lengths), keyIndex: Int32Array.from(w.keyIndex), keys: w.keys };
-      w.encoded = { batch: encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }), stamp };
+      // Large batches go into reused memory; small ones (a few lines, many partitions) get their
+      // own buffer of their size, as the garbage they leave is small.
+      const out = w.valueBytes >= BATCH_BUFFER_BYTES / 4 ? (this.batchBuffers.pop() ?? Buffer.allocUnsafeSlow(BATCH_BUFFER_BYTES)) : undefined;
+      const encoded = encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }, out);
+      if (out !== undefined) {
+        // When it did not fit (long lines), the batch has a buffer of its own and `out` is unused.
+        if (encoded.buffer === out.buffer) this.sendBuffers.push(out);
+        else this.batchBuffers.push(out);
+      }
+      w.encoded = { batch: encoded, stamp };
     }
     return w.encoded.batch;
   }

@@ -120,6 +120,20 @@ describe.each([
     'native (dist/native/logfs-gateway.node)',
     (r: PackedRecords, ts: number, p: typeof producer) => native!.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, ts, p.producerId, p.producerEpoch, p.baseSequence),
   ],
+  [
+    'native, into a reused buffer',
+    (r: PackedRecords, ts: number, p: typeof producer) => {
+      const out = Buffer.alloc(4 * 1024 * 1024, 0xee);
+      const n = native!.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, ts, p.producerId, p.producerEpoch, p.baseSequence, out);
+      expect(n).toBeGreaterThan(0);
+      expect(out.subarray(n).every((b) => b === 0xee)).toBe(true);
+      // Too small: minus the size it needs, and nothing written.
+      const small = Buffer.alloc(n - 1, 0xee);
+      expect(native!.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, ts, p.producerId, p.producerEpoch, p.baseSequence, small)).toBe(-n);
+      expect(small.every((b) => b === 0xee)).toBe(true);
+      return out.subarray(0, n);
+    },
+  ],
 ])('RecordBatch v2 of packed records, %s', (_name, encodePacked) => {
   it('is byte for byte the batch of the same records as separate buffers', () => {
     expect(native, 'scripts/build-native.sh must have built dist/native/logfs-gateway.node').toBeDefined();
