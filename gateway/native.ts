@@ -9,6 +9,19 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
 
+/** encodeRecordBatch's arguments: the records (values in `source`, keys by index) and the producer's stamp. */
+type RecordBatchArgs = [
+  source: Uint8Array,
+  starts: Int32Array,
+  lengths: Int32Array,
+  keyIndex: Int32Array,
+  keys: Uint8Array[],
+  timestamp: number,
+  producerId: number,
+  producerEpoch: number,
+  baseSequence: number,
+];
+
 export interface NativeGateway {
   /** CRC-32C, unsigned. */
   crc32c(bytes: Uint8Array): number;
@@ -17,30 +30,9 @@ export interface NativeGateway {
   /** -1 when every journal entry framed in bytes[start, end) is whole and matches its checksum, else the offset of the first that does not. */
   crc32Verify(bytes: Uint8Array, start: number, end: number): number;
   /** One Kafka RecordBatch v2 of records lying in `source` (kafka-wire/record-batch.ts, encodePackedRecordBatch). */
-  encodeRecordBatch(
-    source: Uint8Array,
-    starts: Int32Array,
-    lengths: Int32Array,
-    keyIndex: Int32Array,
-    keys: Uint8Array[],
-    timestamp: number,
-    producerId: number,
-    producerEpoch: number,
-    baseSequence: number,
-  ): Buffer;
+  encodeRecordBatch(...args: RecordBatchArgs): Buffer;
   /** encodeRecordBatch into `out`: the batch's size, or minus it when it does not fit (nothing written). */
-  encodeRecordBatch(
-    source: Uint8Array,
-    starts: Int32Array,
-    lengths: Int32Array,
-    keyIndex: Int32Array,
-    keys: Uint8Array[],
-    timestamp: number,
-    producerId: number,
-    producerEpoch: number,
-    baseSequence: number,
-    out: Uint8Array,
-  ): number;
+  encodeRecordBatch(...args: [...RecordBatchArgs, out: Uint8Array]): number;
   /** The complete lines at the start of src[start, end), up to one longer than maxLine: [how many, where they end]. */
   scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number];
   /** Frames the lines of src[start, end) as journal entries of plain lines into dst from `at` (logfs-gateway.c); returns where they end. */
