@@ -82,9 +82,9 @@ export const JOURNAL_DEFAULTS: Omit<JournalOptions, 'dir'> = {
   cacheBytes: 64 * MiB,
   /**
    * Records are written every event-loop turn, so a few MiB wait at most while the disk keeps up;
-   * 32 MiB cost memory (logfsd's peak RSS, bench:write) and bought no throughput.
+   * 32 and then 8 MiB cost memory (logfsd's peak RSS, bench:write) and bought no throughput.
    */
-  maxPendingBytes: 8 * MiB,
+  maxPendingBytes: 4 * MiB,
   closeTimeoutMs: 10_000,
   cursorWriteIntervalMs: 200,
   coalesceMs: 1,
