@@ -141,7 +141,8 @@ describe('Gateway (embedded mode)', () => {
 });
 
 describe('Gateway.ingestChunk (lines framed in C)', () => {
-  it.runIf(nativeGateway !== undefined)('writes the journal entries ingest() writes, up to the first overlong line or the unterminated tail', async () => {
+  it('writes the journal entries ingest() writes, up to the first overlong line or the unterminated tail', async () => {
+    expect(nativeGateway, 'scripts/build-native.sh must have built dist/native/logfs-gateway.node').toBeDefined();
     const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-'));
     const gw = await start(dir);
     const who = { instance: 'inst-a', provider: 'acme' };

@@ -1,16 +1,15 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import path from 'node:path';
 import { crc32cJs } from '../../gateway/kafkajs-crc32c.js';
-import { loadNativeGateway } from '../../gateway/native.js';
+import { nativeGateway } from '../../gateway/native.js';
 
 const require = createRequire(import.meta.url);
 // kafkajs' own byte-at-a-time implementation, as the reference.
 const reference = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C.js') as (b: Buffer) => number;
 
-// The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
-const native = loadNativeGateway(path.resolve(import.meta.dirname, '../../dist/native/logfs-gateway.node'))?.crc32c;
+// The build setup.sh makes (scripts/build-native.sh), which gateway/native.ts finds from the sources too.
+const native = nativeGateway?.crc32c;
 
 describe.each([
   ['in JavaScript, eight bytes at a time', crc32cJs],

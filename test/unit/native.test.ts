@@ -1,11 +1,8 @@
 import crypto from 'node:crypto';
-import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32EntriesJs, loadNativeGateway } from '../../gateway/native.js';
-
-// The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
-const native = loadNativeGateway(path.resolve(import.meta.dirname, '../../dist/native/logfs-gateway.node'));
+// `native`: the build setup.sh makes (scripts/build-native.sh), found from the sources by gateway/native.ts.
+import { crc32EntriesJs, nativeGateway as native } from '../../gateway/native.js';
 
 /** `payloads` framed as journal entries (u32 length | u32 checksum, left 0 | payload) at `at`. */
 function framed(payloads: Buffer[], at: number): { bytes: Buffer; end: number } {

@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import path from 'node:path';
 import { encodePackedRecordBatchJs, encodeRecordBatch, nextSequence, uvarintSize, writeUVarint, zigzag32, type PackedRecords } from '../../../gateway/kafka-wire/record-batch.js';
-import { loadNativeGateway } from '../../../gateway/native.js';
+// `native`: the build setup.sh makes (scripts/build-native.sh), found from the sources by gateway/native.ts.
+import { nativeGateway as native } from '../../../gateway/native.js';
 import { unpatched } from '../kafkajs-reference.js';
 
 const require = createRequire(import.meta.url);
@@ -91,9 +91,6 @@ describe('varints', () => {
     expect(nextSequence(2 ** 31 - 5, 10)).toBe(5);
   });
 });
-
-// The build setup.sh makes (scripts/build-native.sh); vitest runs this from the sources.
-const native = loadNativeGateway(path.resolve(import.meta.dirname, '../../../dist/native/logfs-gateway.node'));
 
 /** sample's records with their values in one buffer, in another order, between other bytes. */
 function packed(keys: Buffer[], values: Buffer[]): PackedRecords {
