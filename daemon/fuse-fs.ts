@@ -230,7 +230,10 @@ export class LogFs {
       }
       let o = fast.offset;
       const stop = Math.min(fast.end, o + budget);
-      while (o < stop) {
+      // Stop at the write that finds the journal full, not at the end of the slice: the writes
+      // after it would each be framed line by line to wait for room, the slowest way there is,
+      // at the very moment the host has no CPU to spare. They wait in the batch instead.
+      while (o < stop && (force || !sink.isFull())) {
         const fd = batch.readUInt32LE(o);
         const len = batch.readUInt32LE(o + 4);
         o += FAST_WRITE_ENTRY_HEADER;

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { LogfsError } from '../core/errors.js';
 import { PROVIDER_NAME } from '../control/stream-name.js';
 import { JOURNAL_DEFAULTS } from './journal.js';
+import { lz4Available, LZ4_UNAVAILABLE } from './lz4.js';
 
 const KafkaSchema = z.strictObject({
   brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).default([])
@@ -15,7 +16,8 @@ const KafkaSchema = z.strictObject({
   // prefault: a bad LOGFS_KAFKA_CLIENT is reported like any other invalid setting.
   client: z.enum(['kafkajs', 'wire']).prefault((process.env.LOGFS_KAFKA_CLIENT ?? 'wire') as 'wire')
     .describe('Producer that ships records: the built-in wire producer (gateway/kafka-wire/, 2-3x the records/s of kafkajs at a third of its CPU), or kafkajs (needed for gzip); default wire, or LOGFS_KAFKA_CLIENT'),
-  compression: z.enum(['none', 'gzip']).default('none').describe('Compression of produced batches'),
+  compression: z.enum(['none', 'lz4', 'gzip']).default('none')
+    .describe('Compression of produced batches: lz4 (wire or kafkajs client; needs the native module built with liblz4) or gzip (kafkajs client only)'),
   topicPrefix: z.string().regex(/^[A-Za-z0-9-]{1,20}$/, 'letters, digits and "-", at most 20').default('logfs').describe('First part of every stream topic name'),
   replicationFactor: z.number().int().min(1).default(1).describe('Replication factor of topics created at provisioning'),
   batchMaxRecords: z.number().int().min(1).default(10_000).describe('Most records in one produce request'),
@@ -28,9 +30,10 @@ const KafkaSchema = z.strictObject({
   requestTimeoutMs: z.number().int().min(100).default(30_000).describe('Produce request timeout'),
   connectionTimeoutMs: z.number().int().min(100).default(3_000).describe('Broker connection timeout'),
 }).superRefine((k, ctx) => {
-  if (k.client === 'wire' && k.compression !== 'none') {
-    ctx.addIssue({ code: 'custom', path: ['compression'], message: 'the wire client (gateway.kafka.client "wire") does not compress: use compression "none" or client "kafkajs"' });
+  if (k.client === 'wire' && k.compression === 'gzip') {
+    ctx.addIssue({ code: 'custom', path: ['compression'], message: 'the wire client (gateway.kafka.client "wire") does not write gzip: use compression "lz4" or "none", or client "kafkajs"' });
   }
+  if (k.compression === 'lz4' && !lz4Available) ctx.addIssue({ code: 'custom', path: ['compression'], message: LZ4_UNAVAILABLE });
 });
 
 const JournalSchema = z.strictObject({

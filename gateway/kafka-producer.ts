@@ -275,7 +275,7 @@ export class KafkaProducerSession {
           topicMessages,
           acks: -1,
           timeout: this.config.kafka.requestTimeoutMs,
-          compression: this.config.kafka.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+          compression: { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, lz4: CompressionTypes.LZ4 }[this.config.kafka.compression],
         });
         this.reachable();
         return 'ok';

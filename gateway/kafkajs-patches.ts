@@ -8,3 +8,4 @@ import './kafkajs-grouping.js';
 import './kafkajs-record-decoder.js';
 import './kafkajs-record-encoder.js';
 import './kafkajs-crc32c.js';
+import './kafkajs-lz4.js';

@@ -1,8 +1,9 @@
 /**
  * The per-record work of the gateway's shipping path in C, from native/logfs-gateway.c
- * (scripts/build-native.sh builds it into dist/native/logfs-gateway.node): checksums and the encoding
- * of produced record batches. Each has a JavaScript version used when the build is missing (or is
- * for another Node): the same bytes, more CPU.
+ * (scripts/build-native.sh builds it into dist/native/logfs-gateway.node): checksums, the framing of
+ * lines, the encoding of produced record batches and Kafka's LZ4 codec. All but LZ4 compression have
+ * a JavaScript version used when the build is missing (or is for another Node): the same bytes, more
+ * CPU.
  */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -33,6 +34,17 @@ export interface NativeGateway {
   encodeRecordBatch(...args: RecordBatchArgs): Buffer;
   /** encodeRecordBatch into `out`: the batch's size, or minus it when it does not fit (nothing written). */
   encodeRecordBatch(...args: [...RecordBatchArgs, out: Uint8Array]): number;
+  /**
+   * With `compression` 3, the records as Kafka's LZ4 frame (lz4.ts; only when lz4Compress exists).
+   * Into `out` when it has room for the most the batch can take: its size, else minus that bound.
+   */
+  encodeRecordBatch(...args: [...RecordBatchArgs, out: Uint8Array | undefined, compression: 0 | 3]): Buffer | number;
+  /** Kafka's LZ4 frame of `src` (lz4.ts); missing when built without liblz4. */
+  lz4Compress?(src: Uint8Array): Buffer;
+  /** The most bytes the LZ4 frames in `src` decompress to; missing when built without liblz4. */
+  lz4DecompressBound?(src: Uint8Array): number;
+  /** Decompresses the LZ4 frames in `src` into `dst`; returns the bytes written. */
+  lz4Decompress?(src: Uint8Array, dst: Uint8Array): number;
   /** The complete lines at the start of src[start, end), up to one longer than maxLine: [how many, where they end]. */
   scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number];
   /** Frames the lines of src[start, end) as journal entries of plain lines into dst from `at` (logfs-gateway.c); returns where they end. */

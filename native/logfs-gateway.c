@@ -42,10 +42,14 @@
  *     Buffer, a framing object and a record writer there, the most of logfsd's main thread.
  */
 #include <malloc.h>
+#include <stdlib.h>
 #include <node_api.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef LOGFS_LZ4
+#include <lz4.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <nmmintrin.h>
@@ -242,26 +246,243 @@ static size_t body_size(int32_t i, size_t klen, size_t vlen) {
 #define MAX_KEYS 4096
 #define BATCH_HEADER_BYTES 61
 
+/*
+ * Kafka's LZ4 codec (compression type 3): one LZ4 frame (https://github.com/lz4/lz4/blob/dev/doc/
+ * lz4_Frame_format.md) with independent 64 KiB blocks and no checksums but the descriptor's, as
+ * Kafka's own producer writes it (KafkaLZ4BlockOutputStream) and as its consumer requires: it
+ * decompresses each block on its own, so linked blocks are out. Built when liblz4's headers are
+ * there (Debian's liblz4-dev); without them, `lz4` is false and the functions throw.
+ */
+#define LZ4_BLOCK (64 * 1024)
+
+static uint32_t le32_read(const uint8_t *p) {
+  return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static uint8_t *le32(uint8_t *o, uint32_t v) {
+  o[0] = (uint8_t)v;
+  o[1] = (uint8_t)(v >> 8);
+  o[2] = (uint8_t)(v >> 16);
+  o[3] = (uint8_t)(v >> 24);
+  return o + 4;
+}
+
+/* The most bytes the frame of `n` bytes can take: header, every block stored as is, end mark. */
+static size_t lz4_frame_bound(size_t n) {
+  size_t blocks = n / LZ4_BLOCK + 1;
+  return 7 + n + n / 255 + blocks * (4 + 16) + 4;
+}
+
+#ifdef LOGFS_LZ4
+
+/* XXH32 of fewer than 16 bytes: the frame descriptor's checksum byte is its second byte. */
+static uint32_t xxh32_short(const uint8_t *p, size_t len, uint32_t seed) {
+  const uint32_t P1 = 2654435761u, P2 = 2246822519u, P3 = 3266489917u, P4 = 668265263u, P5 = 374761393u;
+  uint32_t h = seed + P5 + (uint32_t)len;
+  for (; len >= 4; len -= 4, p += 4) {
+    h += le32_read(p) * P3;
+    h = ((h << 17) | (h >> 15)) * P4;
+  }
+  for (; len > 0; len--, p++) {
+    h += *p * P5;
+    h = ((h << 11) | (h >> 21)) * P1;
+  }
+  h ^= h >> 15;
+  h *= P2;
+  h ^= h >> 13;
+  h *= P3;
+  h ^= h >> 16;
+  return h;
+}
+
+/* Each thread's compression state and the block being filled (the producer runs in a worker). */
+static __thread void *lz4_state;
+static __thread uint8_t *lz4_stage;
+
+static int lz4_thread_init(void) {
+  if (lz4_state == NULL) lz4_state = malloc((size_t)LZ4_sizeofState());
+  if (lz4_stage == NULL) lz4_stage = malloc(LZ4_BLOCK);
+  return lz4_state != NULL && lz4_stage != NULL;
+}
+
+/* A frame being written to `o`, which has room for lz4_frame_bound of what is put. */
+typedef struct {
+  uint8_t *o;
+  size_t fill;
+} lz4_writer;
+
+static void lz4_begin(lz4_writer *w, uint8_t *o) {
+  uint8_t descriptor[2] = {0x60, 0x40}; /* FLG: version 01, independent blocks; BD: 64 KiB blocks */
+  o = le32(o, 0x184D2204u);
+  *o++ = descriptor[0];
+  *o++ = descriptor[1];
+  *o++ = (uint8_t)(xxh32_short(descriptor, 2, 0) >> 8);
+  w->o = o;
+  w->fill = 0;
+}
+
+static void lz4_block(lz4_writer *w, const uint8_t *src, size_t n) {
+  int c = LZ4_compress_fast_extState(lz4_state, (const char *)src, (char *)w->o + 4, (int)n, LZ4_COMPRESSBOUND((int)n), 1);
+  if (c > 0 && (size_t)c < n) {
+    w->o = le32(w->o, (uint32_t)c) + c;
+  } else { /* stored as is: the high bit of the size says so */
+    w->o = le32(w->o, (uint32_t)n | 0x80000000u);
+    memcpy(w->o, src, n);
+    w->o += n;
+  }
+}
+
+static void lz4_put(lz4_writer *w, const uint8_t *p, size_t n) {
+  if (w->fill == 0) /* whole blocks straight from the source */
+    for (; n >= LZ4_BLOCK; n -= LZ4_BLOCK, p += LZ4_BLOCK) lz4_block(w, p, LZ4_BLOCK);
+  while (n > 0) {
+    size_t k = LZ4_BLOCK - w->fill < n ? LZ4_BLOCK - w->fill : n;
+    memcpy(lz4_stage + w->fill, p, k);
+    w->fill += k;
+    p += k;
+    n -= k;
+    if (w->fill == LZ4_BLOCK) {
+      lz4_block(w, lz4_stage, LZ4_BLOCK);
+      w->fill = 0;
+    }
+  }
+}
+
+/* Ends the frame; returns where it ends. */
+static uint8_t *lz4_end(lz4_writer *w) {
+  if (w->fill > 0) lz4_block(w, lz4_stage, w->fill);
+  w->fill = 0;
+  return le32(w->o, 0);
+}
+#endif
+
+/* The records of a batch, after its header, as they go on the wire uncompressed. */
+typedef struct {
+  size_t n;
+  const uint8_t *src;
+  const int32_t *starts, *lens, *kidx;
+  const uint8_t *const *key_data;
+  const size_t *key_len;
+} batch_records;
+
+/* Writes the records uncompressed from o; returns where they end. */
+static uint8_t *write_records(const batch_records *r, uint8_t *o) {
+  for (size_t i = 0; i < r->n; i++) {
+    size_t klen = r->key_len[r->kidx[i]], vlen = (size_t)r->lens[i];
+    size_t body = body_size((int32_t)i, klen, vlen);
+    o = write_uvarint(o, zigzag32((int32_t)body));
+    *o++ = 0; /* attributes */
+    *o++ = 0; /* timestampDelta */
+    o = write_uvarint(o, zigzag32((int32_t)i));
+    o = write_uvarint(o, zigzag32((int32_t)klen));
+    memcpy(o, r->key_data[r->kidx[i]], klen);
+    o += klen;
+    o = write_uvarint(o, zigzag32((int32_t)vlen));
+    memcpy(o, r->src + r->starts[i], vlen);
+    o += vlen;
+    *o++ = 0; /* no headers */
+  }
+  return o;
+}
+
+#ifdef LOGFS_LZ4
+/* write_records through an LZ4 frame: the same bytes, compressed. */
+static uint8_t *write_records_lz4(const batch_records *r, uint8_t *o) {
+  lz4_writer w;
+  lz4_begin(&w, o);
+  /* A record's fields before its value, with the previous record's last byte (no headers) in front. */
+  uint8_t head[1 + 17 + 256 + 5];
+  size_t h = 0;
+  for (size_t i = 0; i < r->n; i++) {
+    size_t klen = r->key_len[r->kidx[i]], vlen = (size_t)r->lens[i];
+    size_t body = body_size((int32_t)i, klen, vlen);
+    uint8_t *p = head + h;
+    p = write_uvarint(p, zigzag32((int32_t)body));
+    *p++ = 0;
+    *p++ = 0;
+    p = write_uvarint(p, zigzag32((int32_t)i));
+    p = write_uvarint(p, zigzag32((int32_t)klen));
+    if (klen <= 256) {
+      memcpy(p, r->key_data[r->kidx[i]], klen);
+      p += klen;
+    } else {
+      lz4_put(&w, head, (size_t)(p - head));
+      lz4_put(&w, r->key_data[r->kidx[i]], klen);
+      p = head;
+    }
+    p = write_uvarint(p, zigzag32((int32_t)vlen));
+    lz4_put(&w, head, (size_t)(p - head));
+    lz4_put(&w, r->src + r->starts[i], vlen);
+    head[0] = 0; /* no headers */
+    h = 1;
+  }
+  lz4_put(&w, head, h);
+  return lz4_end(&w);
+}
+#endif
+
+/*
+ * Writes the batch into b (room for batch_bound of it) with `compression` (0 or 3, LZ4); returns its
+ * size.
+ */
+static size_t write_batch(uint8_t *b, const batch_records *r, int compression, double timestamp, double producer_id, int32_t epoch, int32_t base_sequence) {
+  uint8_t *o = b;
+  o += 8 + 4;                                       /* baseOffset, batchLength: below */
+  o = be32(o, 0xffffffffu);                         /* partitionLeaderEpoch: set by the broker */
+  *o++ = 2;                                         /* magic */
+  o += 4;                                           /* crc, below */
+  o = be16(o, (uint32_t)compression);               /* attributes: compression, create time */
+  o = be32(o, (uint32_t)(r->n - 1));                /* lastOffsetDelta */
+  o = be64(o, (uint64_t)(int64_t)timestamp);        /* baseTimestamp */
+  o = be64(o, (uint64_t)(int64_t)timestamp);        /* maxTimestamp */
+  o = be64(o, (uint64_t)(int64_t)producer_id);
+  o = be16(o, (uint32_t)epoch);
+  o = be32(o, (uint32_t)base_sequence);
+  o = be32(o, (uint32_t)r->n);
+#ifdef LOGFS_LZ4
+  if (compression == 3) o = write_records_lz4(r, o);
+  else
+#endif
+  o = write_records(r, o);
+  size_t size = (size_t)(o - b);
+  be64(b, 0);                                       /* baseOffset: the broker assigns offsets */
+  be32(b + 8, (uint32_t)(size - 12));               /* batchLength: bytes after this field */
+  be32(b + 17, crc32c_of(b + 21, size - 21));
+  return size;
+}
+
 static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
-  napi_value argv[10];
+  size_t argc = 11;
+  napi_value argv[11];
   void *source = NULL, *starts_v = NULL, *lens_v = NULL, *kidx_v = NULL;
   size_t source_len = 0, n = 0, n2 = 0, n3 = 0;
   uint32_t nkeys = 0;
   bool is_array = false;
   double timestamp = 0, producer_id = 0;
-  int32_t epoch = 0, base_sequence = 0;
+  int32_t epoch = 0, base_sequence = 0, compression = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9 || !typed(env, argv[0], napi_uint8_array, &source, &source_len) ||
       !typed(env, argv[1], napi_int32_array, &starts_v, &n) || !typed(env, argv[2], napi_int32_array, &lens_v, &n2) ||
       !typed(env, argv[3], napi_int32_array, &kidx_v, &n3) || napi_is_array(env, argv[4], &is_array) != napi_ok || !is_array ||
       napi_get_array_length(env, argv[4], &nkeys) != napi_ok || napi_get_value_double(env, argv[5], &timestamp) != napi_ok ||
       napi_get_value_double(env, argv[6], &producer_id) != napi_ok || napi_get_value_int32(env, argv[7], &epoch) != napi_ok ||
-      napi_get_value_int32(env, argv[8], &base_sequence) != napi_ok) {
-    napi_throw_type_error(env, NULL, "encodeRecordBatch: expected (Uint8Array, Int32Array, Int32Array, Int32Array, Uint8Array[], number, number, number, number)");
+      napi_get_value_int32(env, argv[8], &base_sequence) != napi_ok || (argc >= 11 && napi_get_value_int32(env, argv[10], &compression) != napi_ok)) {
+    napi_throw_type_error(env, NULL, "encodeRecordBatch: expected (Uint8Array, Int32Array, Int32Array, Int32Array, Uint8Array[], number, number, number, number[, Uint8Array | undefined, compression])");
     return NULL;
   }
   if (n2 != n || n3 != n || n == 0 || n > 0x7fffffff || nkeys == 0 || nkeys > MAX_KEYS) {
     napi_throw_range_error(env, NULL, "encodeRecordBatch: starts, lengths and keyIndex must have one entry per record (at least one), and there must be 1 to 4096 keys");
+    return NULL;
+  }
+#ifdef LOGFS_LZ4
+  if (compression == 3 && !lz4_thread_init()) {
+    napi_throw_error(env, NULL, "encodeRecordBatch: out of memory for LZ4's state");
+    return NULL;
+  }
+  if (compression != 0 && compression != 3) {
+#else
+  if (compression != 0) {
+#endif
+    napi_throw_range_error(env, NULL, "encodeRecordBatch: compression must be 0 (none) or 3 (LZ4, when built with liblz4)");
     return NULL;
   }
   const uint8_t *key_data[MAX_KEYS];
@@ -275,17 +496,19 @@ static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
     }
     key_data[k] = d;
   }
-  const int32_t *starts = starts_v, *lens = lens_v, *kidx = kidx_v;
-  size_t size = BATCH_HEADER_BYTES;
+  batch_records r = {n, source, starts_v, lens_v, kidx_v, key_data, key_len};
+  size_t records = 0;
   for (size_t i = 0; i < n; i++) {
-    if (starts[i] < 0 || lens[i] < 0 || (size_t)starts[i] + (size_t)lens[i] > source_len || kidx[i] < 0 || (uint32_t)kidx[i] >= nkeys) {
+    if (r.starts[i] < 0 || r.lens[i] < 0 || (size_t)r.starts[i] + (size_t)r.lens[i] > source_len || r.kidx[i] < 0 || (uint32_t)r.kidx[i] >= nkeys) {
       napi_throw_range_error(env, NULL, "encodeRecordBatch: a record lies outside the source bytes or names no key");
       return NULL;
     }
-    size_t body = body_size((int32_t)i, key_len[kidx[i]], (size_t)lens[i]);
-    size += uvarint_size(zigzag32((int32_t)body)) + body;
+    size_t body = body_size((int32_t)i, key_len[r.kidx[i]], (size_t)r.lens[i]);
+    records += uvarint_size(zigzag32((int32_t)body)) + body;
   }
-  if (size > 0x7fffffff) {
+  /* Uncompressed, the batch's exact size; with LZ4, the most it can take. */
+  size_t bound = BATCH_HEADER_BYTES + (compression == 3 ? lz4_frame_bound(records) : records);
+  if (bound > 0x7fffffff) {
     napi_throw_range_error(env, NULL, "encodeRecordBatch: the batch would exceed 2 GiB");
     return NULL;
   }
@@ -293,47 +516,165 @@ static napi_value encode_record_batch(napi_env env, napi_callback_info info) {
   void *out_v = NULL;
   size_t out_len = 0;
   if (argc >= 10 && typed(env, argv[9], napi_uint8_array, &out_v, &out_len)) {
-    if (out_len < size) {
-      napi_create_int64(env, -(int64_t)size, &result);
+    if (out_len < bound) {
+      napi_create_int64(env, -(int64_t)bound, &result);
       return result;
     }
-    napi_create_int64(env, (int64_t)size, &result);
-  } else if (napi_create_buffer(env, size, &out_v, &result) != napi_ok) {
-    return NULL;
+    napi_create_int64(env, (int64_t)write_batch(out_v, &r, compression, timestamp, producer_id, epoch, base_sequence), &result);
+  } else if (compression == 0) {
+    if (napi_create_buffer(env, bound, &out_v, &result) != napi_ok) return NULL;
+    write_batch(out_v, &r, compression, timestamp, producer_id, epoch, base_sequence);
+  } else {
+    uint8_t *tmp = malloc(bound);
+    if (tmp == NULL) {
+      napi_throw_error(env, NULL, "encodeRecordBatch: out of memory");
+      return NULL;
+    }
+    size_t size = write_batch(tmp, &r, compression, timestamp, producer_id, epoch, base_sequence);
+    napi_status st = napi_create_buffer_copy(env, size, tmp, NULL, &result);
+    free(tmp);
+    if (st != napi_ok) return NULL;
   }
-  uint8_t *b = out_v, *o = b;
-  o = be64(o, 0);                                   /* baseOffset: the broker assigns offsets */
-  o = be32(o, (uint32_t)(size - 12));               /* batchLength: bytes after this field */
-  o = be32(o, 0xffffffffu);                         /* partitionLeaderEpoch: set by the broker */
-  *o++ = 2;                                         /* magic */
-  o += 4;                                           /* crc, below */
-  o = be16(o, 0);                                   /* attributes: no compression, create time */
-  o = be32(o, (uint32_t)(n - 1));                   /* lastOffsetDelta */
-  o = be64(o, (uint64_t)(int64_t)timestamp);        /* baseTimestamp */
-  o = be64(o, (uint64_t)(int64_t)timestamp);        /* maxTimestamp */
-  o = be64(o, (uint64_t)(int64_t)producer_id);
-  o = be16(o, (uint32_t)epoch);
-  o = be32(o, (uint32_t)base_sequence);
-  o = be32(o, (uint32_t)n);
-  const uint8_t *src = source;
-  for (size_t i = 0; i < n; i++) {
-    size_t klen = key_len[kidx[i]], vlen = (size_t)lens[i];
-    size_t body = body_size((int32_t)i, klen, vlen);
-    o = write_uvarint(o, zigzag32((int32_t)body));
-    *o++ = 0; /* attributes */
-    *o++ = 0; /* timestampDelta */
-    o = write_uvarint(o, zigzag32((int32_t)i));
-    o = write_uvarint(o, zigzag32((int32_t)klen));
-    memcpy(o, key_data[kidx[i]], klen);
-    o += klen;
-    o = write_uvarint(o, zigzag32((int32_t)vlen));
-    memcpy(o, src + starts[i], vlen);
-    o += vlen;
-    *o++ = 0; /* no headers */
-  }
-  be32(b + 17, crc32c_of(b + 21, size - 21));
   return result;
 }
+
+#ifdef LOGFS_LZ4
+/* lz4Compress(src[, out]): Kafka's LZ4 frame of src; into out when it has room for the bound. */
+static napi_value lz4_compress(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  void *src = NULL, *out = NULL;
+  size_t n = 0, out_len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !typed(env, argv[0], napi_uint8_array, &src, &n)) {
+    napi_throw_type_error(env, NULL, "lz4Compress: expected (Uint8Array[, Uint8Array])");
+    return NULL;
+  }
+  if (!lz4_thread_init()) {
+    napi_throw_error(env, NULL, "lz4Compress: out of memory for LZ4's state");
+    return NULL;
+  }
+  size_t bound = lz4_frame_bound(n);
+  lz4_writer w;
+  if (argc >= 2 && typed(env, argv[1], napi_uint8_array, &out, &out_len)) {
+    if (out_len < bound) {
+      napi_create_int64(env, -(int64_t)bound, &result);
+      return result;
+    }
+    lz4_begin(&w, out);
+    lz4_put(&w, src, n);
+    napi_create_int64(env, (int64_t)(lz4_end(&w) - (uint8_t *)out), &result);
+    return result;
+  }
+  uint8_t *tmp = malloc(bound);
+  if (tmp == NULL) {
+    napi_throw_error(env, NULL, "lz4Compress: out of memory");
+    return NULL;
+  }
+  lz4_begin(&w, tmp);
+  lz4_put(&w, src, n);
+  napi_status st = napi_create_buffer_copy(env, (size_t)(lz4_end(&w) - tmp), tmp, NULL, &result);
+  free(tmp);
+  return st == napi_ok ? result : NULL;
+}
+
+/*
+ * Walks the LZ4 frames in src (skippable frames skipped) and, with dst, decompresses them into it.
+ * Returns the bytes written (without dst: the most the frames can decompress to), or -1 with
+ * *error set. Block and content checksums are skipped unchecked, and so is the descriptor's (old
+ * Kafka clients computed it wrongly): Kafka's batch CRC covers these bytes.
+ */
+static int64_t lz4_frames(const uint8_t *src, size_t len, uint8_t *dst, size_t cap, const char **error) {
+  size_t pos = 0, out = 0;
+  while (pos < len) {
+    if (len - pos < 4) return *error = "lz4: truncated frame header", -1;
+    uint32_t magic = le32_read(src + pos);
+    if ((magic & 0xfffffff0u) == 0x184D2A50u) {
+      if (len - pos < 8 || len - pos - 8 < le32_read(src + pos + 4)) return *error = "lz4: truncated skippable frame", -1;
+      pos += 8 + (size_t)le32_read(src + pos + 4);
+      continue;
+    }
+    if (magic != 0x184D2204u) return *error = "lz4: not an LZ4 frame (bad magic number)", -1;
+    if (len - pos < 7) return *error = "lz4: truncated frame header", -1;
+    uint8_t flg = src[pos + 4], bd = src[pos + 5];
+    if ((flg >> 6) != 1) return *error = "lz4: unsupported frame version", -1;
+    if (flg & 0x01) return *error = "lz4: frames with a dictionary ID are not supported", -1;
+    unsigned bsid = (bd >> 4) & 7;
+    if (bsid < 4) return *error = "lz4: invalid block maximum size", -1;
+    size_t block_max = (size_t)1 << (2 * bsid + 8);
+    int independent = (flg & 0x20) != 0, block_sums = (flg & 0x10) != 0;
+    pos += 7 + ((flg & 0x08) ? 8 : 0);
+    if (pos > len) return *error = "lz4: truncated frame header", -1;
+    size_t frame_start = out;
+    for (;;) {
+      if (len - pos < 4) return *error = "lz4: truncated block", -1;
+      uint32_t bs = le32_read(src + pos);
+      pos += 4;
+      if (bs == 0) break;
+      size_t size = bs & 0x7fffffffu;
+      if (size > block_max || len - pos < size + (block_sums ? 4 : 0)) return *error = "lz4: block larger than the frame allows or truncated", -1;
+      if (dst == NULL) {
+        out += (bs & 0x80000000u) ? size : block_max;
+      } else if (bs & 0x80000000u) {
+        if (cap - out < size) return *error = "lz4: output too small", -1;
+        memcpy(dst + out, src + pos, size);
+        out += size;
+      } else {
+        int room = cap - out > block_max ? (int)block_max : (int)(cap - out);
+        int d = independent ? LZ4_decompress_safe((const char *)src + pos, (char *)dst + out, (int)size, room)
+                            : LZ4_decompress_safe_usingDict((const char *)src + pos, (char *)dst + out, (int)size, room, (const char *)dst + frame_start, (int)(out - frame_start));
+        if (d < 0) return *error = "lz4: corrupt compressed block", -1;
+        out += (size_t)d;
+      }
+      pos += size + (block_sums ? 4 : 0);
+    }
+    if (flg & 0x04) {
+      if (len - pos < 4) return *error = "lz4: truncated content checksum", -1;
+      pos += 4;
+    }
+  }
+  return (int64_t)out;
+}
+
+/* lz4DecompressBound(src): the most bytes the frames in src decompress to. */
+static napi_value lz4_decompress_bound(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  void *src = NULL;
+  size_t n = 0;
+  const char *error = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !typed(env, argv[0], napi_uint8_array, &src, &n)) {
+    napi_throw_type_error(env, NULL, "lz4DecompressBound: expected a Uint8Array");
+    return NULL;
+  }
+  int64_t bound = lz4_frames(src, n, NULL, 0, &error);
+  if (bound < 0) {
+    napi_throw_error(env, "LOGFS_E_LZ4", error);
+    return NULL;
+  }
+  napi_create_int64(env, bound, &result);
+  return result;
+}
+
+/* lz4Decompress(src, dst): decompresses the frames in src into dst; returns the bytes written. */
+static napi_value lz4_decompress(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], result;
+  void *src = NULL, *dst = NULL;
+  size_t n = 0, cap = 0;
+  const char *error = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !typed(env, argv[0], napi_uint8_array, &src, &n) || !typed(env, argv[1], napi_uint8_array, &dst, &cap)) {
+    napi_throw_type_error(env, NULL, "lz4Decompress: expected (Uint8Array, Uint8Array)");
+    return NULL;
+  }
+  int64_t written = lz4_frames(src, n, dst, cap, &error);
+  if (written < 0) {
+    napi_throw_error(env, "LOGFS_E_LZ4", error);
+    return NULL;
+  }
+  napi_create_int64(env, written, &result);
+  return result;
+}
+#endif
 
 static napi_value scan_lines(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -527,6 +868,11 @@ NAPI_MODULE_INIT() {
       {"encodeRecordBatch", NULL, encode_record_batch, NULL, NULL, NULL, napi_default, NULL},
       {"scanLines", NULL, scan_lines, NULL, NULL, NULL, napi_default, NULL},
       {"frameLines", NULL, frame_lines, NULL, NULL, NULL, napi_default, NULL},
+#ifdef LOGFS_LZ4
+      {"lz4DecompressBound", NULL, lz4_decompress_bound, NULL, NULL, NULL, napi_default, NULL},
+      {"lz4Decompress", NULL, lz4_decompress, NULL, NULL, NULL, napi_default, NULL},
+      {"lz4Compress", NULL, lz4_compress, NULL, NULL, NULL, napi_default, NULL},
+#endif
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

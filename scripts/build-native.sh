@@ -4,8 +4,9 @@
 #  - native/logfs-fuse.c → dist/native/logfs-fuse.node: fuse-native's binding plus the fast write
 #    path. Without it logfsd runs on stock fuse-native and says so in its log (docs/filesystem.md,
 #    "The fast write path").
-#  - native/logfs-gateway.c → dist/native/logfs-gateway.node: CRC-32C for produced Kafka batches. Without
-#    it the JavaScript version is used (gateway/kafkajs-crc32c.ts).
+#  - native/logfs-gateway.c → dist/native/logfs-gateway.node: checksums, line framing, Kafka batch
+#    encoding and Kafka's LZ4 codec (gateway/native.ts). Without it the JavaScript versions are used
+#    and LZ4 compression cannot be configured.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +26,14 @@ build() {
   echo "build-native: built $out" >&2
 }
 
-build logfs-gateway -lpthread
+# Kafka's LZ4 codec when liblz4's headers are there (Debian's liblz4-dev, which setup installs);
+# without them the module lacks it, and configuring compression lz4 is refused.
+if [ -f /usr/include/lz4.h ]; then
+  build logfs-gateway -DLOGFS_LZ4 -lpthread -llz4
+else
+  echo "build-native: lz4.h not found (apt-get install liblz4-dev): building without LZ4 compression" >&2
+  build logfs-gateway -lpthread
+fi
 
 napi_macros=$(cd "$ROOT" && node -p "require('path').dirname(require.resolve('napi-macros/napi-macros.h'))")
 # The module prints the directory (binding.gyp's way of asking).

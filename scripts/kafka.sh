@@ -4,7 +4,7 @@
 # come from Maven Central via `mvn`, kcat (optional, used for readiness checks)
 # from Debian's packages.
 #
-# Usage: scripts/kafka.sh install|start|stop [--wipe]|status|--help
+# Usage: scripts/kafka.sh install|start|stop [--wipe]|status|datadir|--help
 set -euo pipefail
 
 KAFKA_VERSION=${LOGFS_KAFKA_VERSION:-4.3.1}
@@ -57,6 +57,7 @@ Commands:
   stop [--wipe]  stop the broker (SIGTERM, SIGKILL after ${STOP_TIMEOUT}s); --wipe also
                  deletes the data dir
   status         print the address and exit 0 if the broker is up, else exit 1
+  datadir        print the directory of the topic partitions' log files
   -h, --help     this help
 
 Environment:
@@ -474,6 +475,7 @@ main() {
     start) [[ $# -eq 0 ]] || die "start takes no options"; start_kafka ;;
     stop) stop_kafka "$@" ;;
     status) status_kafka ;;
+    datadir) echo "$STORE_DIR" ;;
     -h|--help|help) usage ;;
     "") usage >&2; exit 2 ;;
     *) log "unknown command '$cmd'"; usage >&2; exit 2 ;;

@@ -29,7 +29,8 @@ apt_install() {
 runtime() {
   command -v node >/dev/null || die "Node.js 20 or newer is required"
   # gcc + libc6-dev build logFS's FUSE binding (native/logfs-fuse.c, the fast write path).
-  apt_install libfuse2 fuse3 gcc libc6-dev
+  # liblz4-dev: Kafka's LZ4 codec in the gateway's native module (compression: lz4).
+  apt_install libfuse2 fuse3 gcc libc6-dev liblz4-dev
   [ -e /dev/fuse ] || as_root modprobe fuse || die "/dev/fuse is missing and the fuse module cannot be loaded"
   cd "$ROOT"
   # npm install only when the lock file changed since the last install.
@@ -58,7 +59,8 @@ test_deps() {
   # `logger`. The tests and benchmarks run their own rsyslogd with a private config; on a host
   # with systemd, installing rsyslog also enables the system one (Debian's default syslog daemon).
   # chromium: the web console's browser test (driven by playwright-core, never a downloaded browser).
-  apt_install kcat bsdutils openssl rsyslog rsyslog-kafka chromium
+  # lz4: the reference LZ4 tool, which the codec test (test/unit/lz4.test.ts) checks logFS's against.
+  apt_install kcat bsdutils openssl rsyslog rsyslog-kafka chromium lz4
   # For the `python3` on PATH (which need not be Debian's): msgpack for the interop test,
   # cryptography for the encryption test (it opens sealed records with AES-GCM on its own).
   for mod in msgpack cryptography; do

@@ -1,9 +1,11 @@
 /**
  * Kafka RecordBatch v2 (magic 2, https://kafka.apache.org/documentation/#recordbatch) built in
- * one exactly sized buffer from records that are already encoded: no compression, no headers,
- * every record with the batch's timestamp. The CRC-32C covers everything from `attributes` on.
+ * one exactly sized buffer from records that are already encoded: no headers, every record with the
+ * batch's timestamp; uncompressed, or (encodePackedRecordBatch, in C) LZ4-compressed. The CRC-32C covers everything from `attributes` on.
  */
 import { crc32c } from '../kafkajs-crc32c.js';
+import { LogfsError } from '../../core/errors.js';
+import { lz4Available, LZ4_UNAVAILABLE } from '../lz4.js';
 import { nativeGateway } from '../native.js';
 
 /** Bytes of the batch header in front of the first record. */
@@ -124,18 +126,25 @@ export function encodePackedRecordBatchJs(r: PackedRecords, timestamp: number, p
   return encodeRecordBatch(keys, values, timestamp, producer);
 }
 
+/** Compression types of a batch's attributes that the wire producer writes. */
+export const COMPRESSION_NONE = 0;
+export const COMPRESSION_LZ4 = 3;
+export type WireCompression = typeof COMPRESSION_NONE | typeof COMPRESSION_LZ4;
+
 /**
  * One RecordBatch of packed records, as encodeRecordBatch writes it: in C (native/logfs-gateway.c)
  * when built, with no object per record, else encodePackedRecordBatchJs. With `out`, written into
  * it when it fits (the result is then a view of it), so that the caller can reuse the memory.
+ * With COMPRESSION_LZ4 the records are Kafka's LZ4 frame (../lz4.ts), which only the C build writes.
  */
-export const encodePackedRecordBatch: (r: PackedRecords, timestamp: number, producer: BatchProducer, out?: Buffer) => Buffer = nativeGateway
-  ? (r, timestamp, producer, out) => {
-      const native = nativeGateway!;
-      if (out !== undefined) {
-        const n = native.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, timestamp, producer.producerId, producer.producerEpoch, producer.baseSequence, out);
-        if (n >= 0) return out.subarray(0, n);
-      }
-      return native.encodeRecordBatch(r.source, r.starts, r.lengths, r.keyIndex, r.keys, timestamp, producer.producerId, producer.producerEpoch, producer.baseSequence);
-    }
-  : encodePackedRecordBatchJs;
+export function encodePackedRecordBatch(r: PackedRecords, timestamp: number, producer: BatchProducer, out?: Buffer, compression: WireCompression = COMPRESSION_NONE): Buffer {
+  const native = nativeGateway;
+  if (compression === COMPRESSION_LZ4 && !lz4Available) throw new LogfsError('LOGFS_E_CONFIG', LZ4_UNAVAILABLE);
+  if (native === undefined) return encodePackedRecordBatchJs(r, timestamp, producer);
+  const args = [r.source, r.starts, r.lengths, r.keyIndex, r.keys, timestamp, producer.producerId, producer.producerEpoch, producer.baseSequence] as const;
+  if (out !== undefined) {
+    const n = native.encodeRecordBatch(...args, out, compression) as number;
+    if (n >= 0) return out.subarray(0, n);
+  }
+  return native.encodeRecordBatch(...args, undefined, compression) as Buffer;
+}

@@ -23,7 +23,8 @@ import {
   type PartitionMetadata,
   type ProducePartition,
 } from './protocol.js';
-import { encodePackedRecordBatch, nextSequence, type PackedRecords } from './record-batch.js';
+import { COMPRESSION_LZ4, COMPRESSION_NONE, encodePackedRecordBatch, nextSequence, type PackedRecords, type WireCompression } from './record-batch.js';
+import { lz4Available, LZ4_UNAVAILABLE } from '../lz4.js';
 
 export const WIRE_PRODUCER_DEFAULTS = {
   /** Metadata older than this is refreshed before a send (kafkajs' metadataMaxAge). */
@@ -41,6 +42,8 @@ export interface WireProducerOptions {
   clientId: string;
   connectionTimeoutMs: number;
   requestTimeoutMs: number;
+  /** Compression of the batches: none (default) or lz4 (needs the native module built with liblz4). */
+  compression?: 'none' | 'lz4' | 'gzip';
 }
 
 export interface WireRecord {
@@ -135,12 +138,17 @@ export class WireProducer {
   private sendBuffers: Buffer[] = [];
   private sendAnswered = true;
   private closed = false;
+  private readonly compression: WireCompression;
 
   constructor(
     private readonly opts: WireProducerOptions,
     private readonly hooks: WireProducerHooks,
   ) {
     if (opts.brokers.length === 0) throw new KafkaWireError('the wire producer needs at least one broker', { retriable: false });
+    const compression = opts.compression ?? 'none';
+    if (compression === 'gzip') throw new KafkaWireError('the wire producer does not write gzip: use compression "lz4" or "none", or client "kafkajs"', { retriable: false });
+    if (compression === 'lz4' && !lz4Available) throw new KafkaWireError(LZ4_UNAVAILABLE, { retriable: false });
+    this.compression = compression === 'lz4' ? COMPRESSION_LZ4 : COMPRESSION_NONE;
   }
 
   /**
@@ -347,7 +355,7 @@ export class WireProducer {
       // Large batches go into reused memory; small ones (a few lines, many partitions) get their
       // own buffer of their size, as the garbage they leave is small.
       const out = w.valueBytes >= BATCH_BUFFER_BYTES / 4 ? (this.batchBuffers.pop() ?? Buffer.allocUnsafeSlow(BATCH_BUFFER_BYTES)) : undefined;
-      const encoded = encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }, out);
+      const encoded = encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }, out, this.compression);
       if (out !== undefined) {
         // When it did not fit (long lines), the batch has a buffer of its own and `out` is unused.
         if (encoded.buffer === out.buffer) this.sendBuffers.push(out);

@@ -16,9 +16,9 @@ async function createTopic(partitions: number, configEntries: { name: string; va
   return topic;
 }
 
-function producer(errors: unknown[] = []): WireProducer {
+function producer(errors: unknown[] = [], compression: 'none' | 'lz4' = 'none'): WireProducer {
   return new WireProducer(
-    { brokers: [KAFKA], clientId: 'logfs-wire-test', connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000 },
+    { brokers: [KAFKA], clientId: 'logfs-wire-test', connectionTimeoutMs: 3_000, requestTimeoutMs: 10_000, compression },
     { retrying: (err) => errors.push(err), tooLarge: (err) => errors.push(err) },
   );
 }
@@ -84,6 +84,42 @@ describe('wire producer', () => {
     }
     expectExactlyOnceInOrder(await readBack(topic), 37, 100_000, 3);
   });
+
+  it('ships LZ4-compressed batches: the broker keeps them compressed, kcat (librdkafka) and kafkajs read every record', async () => {
+    const topic = await createTopic(3);
+    const p = producer([], 'lz4');
+    open.push(p);
+    // Log-like values: compressible, as real lines are.
+    const padded = (rs: WireRecord[]): WireRecord[] => rs.map((r) => ({ key: r.key, value: Buffer.from(`${r.value.toString()} ${'GET /api/v1/items 200 '.repeat(8)}`) }));
+    let rawBytes = 0;
+    for (let sent = 0; sent < 100_000; sent += 10_000) {
+      const batch = padded(records(37, sent, 10_000));
+      rawBytes += batch.reduce((n, r) => n + r.value.length, 0);
+      expect(await p.send(new Map([[topic, batch]]), stop.signal)).toBe('ok');
+    }
+    // readBack's value is the first word: "<instance>:<sequence>".
+    expectExactlyOnceInOrder(await readBack(topic), 37, 100_000, 3);
+    const whole = await sh(`kcat -b ${KAFKA} -C -t ${topic} -p 0 -o beginning -c 1 -e -q -f '%s'`);
+    expect(whole).toMatch(new RegExp(`^i-\\d+:0 ${'GET /api/v1/items 200 '.repeat(8)}$`));
+    // On the broker's disk: a fraction of the values' bytes (uncompressed, the records alone would take more than them).
+    const dir = (await sh(`${ROOT}/scripts/kafka.sh datadir`, { env: kafkaEnv })).trim();
+    const logBytes = Number((await sh(`cat ${dir}/${topic}-*/*.log | wc -c`)).trim());
+    expect(logBytes).toBeGreaterThan(0);
+    expect(logBytes).toBeLessThan(rawBytes / 4);
+    // kafkajs, through logFS's codec (gateway/kafkajs-lz4.ts).
+    const consumer = kafkaClient().consumer({ groupId: randomName('lz4-') });
+    await consumer.connect();
+    try {
+      await consumer.subscribe({ topic, fromBeginning: true });
+      let n = 0;
+      await new Promise<void>((resolve, reject) => {
+        consumer.run({ eachBatch: async ({ batch }) => { n += batch.messages.length; if (n >= 100_000) resolve(); } }).catch(reject);
+      });
+      expect(n).toBe(100_000);
+    } finally {
+      await consumer.disconnect();
+    }
+  }, 120_000);
 
   it('loses and duplicates nothing when the broker restarts mid-stream', async () => {
     const topic = await createTopic(3);
