@@ -39,7 +39,7 @@ const LINE_BYTES = 100;
 
 // ---- options -------------------------------------------------------------------------------------
 
-const SECTIONS = ['kafka', 'latency', 'embedded', 'tmpfs', 'blksize', 'fuse-options', 'kafkajs', 'kcat'] as const;
+const SECTIONS = ['kafka', 'latency', 'lz4', 'embedded', 'tmpfs', 'blksize', 'fuse-options', 'kafkajs', 'kcat'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const OptionsSchema = z.strictObject({
@@ -335,6 +335,12 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
       for (const r of run.results) if (r.config === 'kafka' && r.peakRssBytes) run.peakRssDefault = Math.max(run.peakRssDefault, r.peakRssBytes);
     });
   }
+  if (want('lz4') && ctx.broker) {
+    // gateway.kafka.compression lz4 (not the default): what compressing the batches buys.
+    await withLogfsd(ctx, res, 'kafka-lz4', { gateway: { kafka: { compression: 'lz4' } } }, async (p) => {
+      for (const w of all) run.results.push(await runWorkload(ctx, 'kafka, lz4', { kind: 'logfsd', logfsd: p, kafka: true }, w));
+    });
+  }
   if (want('embedded')) {
     await withLogfsd(ctx, res, 'embedded', {}, async (p) => {
       for (const w of all) run.results.push(await runWorkload(ctx, 'embedded', { kind: 'logfsd', logfsd: p, kafka: false }, w));
@@ -518,6 +524,9 @@ function targetsTable(run: Run): string {
       got === undefined ? '—' : got >= w.target.value ? 'PASS' : 'FAIL',
     ]);
   }
+  const lz4 = run.results.find((x) => x.config === 'kafka, lz4' && x.workload.id === 'd');
+  const lz4Mb = lz4 ? pathRate(lz4).mb : undefined;
+  if (lz4Mb !== undefined) rows.push(['for scale: d with gateway.kafka.compression lz4 (not the default)', `${formatNumber(lz4Mb)} MB/s`, '—']);
   // What Kafka alone takes from a C client on this host, uncompressed as logfsd produces.
   const alone = run.kcat.find((k) => k.compression === 'none');
   if (alone) {

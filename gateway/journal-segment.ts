@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { LogfsError } from '../core/errors.js';
-import { crc32Verify } from './native.js';
+import { crc32Verify, scanEntries } from './native.js';
 
 export const SEGMENT_MAGIC = Buffer.from('LOGFSJ01', 'latin1');
 export const FORMAT_VERSION = 1;
@@ -264,6 +264,11 @@ export async function readSegmentRun(
   opts: ReadRunOptions = {},
 ): Promise<SegmentRun> {
   const fh = await fsp.open(seg.path, 'r');
+  // One entry takes at least ENTRY_HEADER_BYTES + 1 bytes: no more places than that are needed.
+  const places = Math.max(1, Math.min(maxEntries, Math.floor((seg.size - position) / (ENTRY_HEADER_BYTES + 1)) + 1));
+  const starts = new Int32Array(places);
+  const lengths = new Int32Array(places);
+  const scan = new Int32Array(4);
   try {
     // Room for the wanted bytes and their framing, plus what is skipped (up to INDEX_STRIDE - 1
     // entries); read again, larger, when the first entry alone does not fit.
@@ -278,42 +283,22 @@ export async function readSegmentRun(
         got += bytesRead;
       }
       if (got < want) throw new Error(`short read at offset ${position + got} of ${seg.path}: file shrank underneath the journal`);
-      const starts: number[] = [];
-      const lengths: number[] = [];
-      let pos = 0;
-      let skipped = 0;
-      let payload = 0;
-      let needMore = 0;
-      while (pos < got && starts.length < maxEntries) {
-        if (pos + ENTRY_HEADER_BYTES > got) {
-          needMore = pos + ENTRY_HEADER_BYTES;
-          break;
-        }
-        const len = bytes.readUInt32BE(pos);
-        if (position + pos + ENTRY_HEADER_BYTES + len > seg.size) throw corrupt(seg.path, position + pos, 'entry past the written end');
-        if (pos + ENTRY_HEADER_BYTES + len > got) {
-          needMore = pos + ENTRY_HEADER_BYTES + len;
-          break;
-        }
-        if (skipped < skip) skipped++;
-        else {
-          if (starts.length > 0 && payload + len > maxBytes) break;
-          starts.push(pos + ENTRY_HEADER_BYTES);
-          lengths.push(len);
-          payload += len;
-        }
-        pos += ENTRY_HEADER_BYTES + len;
-      }
-      if (starts.length === 0 && needMore > 0) {
+      scanEntries(bytes, got, seg.size - position, skip, maxEntries, maxBytes, starts, lengths, scan);
+      const count = scan[0]!;
+      const pos = scan[1]!;
+      const needMore = scan[2]!;
+      const past = scan[3]!;
+      if (past) throw corrupt(seg.path, position + pos, 'entry past the written end');
+      if (count === 0 && needMore > 0) {
         if (position + needMore > seg.size) throw corrupt(seg.path, position + pos, 'entry header past the written end');
         // The first wanted entry (or the skipped ones) did not fit: at least twice as much.
         want = Math.min(seg.size - position, Math.max(needMore, 2 * want));
         continue;
       }
-      const first = starts.length > 0 ? starts[0]! - ENTRY_HEADER_BYTES : pos;
+      const first = count > 0 ? starts[0]! - ENTRY_HEADER_BYTES : pos;
       const bad = crc32Verify(bytes, first, pos);
       if (bad >= 0) throw corrupt(seg.path, position + bad, 'checksum mismatch');
-      return { bytes, starts: Int32Array.from(starts), lengths: Int32Array.from(lengths), count: starts.length, endPosition: position + pos };
+      return { bytes, starts: starts.subarray(0, count), lengths: lengths.subarray(0, count), count, endPosition: position + pos };
     }
   } finally {
     await fh.close();

@@ -13,9 +13,10 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Backoff, sleep } from '../core/retry.js';
 import type { GatewayConfig } from './config.js';
-import { JournalEntryDecoder, type JournalEntry } from './journal-entry.js';
+import { decodeJournalEntry, JournalEntryDecoder, type JournalEntry } from './journal-entry.js';
 import type { TopicSettings } from './kafka-producer-protocol.js';
 import { packWireRecords, WireProducer, type PackedBatch, type WireRecord } from './kafka-wire/index.js';
+import { groupEntries } from './native.js';
 
 export function kafkaLogCreator(log: Logger) {
   return () =>
@@ -119,8 +120,10 @@ export class KafkaProducerSession {
   private connected = false;
   /** The built-in producer when `kafka.client` is 'wire' (created at the first send). */
   private wire: WireProducer | undefined;
-  /** Reads the journal entries' headers of sendEntries, remembering the last one's topic and key. */
+  /** Reads the journal entries' headers of send, remembering the last one's topic and key. */
   private readonly entryHeaders = new JournalEntryDecoder();
+  /** groupEntries' [start, length] of each distinct entry header of a run. */
+  private readonly entryHeaderPlaces = new Int32Array(2 * 4096);
   /** Failed rounds of the wire send in progress (the first is logged even when not connected). */
   private wireRetries = 0;
 
@@ -192,44 +195,67 @@ export class KafkaProducerSession {
       for (let i = 0; i < lengths.length; i++) payloads[i] = bytes.subarray(starts[i]!, starts[i]! + lengths[i]!);
       return { lsn, payloads };
     }
-    const topics: PackedBatch['topics'] = new Map();
+    // In place: each entry's place becomes its record's (groupEntries moves them past the header).
+    const count = lengths.length;
+    const group = new Int32Array(count);
+    const headers = this.entryHeaderPlaces;
+    const distinct = groupEntries(bytes, starts, lengths, count, group, headers);
+    if (distinct < 0) return this.prepareEntriesOneByOne(lsn, bytes, starts, lengths);
+    const groups: PackedBatch['groups'] = new Array(distinct);
+    for (let g = 0; g < distinct; g++) {
+      const at = headers[2 * g]!;
+      const e = decodeJournalEntry(bytes.subarray(at, at + headers[2 * g + 1]! + 8));
+      groups[g] = { topic: e.topic, key: e.key };
+    }
     const undecodable: SendOutcome['undecodable'] = [];
-    const decoder = this.entryHeaders;
     let total = 0;
-    let delivered = 0;
-    let lastTopic: string | undefined;
-    let list: { keys: string[]; starts: number[]; lengths: number[] } | undefined;
+    let kept = 0;
+    for (let i = 0; i < count; i++) {
+      if (group[i]! < 0) {
+        // It passed its checksum, so a bug or a format change, not a torn write: it can never be
+        // delivered; counted and logged (as in send) rather than stopping every stream.
+        undecodable.push({ lsn: lsn + i, error: undecodableReason(bytes.subarray(starts[i]!, starts[i]! + lengths[i]!)) });
+        continue;
+      }
+      if (kept !== i) {
+        group[kept] = group[i]!;
+        starts[kept] = starts[i]!;
+        lengths[kept] = lengths[i]!;
+      }
+      total += lengths[i]!;
+      kept++;
+    }
+    const packed: PackedBatch = { source: bytes, groups, group: group.subarray(0, kept), starts: starts.subarray(0, kept), lengths: lengths.subarray(0, kept) };
+    return { lsn, packed, delivered: kept, bytes: total, undecodable };
+  }
+
+  /** prepareEntries for a run of more distinct topics and keys than groupEntries numbers (4096). */
+  private prepareEntriesOneByOne(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array): PreparedEntries {
+    const byTopic = new Map<string, WireRecord[]>();
+    const undecodable: SendOutcome['undecodable'] = [];
+    let total = 0;
     for (let i = 0; i < lengths.length; i++) {
-      const start = starts[i]!;
-      const end = start + lengths[i]!;
-      let valueStart: number;
+      let e: JournalEntry;
       try {
-        valueStart = decoder.headerAt(bytes, start, end);
+        e = this.entryHeaders.decode(bytes.subarray(starts[i]!, starts[i]! + lengths[i]!));
       } catch (err) {
-        // As in send: passed its checksum, so a bug or a format change; counted, never sent.
         undecodable.push({ lsn: lsn + i, error: errorMessage(err) });
         continue;
       }
-      const topic = decoder.topic;
-      if (topic !== lastTopic || list === undefined) {
-        list = topics.get(topic);
-        if (!list) topics.set(topic, (list = { keys: [], starts: [], lengths: [] }));
-        lastTopic = topic;
-      }
-      list.keys.push(decoder.key);
-      list.starts.push(valueStart);
-      list.lengths.push(end - valueStart);
-      total += end - valueStart;
-      delivered += 1;
+      let list = byTopic.get(e.topic);
+      if (!list) byTopic.set(e.topic, (list = []));
+      list.push(e);
+      total += e.value.length;
     }
-    return { lsn, packed: { source: bytes, topics }, delivered, bytes: total, undecodable };
+    const packed = packWireRecords(byTopic);
+    return { lsn, packed, delivered: packed.starts.length, bytes: total, undecodable };
   }
 
   /** The rest of sendEntries: produce prepared entries until Kafka acknowledges them (as send). */
   async sendPrepared(prepared: PreparedEntries, signal: AbortSignal): Promise<SendOutcome> {
     if ('payloads' in prepared) return this.send(prepared.lsn, prepared.payloads, signal);
     const { packed, delivered, bytes, undecodable } = prepared;
-    const result = packed.topics.size > 0 ? await this.sendWire(packed, signal) : 'ok';
+    const result = packed.starts.length > 0 ? await this.sendWire(packed, signal) : 'ok';
     return { result, delivered, bytes, undecodable };
   }
 
@@ -301,7 +327,7 @@ export class KafkaProducerSession {
     for (;;) {
       if (signal.aborted) return 'stopped';
       try {
-        await this.ensureTopics([...batch.topics.keys()]);
+        await this.ensureTopics([...new Set(batch.groups.map((g) => g.topic))]);
         break;
       } catch (err) {
         const delay = backoff.next();
@@ -355,5 +381,15 @@ export class KafkaProducerSession {
       this.producer = producer;
     }
     return this.producer;
+  }
+}
+
+/** Why decodeJournalEntry refuses `entry`. */
+function undecodableReason(entry: Buffer): string {
+  try {
+    decodeJournalEntry(entry);
+    return 'not a journal entry of format 1';
+  } catch (err) {
+    return errorMessage(err);
   }
 }

@@ -49,6 +49,16 @@ export interface NativeGateway {
   scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number];
   /** Frames the lines of src[start, end) as journal entries of plain lines into dst from `at` (logfs-gateway.c); returns where they end. */
   frameLines(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, header: Uint8Array, prefix: Uint8Array, seq: number, ts: number): number;
+  /**
+   * The framing walk of readSegmentRun over bytes[0, got) (logfs-gateway.c, scanEntries): payload
+   * places into starts/lengths; result = [count, position after, bytes needed, 1 if past limit].
+   */
+  scanEntries(bytes: Uint8Array, got: number, limit: number, skip: number, maxEntries: number, maxBytes: number, starts: Int32Array, lengths: Int32Array, result: Int32Array): void;
+  /**
+   * Moves each journal entry's place onto its record and numbers its distinct headers
+   * (logfs-gateway.c, groupEntries); returns how many, or -1 when more than headers can hold.
+   */
+  groupEntries(bytes: Uint8Array, starts: Int32Array, lengths: Int32Array, count: number, group: Int32Array, headers: Int32Array): number;
   /** True when crc32c uses the CPU's crc32 instruction. */
   hardware(): boolean;
 }
@@ -101,3 +111,94 @@ export function crc32VerifyJs(bytes: Uint8Array, start: number, end: number): nu
 }
 
 export const crc32Verify: (bytes: Uint8Array, start: number, end: number) => number = nativeGateway?.crc32Verify ?? crc32VerifyJs;
+
+/** scanEntries in JavaScript (the same walk, one entry at a time). */
+export function scanEntriesJs(bytes: Uint8Array, got: number, limit: number, skip: number, maxEntries: number, maxBytes: number, starts: Int32Array, lengths: Int32Array, result: Int32Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const max = Math.min(maxEntries, starts.length);
+  let pos = 0;
+  let skipped = 0;
+  let payload = 0;
+  let need = 0;
+  let count = 0;
+  let past = 0;
+  while (pos < got && count < max) {
+    if (pos + 8 > got) {
+      need = pos + 8;
+      break;
+    }
+    const len = view.getUint32(pos);
+    if (pos + 8 + len > limit) {
+      past = 1;
+      break;
+    }
+    if (pos + 8 + len > got) {
+      need = pos + 8 + len;
+      break;
+    }
+    if (skipped < skip) skipped++;
+    else {
+      if (count > 0 && payload + len > maxBytes) break;
+      starts[count] = pos + 8;
+      lengths[count] = len;
+      count++;
+      payload += len;
+    }
+    pos += 8 + len;
+  }
+  result[0] = count;
+  result[1] = pos;
+  result[2] = Math.min(need, 0x7fffffff);
+  result[3] = past;
+}
+
+export const scanEntries = nativeGateway?.scanEntries ?? scanEntriesJs;
+
+/** groupEntries in JavaScript. */
+export function groupEntriesJs(bytes: Uint8Array, starts: Int32Array, lengths: Int32Array, count: number, group: Int32Array, headers: Int32Array): number {
+  const maxGroups = Math.min(headers.length >> 1, 4096);
+  let groups = 0;
+  let last = -1;
+  const same = (a: number, b: number, n: number): boolean => {
+    for (let k = 0; k < n; k++) if (bytes[a + k] !== bytes[b + k]) return false;
+    return true;
+  };
+  for (let i = 0; i < count; i++) {
+    const s = starts[i]!;
+    const l = lengths[i]!;
+    let hl = 0;
+    if (l >= 11 && bytes[s] === 1 && 3 + bytes[s + 1]! <= l) hl = 3 + bytes[s + 1]! + bytes[s + 2 + bytes[s + 1]!]!;
+    if (hl === 0 || hl + 8 > l) {
+      group[i] = -1;
+      continue;
+    }
+    let g = -1;
+    if (last >= 0 && headers[2 * last + 1] === hl && same(headers[2 * last]!, s, hl)) g = last;
+    else {
+      for (let k = 0; k < groups; k++) {
+        if (headers[2 * k + 1] === hl && same(headers[2 * k]!, s, hl)) {
+          g = k;
+          break;
+        }
+      }
+      if (g < 0) {
+        if (groups === maxGroups) return -1;
+        headers[2 * groups] = s;
+        headers[2 * groups + 1] = hl;
+        g = groups++;
+      }
+    }
+    group[i] = g;
+    last = g;
+  }
+  for (let i = 0; i < count; i++) {
+    const g = group[i]!;
+    if (g < 0) continue;
+    const hl = headers[2 * g + 1]!;
+    starts[i]! += hl + 8;
+    lengths[i]! -= hl + 8;
+  }
+  return groups;
+}
+
+export const groupEntries = nativeGateway?.groupEntries ?? groupEntriesJs;

@@ -676,6 +676,153 @@ static napi_value lz4_decompress(napi_env env, napi_callback_info info) {
 }
 #endif
 
+/*
+ * scanEntries(bytes, got, limit, skip, maxEntries, maxBytes, starts, lengths, result): the framing
+ * walk of readSegmentRun (journal-segment.ts, which documents it) over bytes[0, got), read from a
+ * segment whose written end is `limit` bytes on: skips `skip` entries, then puts where each wanted
+ * entry's payload starts and its length into starts and lengths (Int32Array), up to maxEntries and
+ * maxBytes of payload (the first always). result (Int32Array of 4): [count, position after the last
+ * entry walked, bytes needed when an entry runs past `got` (0 when none), 1 when an entry runs past
+ * `limit`]. In JavaScript each entry cost two array pushes, and the arrays a copy each.
+ */
+static napi_value scan_entries(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  void *bytes_v = NULL, *starts_v = NULL, *lens_v = NULL, *result_v = NULL;
+  size_t bytes_len = 0, cap = 0, cap2 = 0, result_len = 0;
+  int64_t got = 0, limit = 0, skip = 0, max_entries = 0, max_bytes = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9 || !typed(env, argv[0], napi_uint8_array, &bytes_v, &bytes_len) ||
+      napi_get_value_int64(env, argv[1], &got) != napi_ok || napi_get_value_int64(env, argv[2], &limit) != napi_ok ||
+      napi_get_value_int64(env, argv[3], &skip) != napi_ok || napi_get_value_int64(env, argv[4], &max_entries) != napi_ok ||
+      napi_get_value_int64(env, argv[5], &max_bytes) != napi_ok || !typed(env, argv[6], napi_int32_array, &starts_v, &cap) ||
+      !typed(env, argv[7], napi_int32_array, &lens_v, &cap2) || !typed(env, argv[8], napi_int32_array, &result_v, &result_len)) {
+    napi_throw_type_error(env, NULL, "scanEntries: expected (Uint8Array, got, limit, skip, maxEntries, maxBytes, Int32Array, Int32Array, Int32Array)");
+    return NULL;
+  }
+  if (got < 0 || (uint64_t)got > bytes_len || got > 0x7fffffff || result_len < 4 || cap2 < cap) {
+    napi_throw_range_error(env, NULL, "scanEntries: got must lie within the bytes (below 2 GiB), result must hold 4 and lengths as many as starts");
+    return NULL;
+  }
+  const uint8_t *b = bytes_v;
+  int32_t *starts = starts_v, *lens = lens_v, *result = result_v;
+  int64_t pos = 0, skipped = 0, payload = 0, need = 0, count = 0, past = 0;
+  if (max_entries > (int64_t)cap) max_entries = (int64_t)cap;
+  while (pos < got && count < max_entries) {
+    if (pos + 8 > got) {
+      need = pos + 8;
+      break;
+    }
+    int64_t len = read_be32(b + pos);
+    if (pos + 8 + len > limit) {
+      past = 1;
+      break;
+    }
+    if (pos + 8 + len > got) {
+      need = pos + 8 + len;
+      break;
+    }
+    if (skipped < skip) {
+      skipped++;
+    } else {
+      if (count > 0 && payload + len > max_bytes) break;
+      starts[count] = (int32_t)(pos + 8);
+      lens[count] = (int32_t)len;
+      count++;
+      payload += len;
+    }
+    pos += 8 + len;
+  }
+  result[0] = (int32_t)count;
+  result[1] = (int32_t)pos;
+  result[2] = need > 0x7fffffff ? 0x7fffffff : (int32_t)need;
+  result[3] = (int32_t)past;
+  return NULL;
+}
+
+#define MAX_GROUPS 4096
+
+/*
+ * groupEntries(bytes, starts, lengths, count, group, headers): number
+ * The gateway's journal entries (gateway/journal-entry.ts: u8 format 1 | u8 topic length | topic |
+ * u8 key length | key | f64 seq | record) at bytes[starts[i], starts[i] + lengths[i]), i < count:
+ * moves starts[i] and lengths[i] onto the record (the Kafka message's value) and puts in group[i]
+ * the index of the entry's header (format, topic and key) among the distinct ones of the run, or -1
+ * when the entry is not one of the format. headers (Int32Array) gets each distinct header's
+ * [start, length] in bytes. Returns how many there are, or -1 when more than headers.length / 2
+ * (or 4096): then starts and lengths are left as they were and the rest is not to be used. In JavaScript this was a comparison of each entry's header
+ * with the last one's and three array pushes, the producer thread's largest cost.
+ */
+static napi_value group_entries(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  void *bytes_v = NULL, *starts_v = NULL, *lens_v = NULL, *group_v = NULL, *headers_v = NULL;
+  size_t bytes_len = 0, n1 = 0, n2 = 0, n3 = 0, nh = 0;
+  int64_t count = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || !typed(env, argv[0], napi_uint8_array, &bytes_v, &bytes_len) ||
+      !typed(env, argv[1], napi_int32_array, &starts_v, &n1) || !typed(env, argv[2], napi_int32_array, &lens_v, &n2) ||
+      napi_get_value_int64(env, argv[3], &count) != napi_ok || !typed(env, argv[4], napi_int32_array, &group_v, &n3) ||
+      !typed(env, argv[5], napi_int32_array, &headers_v, &nh)) {
+    napi_throw_type_error(env, NULL, "groupEntries: expected (Uint8Array, Int32Array, Int32Array, count, Int32Array, Int32Array)");
+    return NULL;
+  }
+  if (count < 0 || (size_t)count > n1 || (size_t)count > n2 || (size_t)count > n3) {
+    napi_throw_range_error(env, NULL, "groupEntries: count exceeds the arrays");
+    return NULL;
+  }
+  const uint8_t *b = bytes_v;
+  int32_t *starts = starts_v, *lens = lens_v, *group = group_v, *headers = headers_v;
+  size_t max_groups = nh / 2 < MAX_GROUPS ? nh / 2 : MAX_GROUPS;
+  size_t groups = 0;
+  int64_t last = -1;
+  for (int64_t i = 0; i < count; i++) {
+    int64_t s = starts[i], l = lens[i];
+    if (s < 0 || l < 0 || (uint64_t)(s + l) > bytes_len) {
+      napi_throw_range_error(env, NULL, "groupEntries: an entry lies outside the bytes");
+      return NULL;
+    }
+    const uint8_t *e = b + s;
+    int64_t hl = 0;
+    if (l >= 11 && e[0] == 1 && 3 + (int64_t)e[1] <= l) hl = 3 + (int64_t)e[1] + e[2 + e[1]];
+    if (hl == 0 || hl + 8 > l) {
+      group[i] = -1;
+      continue;
+    }
+    int64_t g = -1;
+    if (last >= 0 && headers[2 * last + 1] == hl && memcmp(b + headers[2 * last], e, (size_t)hl) == 0) {
+      g = last;
+    } else {
+      for (size_t k = 0; k < groups; k++) {
+        if (headers[2 * k + 1] == hl && memcmp(b + headers[2 * k], e, (size_t)hl) == 0) {
+          g = (int64_t)k;
+          break;
+        }
+      }
+      if (g < 0) {
+        if (groups == max_groups) {
+          napi_value r;
+          napi_create_int32(env, -1, &r);
+          return r;
+        }
+        headers[2 * groups] = (int32_t)s;
+        headers[2 * groups + 1] = (int32_t)hl;
+        g = (int64_t)groups++;
+      }
+    }
+    group[i] = (int32_t)g;
+    last = g;
+  }
+  /* Only now, so that a run with too many headers is left as it was. */
+  for (int64_t i = 0; i < count; i++) {
+    if (group[i] < 0) continue;
+    int32_t hl = headers[2 * group[i] + 1];
+    starts[i] += hl + 8;
+    lens[i] -= hl + 8;
+  }
+  napi_value r;
+  napi_create_int32(env, (int32_t)groups, &r);
+  return r;
+}
+
 static napi_value scan_lines(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -868,6 +1015,8 @@ NAPI_MODULE_INIT() {
       {"encodeRecordBatch", NULL, encode_record_batch, NULL, NULL, NULL, napi_default, NULL},
       {"scanLines", NULL, scan_lines, NULL, NULL, NULL, napi_default, NULL},
       {"frameLines", NULL, frame_lines, NULL, NULL, NULL, napi_default, NULL},
+      {"scanEntries", NULL, scan_entries, NULL, NULL, NULL, napi_default, NULL},
+      {"groupEntries", NULL, group_entries, NULL, NULL, NULL, napi_default, NULL},
 #ifdef LOGFS_LZ4
       {"lz4DecompressBound", NULL, lz4_decompress_bound, NULL, NULL, NULL, napi_default, NULL},
       {"lz4Decompress", NULL, lz4_decompress, NULL, NULL, NULL, napi_default, NULL},

@@ -61,35 +61,55 @@ export interface WireProducerHooks {
 }
 
 /**
- * Records of one send, their values in one buffer: per topic, each record's key (instance ID) and
- * where its value lies in `source`. The gateway builds this straight from the journal entries
- * the shipper hands over (kafka-producer.ts), so no record needs an object or a Buffer of its own.
+ * Records of one send, their values in one buffer: each record's topic and key (instance ID), as
+ * the index of the pair in `groups` (a send carries a handful: one per stream and instance), and
+ * where its value lies in `source`. The gateway builds this straight from the journal entries the
+ * shipper hands over (kafka-producer.ts), so no record needs an object or a Buffer of its own.
  */
 export interface PackedBatch {
   source: Buffer;
-  topics: Map<string, { keys: string[]; starts: number[]; lengths: number[] }>;
+  groups: { topic: string; key: string }[];
+  group: Int32Array;
+  starts: Int32Array;
+  lengths: Int32Array;
 }
 
 /** `byTopic` as a PackedBatch: the values copied into one buffer. */
 export function packWireRecords(byTopic: Map<string, WireRecord[]>): PackedBatch {
   let total = 0;
-  for (const records of byTopic.values()) for (const r of records) total += r.value.length;
-  const source = Buffer.allocUnsafe(total);
-  const topics: PackedBatch['topics'] = new Map();
-  let o = 0;
-  for (const [topic, records] of byTopic) {
-    const t = { keys: [] as string[], starts: [] as number[], lengths: [] as number[] };
-    for (const r of records) {
-      source.set(r.value, o);
-      t.keys.push(r.key);
-      t.starts.push(o);
-      t.lengths.push(r.value.length);
-      o += r.value.length;
-    }
-    topics.set(topic, t);
+  let n = 0;
+  for (const records of byTopic.values()) {
+    n += records.length;
+    for (const r of records) total += r.value.length;
   }
-  return { source, topics };
+  const source = Buffer.allocUnsafe(total);
+  const groups: PackedBatch['groups'] = [];
+  const index = new Map<string, number>();
+  const group = new Int32Array(n);
+  const starts = new Int32Array(n);
+  const lengths = new Int32Array(n);
+  let o = 0;
+  let i = 0;
+  for (const [topic, records] of byTopic) {
+    for (const r of records) {
+      const id = `${topic}\u0000${r.key}`;
+      let g = index.get(id);
+      if (g === undefined) {
+        index.set(id, (g = groups.length));
+        groups.push({ topic, key: r.key });
+      }
+      source.set(r.value, o);
+      group[i] = g;
+      starts[i] = o;
+      lengths[i] = r.value.length;
+      o += r.value.length;
+      i++;
+    }
+  }
+  return { source, groups, group, starts, lengths };
 }
+
+const EMPTY = new Int32Array(0);
 
 /** Reused batch buffers: their size, and how many are kept. */
 const BATCH_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -101,9 +121,9 @@ interface PartitionWork {
   source: Buffer;
   /** The partition's distinct keys, and for each record the index of its key, its value's place. */
   keys: Buffer[];
-  keyIndex: number[];
-  starts: number[];
-  lengths: number[];
+  keyIndex: Int32Array;
+  starts: Int32Array;
+  lengths: Int32Array;
   /** The records' value bytes. */
   valueBytes: number;
   packed?: PackedRecords;
@@ -195,7 +215,7 @@ export class WireProducer {
 
   private async sendUntilDone(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
     const backoff = new Backoff(WIRE_PRODUCER_DEFAULTS.backoff);
-    const topics = [...batch.topics.keys()];
+    const topics = [...new Set(batch.groups.map((g) => g.topic))];
     let work: Map<string, PartitionWork> | undefined;
     for (;;) {
       if (signal.aborted || this.closed) return 'stopped';
@@ -222,30 +242,53 @@ export class WireProducer {
   /** Records by partition; a record of an instance goes where kafkajs' default partitioner puts it. */
   private assign(batch: PackedBatch): Map<string, PartitionWork> {
     const work = new Map<string, PartitionWork>();
-    for (const [topic, records] of batch.topics) {
+    // Per (topic, key) pair, its partition's work and the key's index there: the partition and the
+    // key's bytes once per pair, then a loop over the records' numbers.
+    const slots: PartitionWork[] = [];
+    const slotOf = new Int32Array(batch.groups.length);
+    const keyOf = new Int32Array(batch.groups.length);
+    batch.groups.forEach(({ topic, key }, g) => {
       const count = (this.topicPartitions.get(topic) as PartitionMetadata[]).length;
-      // A topic's records carry a handful of keys (instance IDs): one lookup per record, the
-      // partition and key bytes once per key.
-      const byKey = new Map<string, { w: PartitionWork; index: number }>();
-      const { keys, starts, lengths } = records;
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i]!;
-        let slot = byKey.get(k);
-        if (!slot) {
-          const key = this.keyBytesOf(k);
-          const partition = this.partitionOf(topic, count, k, key);
-          const id = `${topic}\u0000${partition}`;
-          let w = work.get(id);
-          if (!w) work.set(id, (w = { topic, partition, source: batch.source, keys: [], keyIndex: [], starts: [], lengths: [], valueBytes: 0 }));
-          w.keys.push(key);
-          byKey.set(k, (slot = { w, index: w.keys.length - 1 }));
-        }
-        const w = slot.w;
-        w.keyIndex.push(slot.index);
-        w.starts.push(starts[i]!);
-        w.lengths.push(lengths[i]!);
-        w.valueBytes += lengths[i]!;
+      const bytes = this.keyBytesOf(key);
+      const partition = this.partitionOf(topic, count, key, bytes);
+      const id = `${topic}\u0000${partition}`;
+      let w = work.get(id);
+      if (!w) {
+        work.set(id, (w = { topic, partition, source: batch.source, keys: [], keyIndex: EMPTY, starts: EMPTY, lengths: EMPTY, valueBytes: 0 }));
+        slots.push(w);
       }
+      slotOf[g] = slots.indexOf(w);
+      keyOf[g] = w.keys.push(bytes) - 1;
+    });
+    const { group, starts, lengths } = batch;
+    const n = group.length;
+    if (slots.length === 1) {
+      // One partition (one instance writing, or one partition per topic): the batch's own places.
+      const w = slots[0]!;
+      w.starts = starts;
+      w.lengths = lengths;
+      w.keyIndex = new Int32Array(n);
+      if (w.keys.length > 1) for (let i = 0; i < n; i++) w.keyIndex[i] = keyOf[group[i]!]!;
+      for (let i = 0; i < n; i++) w.valueBytes += lengths[i]!;
+      return work;
+    }
+    const counts = new Int32Array(slots.length);
+    for (let i = 0; i < n; i++) counts[slotOf[group[i]!]!]!++;
+    slots.forEach((w, k) => {
+      w.starts = new Int32Array(counts[k]!);
+      w.lengths = new Int32Array(counts[k]!);
+      w.keyIndex = new Int32Array(counts[k]!);
+    });
+    const fill = new Int32Array(slots.length);
+    for (let i = 0; i < n; i++) {
+      const g = group[i]!;
+      const k = slotOf[g]!;
+      const w = slots[k]!;
+      const j = fill[k]!++;
+      w.starts[j] = starts[i]!;
+      w.lengths[j] = lengths[i]!;
+      w.keyIndex[j] = keyOf[g]!;
+      w.valueBytes += lengths[i]!;
     }
     return work;
   }
@@ -351,7 +394,7 @@ export class WireProducer {
     const baseSequence = this.sequences.get(id) ?? 0;
     const stamp = `${pid.producerId}:${pid.producerEpoch}:${baseSequence}`;
     if (w.encoded?.stamp !== stamp) {
-      w.packed ??= { source: w.source, starts: Int32Array.from(w.starts), lengths: Int32Array.from(w.lengths), keyIndex: Int32Array.from(w.keyIndex), keys: w.keys };
+      w.packed ??= { source: w.source, starts: w.starts, lengths: w.lengths, keyIndex: w.keyIndex, keys: w.keys };
       // Large batches go into reused memory; small ones (a few lines, many partitions) get their
       // own buffer of their size, as the garbage they leave is small.
       const out = w.valueBytes >= BATCH_BUFFER_BYTES / 4 ? (this.batchBuffers.pop() ?? Buffer.allocUnsafeSlow(BATCH_BUFFER_BYTES)) : undefined;
