@@ -207,19 +207,23 @@ class FramingSlab {
 }
 
 /**
- * Entries appended by one appendFramed call: `count` entries framed one after the other in
- * slab.buf, entry k at offs[k] (ENTRY_HEADER_BYTES, then its payload) up to offs[k + 1]. Every LSN
- * of the run points at this one object, so a run costs no object per entry.
+ * Entries appended by appendFramed: `count` entries framed one after the other in slab.buf, entry k
+ * at offs[k] (ENTRY_HEADER_BYTES, then its payload) up to offs[k + 1]. Every LSN of the run points
+ * at this one object, so a run costs no object per entry. The journal's open run grows with the
+ * next appendFramed call whose entries follow it in the slab (one writer's one-line writes, each a
+ * call): until it is sealed, when the journal starts writing it (or anything else is appended).
  */
 class FramedRun {
   constructor(
     readonly slab: FramingSlab,
-    readonly offs: Int32Array,
+    /** Offsets of the entries and of the run's end; longer than count + 1 while the run is open. */
+    public offs: Int32Array,
+    public count: number,
     readonly firstLsn: number,
   ) {}
 
-  get count(): number {
-    return this.offs.length - 1;
+  get end(): number {
+    return this.offs[this.count] as number;
   }
 
   payloadLength(lsn: number): number {
@@ -232,6 +236,9 @@ class FramedRun {
     return this.slab.buf.subarray((this.offs[k] as number) + ENTRY_HEADER_BYTES, this.offs[k + 1]);
   }
 }
+
+/** Most entries an open run grows to (its offsets array then takes 16 KiB). */
+const OPEN_RUN_ENTRIES = 4096;
 const CURSORS_FILE = 'cursors.json';
 
 const CursorsFileSchema = z.strictObject({
@@ -338,6 +345,8 @@ export class Journal {
   private readonly entries = new EntryQueue<Buffer | FramedRun>();
   /** The slab appendFramed cuts its next run from, and slabs ready for reuse. */
   private slab: FramingSlab | undefined;
+  /** The run appendFramed may still grow (FramedRun); sealed by writing and by append(). */
+  private openRun: FramedRun | undefined;
   private readonly slabPool: FramingSlab[] = [];
   private cacheBase: number;
   private cachedBytes = 0;
@@ -496,6 +505,7 @@ export class Journal {
   append(payloads: Buffer[]): number {
     if (this.closing) throw shuttingDown(this.opts.dir);
     if (this.failure) throw this.failure;
+    this.openRun = undefined; // LSNs of a run are consecutive
     const entries = this.entries;
     let bytes = 0;
     for (let i = 0; i < payloads.length; i++) {
@@ -539,16 +549,33 @@ export class Journal {
       }
       pos += ENTRY_HEADER_BYTES + len;
     }
-    const offs = new Int32Array(count + 1);
-    for (let k = 0, pos = start; k <= count; k++) {
-      offs[k] = pos;
-      if (k < count) pos += ENTRY_HEADER_BYTES + buf.readUInt32BE(pos);
+    slab.used = end;
+    let run = this.openRun;
+    let k: number;
+    if (run !== undefined && run.slab === slab && run.end === start && run.count + count <= OPEN_RUN_ENTRIES) {
+      // The entries follow the open run's: it grows (one-line writes would each cost a run).
+      k = run.count;
+      if (run.offs.length < k + count + 1) {
+        const offs = new Int32Array(Math.min(OPEN_RUN_ENTRIES + 1, Math.max(2 * run.offs.length, k + count + 1)));
+        offs.set(run.offs.subarray(0, k + 1));
+        run.offs = offs;
+      }
+      run.count += count;
+    } else {
+      // Room to grow when it is small: the next call is likely another write of a line or two.
+      run = new FramedRun(slab, new Int32Array(count < 16 ? 17 : count + 1), count, this.next);
+      run.offs[0] = start;
+      k = 0;
+      slab.runs += 1;
+      this.openRun = run;
     }
-    slab.used = (end + 7) & ~7;
-    slab.runs += 1;
-    const run = new FramedRun(slab, offs, this.next);
+    const offs = run.offs;
+    for (let pos = start, i = 1; i <= count; i++) {
+      pos += ENTRY_HEADER_BYTES + buf.readUInt32BE(pos);
+      offs[k + i] = pos;
+    }
     const entries = this.entries;
-    for (let k = 0; k < count; k++) entries.push(run);
+    for (let i = 0; i < count; i++) entries.push(run);
     this.next += count;
     this.pendingBytes += end - start;
     this.kick();
@@ -570,7 +597,7 @@ export class Journal {
 
   /** Pools a slab no run needs any more (and that no run will be cut from). */
   private releaseSlab(slab: FramingSlab): void {
-    if (slab.runs > 0 || slab === this.slab || slab.exposed || slab.buf.length !== FRAMING_SLAB_BYTES) return;
+    if (slab.runs !== 0 || slab === this.slab || slab.exposed || slab.buf.length !== FRAMING_SLAB_BYTES) return;
     if (this.slabPool.length >= FRAMING_SLAB_POOL) return;
     slab.used = 0;
     this.slabPool.push(slab);
@@ -715,6 +742,9 @@ export class Journal {
       seg.dirtyTail = false;
     }
     const end = this.next;
+    // Entries about to be written must not change: the run they are in grows no more. (Not before
+    // the roll above: entries appended while it awaits are written in this batch too.)
+    this.openRun = undefined;
     let slot = 0;
     let chunk: Chunk | undefined = this.frame(seg, firstLsn, seg.count, seg.size, end, slot, true);
     while (chunk) {
@@ -952,6 +982,8 @@ export class Journal {
       // The run's last entry leaves memory: its slab may be reused.
       if (this.cacheBase === e.firstLsn + e.count - 1) {
         e.slab.runs -= 1;
+        // A bug if it happens; the slab is then never reused (releaseSlab), so nothing is overwritten.
+        if (e.slab.runs < 0) this.log.error({ lsn: this.cacheBase }, 'journal memory counted free twice (a bug); that memory is left to the garbage collector');
         this.releaseSlab(e.slab);
       }
     } else {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isLogfsError } from '../../core/errors.js';
+import { sleep } from '../../core/retry.js';
 import { Journal, type JournalOptions } from '../../gateway/journal.js';
 import { ENTRY_HEADER_BYTES, HEADER_BYTES, NODE_IO, readSegmentRun, type SegmentIo } from '../../gateway/journal-segment.js';
 
@@ -700,6 +701,63 @@ describe('Journal', () => {
     expect(back.size).toBe(10_000);
     const expected = payloads(30_000, 10_000);
     for (const [lsn, p] of back) expect(p.equals(expected[lsn - 30_000] as Buffer)).toBe(true);
+  });
+
+  it('appendFramed: one-entry calls grow one run until the journal writes it, across slabs, rolls and reused memory', async () => {
+    // One writer's one-line writes: each call a single entry. Writes start at arbitrary points
+    // (every few calls a turn of the event loop), sealing the run being grown; appends in between.
+    const j = await open({ segmentBytes: 64 * 1024, cacheBytes: 32 * 1024 });
+    const all = payloads(0, 30_000);
+    let last = -1;
+    for (let i = 0; i < all.length; i++) {
+      last = i % 997 === 0 ? j.append([all[i] as Buffer]) : appendFramed(j, [all[i] as Buffer]);
+      expect(last).toBe(i);
+      if (i % 37 === 0) await new Promise((r) => setImmediate(r));
+      if (i % 5000 === 0) await j.whenWritten(last);
+    }
+    await j.whenDurable(last);
+    const back = await readAll(j);
+    expect(back.size).toBe(30_000);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer), `entry ${lsn}`).toBe(true);
+    await j.close();
+    const { log, lines } = captureLogger();
+    const again = await open({ segmentBytes: 64 * 1024 }, log);
+    expect((await readAll(again)).size).toBe(30_000);
+    expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
+  });
+
+  it('appendFramed: a run the journal began writing grows no more, so its memory is not reused under entries still to be written', async () => {
+    const j = await open({ cacheBytes: 0 });
+    const all = Array.from({ length: 3001 }, (_, i) => payload(i, 1000));
+    // Written, and out of memory at once (no cache).
+    await j.whenWritten(appendFramed(j, [all[0] as Buffer]));
+    // Then, with no write in between, almost three slabs (1 MiB each) of one-entry calls.
+    let last = 0;
+    for (let i = 1; i < all.length; i++) last = appendFramed(j, [all[i] as Buffer]);
+    await j.whenDurable(last);
+    const back = await readAll(j);
+    expect(back.size).toBe(all.length);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer), `entry ${lsn}`).toBe(true);
+  });
+
+  it('appendFramed: entries appended while the journal rolls a segment are written in a run that grows no more', async () => {
+    // A roll awaits the new file: the calls meanwhile land in the batch being written. Their run
+    // must be sealed with it, or its memory would be counted free twice and handed out twice.
+    // Opening a segment file takes a while (as on a busy disk): calls land in every roll.
+    const slowOpen: Partial<SegmentIo> = { open: async (p, flags) => (await sleep(2), NODE_IO.open(p, flags)) };
+    const { log, lines } = captureLogger();
+    const j = await open({ segmentBytes: 16 * 1024, cacheBytes: 0, io: slowOpen }, log);
+    const all = Array.from({ length: 20_000 }, (_, i) => payload(i, 300));
+    let last = -1;
+    for (let i = 0; i < all.length; i++) {
+      last = appendFramed(j, [all[i] as Buffer]);
+      if (i % 10 === 0) await sleep(0);
+    }
+    await j.whenDurable(last);
+    const back = await readAll(j);
+    expect(back.size).toBe(all.length);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer), `entry ${lsn}`).toBe(true);
+    expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
   });
 
   it('appendFramed refuses a run that is empty, overruns its room or frames an entry wrongly, appending nothing', async () => {
