@@ -41,6 +41,21 @@ describe.each([
     expect(bytes.equals(before)).toBe(true);
   });
 
+  it('matches zlib for every payload size from 0 to 700 bytes and at every alignment (the folding path takes 64 bytes and more, 16 at a time)', () => {
+    const sizes = [...Array.from({ length: 701 }, (_, i) => i), 4095, 4096, 4097, 65_537];
+    for (const at of [0, 1, 7, 8, 15]) {
+      const payloads = sizes.map((n) => crypto.randomBytes(n));
+      const { bytes, end } = framed(payloads, at);
+      crc32Entries!(bytes, at, end);
+      let o = at;
+      for (const p of payloads) {
+        expect(bytes.readUInt32BE(o + 4), `${p.length} bytes at ${at}`).toBe(crc32(p));
+        o += 8 + p.length;
+      }
+      if (native) expect(native.crc32Verify(bytes, at, end)).toBe(-1);
+    }
+  });
+
   it('refuses a frame that runs past the end', () => {
     const { bytes, end } = framed([crypto.randomBytes(10), crypto.randomBytes(20)], 0);
     expect(() => crc32Entries!(bytes, 0, end - 1)).toThrow(/runs past the end/);
