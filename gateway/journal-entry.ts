@@ -94,29 +94,6 @@ export class JournalEntryDecoder {
   private prevHeaderEnd = 0;
   private prevEntry: JournalEntry | undefined;
 
-  /** Topic and key of the entry read last by headerAt. */
-  topic = '';
-  key = '';
-  /** The header bytes (format, topic, key; not seq) of that entry, and their length. */
-  private header = Buffer.alloc(0);
-  private headerLen = 0;
-
-  /**
-   * Reads the entry in buf[start, end) without decoding its record or making a Buffer of it: sets
-   * `topic` and `key`, returns where the record starts. Throws LOGFS_E_JOURNAL_CORRUPT as
-   * decodeJournalEntry does.
-   */
-  headerAt(buf: Buffer, start: number, end: number): number {
-    const hl = this.headerLen;
-    if (hl > 0 && end - start >= hl + 8 && sameBytes(this.header, buf, start, hl)) return start + hl + 8;
-    const e = decodeJournalEntry(buf.subarray(start, end));
-    this.topic = e.topic;
-    this.key = e.key;
-    this.headerLen = end - start - e.value.length - 8;
-    this.header = Buffer.from(buf.subarray(start, start + this.headerLen));
-    return start + this.headerLen + 8;
-  }
-
   decode(buf: Buffer): JournalEntry {
     const prev = this.prev;
     const end = this.prevHeaderEnd;

@@ -283,7 +283,8 @@ export async function readSegmentRun(
         got += bytesRead;
       }
       if (got < want) throw new Error(`short read at offset ${position + got} of ${seg.path}: file shrank underneath the journal`);
-      scanEntries(bytes, got, seg.size - position, skip, maxEntries, maxBytes, starts, lengths, scan);
+      // (Finite numbers for C, where an infinite maxBytes would read as 0.)
+      scanEntries(bytes, got, seg.size - position, skip, places, Math.min(maxBytes, 2 ** 53), starts, lengths, scan);
       const count = scan[0]!;
       const pos = scan[1]!;
       const needMore = scan[2]!;

@@ -552,7 +552,7 @@ export class Journal {
     slab.used = end;
     let run = this.openRun;
     let k: number;
-    if (run !== undefined && run.slab === slab && run.end === start && run.count + count <= OPEN_RUN_ENTRIES) {
+    if (run !== undefined && run.slab === slab && run.end === start && run.firstLsn + run.count === this.next && run.count + count <= OPEN_RUN_ENTRIES) {
       // The entries follow the open run's: it grows (one-line writes would each cost a run).
       k = run.count;
       if (run.offs.length < k + count + 1) {

@@ -91,12 +91,20 @@ export function packWireRecords(byTopic: Map<string, WireRecord[]>): PackedBatch
   let o = 0;
   let i = 0;
   for (const [topic, records] of byTopic) {
+    let lastKey: string | undefined;
+    let g = -1;
     for (const r of records) {
-      const id = `${topic}\u0000${r.key}`;
-      let g = index.get(id);
-      if (g === undefined) {
-        index.set(id, (g = groups.length));
-        groups.push({ topic, key: r.key });
+      // Consecutive records mostly share their key (one instance's lines).
+      if (r.key !== lastKey) {
+        const id = `${topic}\u0000${r.key}`;
+        const known = index.get(id);
+        if (known === undefined) {
+          index.set(id, (g = groups.length));
+          groups.push({ topic, key: r.key });
+        } else {
+          g = known;
+        }
+        lastKey = r.key;
       }
       source.set(r.value, o);
       group[i] = g;

@@ -124,20 +124,4 @@ describe('journal entries', () => {
     // A corrupt entry is still refused, also right after a good one with the same header start.
     expect(() => decoder.decode(entries[0]!.subarray(0, 6))).toThrow(LogfsError);
   });
-
-  it('JournalEntryDecoder.headerAt reads topic, key and where the record starts, in place, as decodeJournalEntry', () => {
-    const specs: [string, string][] = [['t1', 'i-1'], ['t1', 'i-1'], ['t1', 'i-2'], ['t2', 'i-2'], ['t1x', 'i-'], ['t1', 'xi-'], ['t1', 'i-1']];
-    const entries = specs.map(([topic, key], n) => encodeJournalEntry(topic, key, 1000 + n, Buffer.from(`record ${n}`)));
-    const joined = Buffer.concat([Buffer.from([9, 9, 9]), ...entries]);
-    const decoder = new JournalEntryDecoder();
-    let o = 3;
-    for (const e of entries) {
-      const ref = decodeJournalEntry(e);
-      const valueStart = decoder.headerAt(joined, o, o + e.length);
-      expect([decoder.topic, decoder.key, joined.subarray(valueStart, o + e.length).toString()]).toEqual([ref.topic, ref.key, ref.value.toString()]);
-      o += e.length;
-    }
-    // An entry cut short after the same header start is refused, not read into the next one.
-    expect(() => decoder.headerAt(joined, 3, 3 + 6)).toThrow(LogfsError);
-  });
 });

@@ -157,4 +157,26 @@ describe('prepareEntries (wire client)', () => {
       expect(packed.source.subarray(packed.starts[j]!, packed.starts[j]! + packed.lengths[j]!).equals(values[i]!)).toBe(true);
     });
   });
+
+  it('packs a run of more distinct topics and keys than groupEntries numbers (4096) one entry at a time, the same way', () => {
+    const n = 5000;
+    const values = Array.from({ length: n }, (_, i) => Buffer.from(`line ${i}`));
+    const payloads = values.map((v, i) => encodeJournalEntry('logfs.p.web', `instance-${i}`, i, v));
+    payloads[3] = Buffer.from([1, 200, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // topic longer than the entry
+    const bytes = framed(payloads);
+    const starts = new Int32Array(n);
+    const lengths = new Int32Array(n);
+    scanEntriesJs(bytes, bytes.length, bytes.length, 0, n, 1e9, starts, lengths, new Int32Array(4));
+    const prepared = session.prepareEntries(0, bytes, starts, lengths);
+    if (!('packed' in prepared)) throw new Error('expected packed entries');
+    expect(prepared.undecodable).toEqual([{ lsn: 3, error: expect.stringContaining('truncated') }]);
+    const { packed } = prepared;
+    expect(packed.groups).toHaveLength(n - 1);
+    expect(prepared.delivered).toBe(n - 1);
+    for (let j = 0; j < n - 1; j++) {
+      const i = j < 3 ? j : j + 1;
+      expect(packed.groups[packed.group[j]!]).toEqual({ topic: 'logfs.p.web', key: `instance-${i}` });
+      expect(packed.source.subarray(packed.starts[j]!, packed.starts[j]! + packed.lengths[j]!).toString()).toBe(`line ${i}`);
+    }
+  });
 });
