@@ -14,15 +14,17 @@ node_include=$(node -p "require('path').resolve(process.execPath, '../../include
 [ -f "$node_include/node_api.h" ] || { echo "build-native: Node's headers are not in $node_include" >&2; exit 1; }
 mkdir -p "$ROOT/dist/native"
 
-# build NAME CC-ARGS...: native/NAME.c → dist/native/NAME.node unless that is newer.
+# build NAME CC-ARGS...: native/NAME.c → dist/native/NAME.node unless that is newer and was built
+# with the same arguments (liblz4 installed since, for one).
 build() {
   local name=$1
   shift
-  local src="$ROOT/native/$name.c" out="$ROOT/dist/native/$name.node"
-  [ -f "$out" ] && [ "$out" -nt "$src" ] && return 0
+  local src="$ROOT/native/$name.c" out="$ROOT/dist/native/$name.node" args="$ROOT/dist/native/$name.args"
+  [ -f "$out" ] && [ "$out" -nt "$src" ] && [ "$(cat "$args" 2>/dev/null)" = "$*" ] && return 0
   local tmp="$out.$$.tmp"
   cc -O2 -g -Wall -fPIC -shared -I"$node_include" -o "$tmp" "$src" "$@"
   mv "$tmp" "$out"
+  printf '%s' "$*" > "$args"
   echo "build-native: built $out" >&2
 }
 

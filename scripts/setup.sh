@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what logFS needs on this host, idempotently (a second run does nothing):
-#   setup.sh runtime   Debian's libfuse2 + fuse3, a C compiler, the npm packages, the TypeScript
-#                      build, logFS's FUSE binding (scripts/build-native.sh), the mount helper
-#                      (mount -t fuse.logfs); checks that fuse-native loads
+#   setup.sh runtime   Debian's libfuse2 + fuse3, a C compiler, liblz4-dev, the npm packages, the
+#                      TypeScript build, logFS's native modules (scripts/build-native.sh), the mount
+#                      helper (mount -t fuse.logfs); checks that fuse-native loads
 #   setup.sh test      runtime + what the tests and benchmarks need: kcat, Python's msgpack, the
-#                      Kafka jars, a C compiler, util-linux logger, openssl (TLS test certificates)
-#                      and rsyslog with omkafka (issue 4's interop test and benchmark comparison)
+#                      Kafka jars, a C compiler, util-linux logger, openssl (TLS test certificates),
+#                      rsyslog with omkafka (issue 4's interop test and benchmark comparison) and
+#                      the lz4 tool (the LZ4 codec's test)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
