@@ -1,7 +1,8 @@
 /**
  * Kafka RecordBatch v2 (magic 2, https://kafka.apache.org/documentation/#recordbatch) built in
  * one exactly sized buffer from records that are already encoded: no headers, every record with the
- * batch's timestamp; uncompressed, or (encodePackedRecordBatch, in C) LZ4-compressed. The CRC-32C covers everything from `attributes` on.
+ * batch's timestamp; uncompressed, or (encodePackedRecordBatch, in C) LZ4-compressed. The CRC-32C
+ * covers everything from `attributes` on.
  */
 import { crc32c } from '../kafkajs-crc32c.js';
 import { LogfsError } from '../../core/errors.js';
