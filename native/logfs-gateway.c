@@ -328,6 +328,14 @@ static size_t body_size(int32_t i, size_t klen, size_t vlen) {
  */
 #define LZ4_BLOCK (64 * 1024)
 
+/* The most bytes the frame of `n` bytes can take: header, every block stored as is, end mark. */
+static size_t lz4_frame_bound(size_t n) {
+  size_t blocks = n / LZ4_BLOCK + 1;
+  return 7 + n + n / 255 + blocks * (4 + 16) + 4;
+}
+
+#ifdef LOGFS_LZ4
+
 static uint32_t le32_read(const uint8_t *p) {
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
@@ -339,14 +347,6 @@ static uint8_t *le32(uint8_t *o, uint32_t v) {
   o[3] = (uint8_t)(v >> 24);
   return o + 4;
 }
-
-/* The most bytes the frame of `n` bytes can take: header, every block stored as is, end mark. */
-static size_t lz4_frame_bound(size_t n) {
-  size_t blocks = n / LZ4_BLOCK + 1;
-  return 7 + n + n / 255 + blocks * (4 + 16) + 4;
-}
-
-#ifdef LOGFS_LZ4
 
 /* XXH32 of fewer than 16 bytes: the frame descriptor's checksum byte is its second byte. */
 static uint32_t xxh32_short(const uint8_t *p, size_t len, uint32_t seed) {
