@@ -177,17 +177,11 @@ export class KafkaProducerSession {
   }
 
   /**
-   * send, for journal entries at bytes[starts[i], starts[i] + lengths[i]) as readSegmentRun reads
-   * them. With the wire client the records are produced from where they lie: no object and no
-   * Buffer per record (the producer thread spent most of its time collecting those).
-   */
-  async sendEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array, signal: AbortSignal): Promise<SendOutcome> {
-    return this.sendPrepared(this.prepareEntries(lsn, bytes, starts, lengths), signal);
-  }
-
-  /**
-   * The per-record part of sendEntries, which needs no broker: reading each entry's topic and key.
-   * The producer thread does it for the next batch while the broker works on the current one.
+   * The per-record part of sending journal entries at bytes[starts[i], starts[i] + lengths[i]) as
+   * readSegmentRun reads them, which needs no broker: reading each entry's topic and key. With the
+   * wire client the records are then produced from where they lie: no object and no Buffer per
+   * record. The producer thread does it for the next batch while the broker works on the current
+   * one; sendPrepared sends.
    */
   prepareEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array): PreparedEntries {
     if (this.config.kafka.client !== 'wire') {
@@ -251,7 +245,7 @@ export class KafkaProducerSession {
     return { lsn, packed, delivered: packed.starts.length, bytes: total, undecodable };
   }
 
-  /** The rest of sendEntries: produce prepared entries until Kafka acknowledges them (as send). */
+  /** Produces prepared entries until Kafka acknowledges them (as send). */
   async sendPrepared(prepared: PreparedEntries, signal: AbortSignal): Promise<SendOutcome> {
     if ('payloads' in prepared) return this.send(prepared.lsn, prepared.payloads, signal);
     const { packed, delivered, bytes, undecodable } = prepared;
