@@ -20,7 +20,7 @@ MARKER=$KAFKA_HOME/.installed
 PORT=${LOGFS_KAFKA_PORT:-19092}
 CPORT=${LOGFS_KAFKA_CONTROLLER_PORT:-19093}
 DATA_DIR=$(abspath "${LOGFS_KAFKA_DIR:-$CACHE_ROOT/kafka-run-$PORT}")
-HEAP_OPTS=${KAFKA_HEAP:--Xms128m -Xmx512m}
+HEAP_OPTS=${KAFKA_HEAP:--Xms1g -Xmx1g}
 START_TIMEOUT=${LOGFS_KAFKA_START_TIMEOUT:-90}
 STOP_TIMEOUT=30
 ADDR=127.0.0.1:$PORT
@@ -66,7 +66,7 @@ Environment:
   LOGFS_KAFKA_PORT             broker port (default 19092)
   LOGFS_KAFKA_CONTROLLER_PORT  KRaft controller port (default 19093)
   LOGFS_KAFKA_DIR              data dir (default \$LOGFS_CACHE/kafka-run-<PORT>)
-  KAFKA_HEAP                   JVM heap options (default "-Xms128m -Xmx512m")
+  KAFKA_HEAP                   JVM heap options (default "-Xms1g -Xmx1g")
   LOGFS_KAFKA_START_TIMEOUT    seconds to wait for readiness (default 90)
 
 Current settings: jars in $LIBS
@@ -406,6 +406,7 @@ start_kafka() {
   echo "===== $(date -u +%FT%TZ) start kafka $KAFKA_VERSION =====" >>"$OUT_LOG"
   # setsid: own session, so the broker survives the caller's terminal/process group.
   setsid nohup java "${heap[@]}" -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:G1HeapRegionSize=16m -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true "${opts[@]}" \
     -cp "$LIBS/*" kafka.Kafka "$PROPS" </dev/null >>"$OUT_LOG" 2>&1 9>&- &
   pid=$!
