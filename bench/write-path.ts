@@ -39,7 +39,7 @@ const LINE_BYTES = 100;
 
 // ---- options -------------------------------------------------------------------------------------
 
-const SECTIONS = ['kafka', 'latency', 'lz4', 'embedded', 'tmpfs', 'blksize', 'fuse-options', 'kafkajs', 'kcat'] as const;
+const SECTIONS = ['kafka', 'latency', 'uncompressed', 'embedded', 'tmpfs', 'blksize', 'fuse-options', 'kafkajs', 'kcat'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const OptionsSchema = z.strictObject({
@@ -335,10 +335,10 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
       for (const r of run.results) if (r.config === 'kafka' && r.peakRssBytes) run.peakRssDefault = Math.max(run.peakRssDefault, r.peakRssBytes);
     });
   }
-  if (want('lz4') && ctx.broker) {
-    // gateway.kafka.compression lz4 (not the default): what compressing the batches buys.
-    await withLogfsd(ctx, res, 'kafka-lz4', { gateway: { kafka: { compression: 'lz4' } } }, async (p) => {
-      for (const w of all) run.results.push(await runWorkload(ctx, 'kafka, lz4', { kind: 'logfsd', logfsd: p, kafka: true }, w));
+  if (want('uncompressed') && ctx.broker) {
+    // gateway.kafka.compression none (the default is lz4): what compressing the batches buys.
+    await withLogfsd(ctx, res, 'kafka-none', { gateway: { kafka: { compression: 'none' } } }, async (p) => {
+      for (const w of all) run.results.push(await runWorkload(ctx, 'kafka, uncompressed', { kind: 'logfsd', logfsd: p, kafka: true }, w));
     });
   }
   if (want('embedded')) {
@@ -524,14 +524,13 @@ function targetsTable(run: Run): string {
       got === undefined ? '—' : got >= w.target.value ? 'PASS' : 'FAIL',
     ]);
   }
-  const lz4 = run.results.find((x) => x.config === 'kafka, lz4' && x.workload.id === 'd');
-  const lz4Mb = lz4 ? pathRate(lz4).mb : undefined;
-  if (lz4Mb !== undefined) rows.push(['for scale: d with gateway.kafka.compression lz4 (not the default)', `${formatNumber(lz4Mb)} MB/s`, '—']);
-  // What Kafka alone takes from a C client on this host, uncompressed as logfsd produces.
-  const alone = run.kcat.find((k) => k.compression === 'none');
-  if (alone) {
+  const none = run.results.find((x) => x.config === 'kafka, uncompressed' && x.workload.id === 'd');
+  const noneMb = none ? pathRate(none).mb : undefined;
+  if (noneMb !== undefined) rows.push(['for scale: d with gateway.kafka.compression none (the default is lz4)', `${formatNumber(noneMb)} MB/s`, '—']);
+  // What Kafka alone takes from a C client on this host, compressed as logfsd produces (and not).
+  for (const alone of run.kcat) {
     rows.push([
-      'for scale: kcat alone, the same records, acks=all, uncompressed (no FUSE, no journal)',
+      `for scale: kcat alone, the same records, acks=all, ${alone.compression === 'none' ? 'uncompressed' : alone.compression} (no FUSE, no journal)`,
       `${formatNumber((alone.records * LINE_BYTES) / MB / alone.seconds)} MB/s of lines`,
       '—',
     ]);
@@ -623,7 +622,7 @@ function report(run: Run, opts: Options, env: string, elapsedS: number): string 
     out.push(
       '## Kafka alone from kcat (no logfsd)',
       '',
-      `kcat (librdkafka, C) produces the records the benchmark's logfsd produces for workload d (same fields, a 99-byte line each, key = instance; ${formatNumber(Math.round((run.kcat[0] as KcatCeilingResult).valueBytes / (run.kcat[0] as KcatCeilingResult).records))} bytes a record), read from a file, into a fresh one-partition topic: acks=all, idempotent, linger 5 ms, batches up to 4 MB. It bounds the whole path into this broker on this host: every line is one Kafka record, and the broker's CPU per record is the same whoever produces it. lz4 is for reference (logfsd's wire producer does not compress).`,
+      `kcat (librdkafka, C) produces the records the benchmark's logfsd produces for workload d (same fields, a 99-byte line each, key = instance; ${formatNumber(Math.round((run.kcat[0] as KcatCeilingResult).valueBytes / (run.kcat[0] as KcatCeilingResult).records))} bytes a record), read from a file, into a fresh one-partition topic: acks=all, idempotent, linger 5 ms, batches up to 4 MB. It bounds the whole path into this broker on this host: every line is one Kafka record, and the broker's CPU per record is the same whoever produces it. logfsd compresses with lz4 by default (gateway.kafka.compression); none is for reference.`,
       '',
       kcatTable(run.kcat),
       '',
