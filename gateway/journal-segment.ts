@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { LogfsError } from '../core/errors.js';
-import { crc32Verify, scanEntries } from './native.js';
+import { scanEntries } from './native.js';
 
 export const SEGMENT_MAGIC = Buffer.from('LOGFSJ01', 'latin1');
 export const FORMAT_VERSION = 1;
@@ -252,8 +252,8 @@ export interface SegmentRun {
  * Reads entries of a segment without a Buffer per entry (the Kafka producer thread ships them from
  * where they lie): from file position `position`, which is `skip` entries before the first wanted,
  * up to `size` (the written end). At least one entry when there is any, at most maxEntries, and no
- * more than maxBytes of payload unless the first alone is larger. Checksums are verified (in one
- * call to native/logfs-gateway.c when built).
+ * more than maxBytes of payload unless the first alone is larger. Checksums are verified in the
+ * same walk (scanEntries, native/logfs-gateway.c when built).
  */
 export async function readSegmentRun(
   seg: { path: string; size: number },
@@ -268,7 +268,7 @@ export async function readSegmentRun(
   const places = Math.max(1, Math.min(maxEntries, Math.floor((seg.size - position) / (ENTRY_HEADER_BYTES + 1)) + 1));
   const starts = new Int32Array(places);
   const lengths = new Int32Array(places);
-  const scan = new Int32Array(4);
+  const scan = new Int32Array(5);
   try {
     // Room for the wanted bytes and their framing, plus what is skipped (up to INDEX_STRIDE - 1
     // entries); read again, larger, when the first entry alone does not fit.
@@ -289,6 +289,8 @@ export async function readSegmentRun(
       const pos = scan[1]!;
       const needMore = scan[2]!;
       const past = scan[3]!;
+      const bad = scan[4]!;
+      if (bad >= 0) throw corrupt(seg.path, position + bad, 'checksum mismatch');
       if (past) throw corrupt(seg.path, position + pos, 'entry past the written end');
       if (count === 0 && needMore > 0) {
         if (position + needMore > seg.size) throw corrupt(seg.path, position + pos, 'entry header past the written end');
@@ -296,9 +298,6 @@ export async function readSegmentRun(
         want = Math.min(seg.size - position, Math.max(needMore, 2 * want));
         continue;
       }
-      const first = count > 0 ? starts[0]! - ENTRY_HEADER_BYTES : pos;
-      const bad = crc32Verify(bytes, first, pos);
-      if (bad >= 0) throw corrupt(seg.path, position + bad, 'checksum mismatch');
       return { bytes, starts: starts.subarray(0, count), lengths: lengths.subarray(0, count), count, endPosition: position + pos };
     }
   } finally {

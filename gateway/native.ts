@@ -51,7 +51,9 @@ export interface NativeGateway {
   frameLines(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, header: Uint8Array, prefix: Uint8Array, seq: number, ts: number): number;
   /**
    * The framing walk of readSegmentRun over bytes[0, got) (logfs-gateway.c, scanEntries): payload
-   * places into starts/lengths; result = [count, position after, bytes needed, 1 if past limit].
+   * places into starts/lengths, each wanted entry's checksum checked; result = [count, position
+   * after, bytes needed, 1 if past limit, position of the first entry whose checksum does not match
+   * or -1].
    */
   scanEntries(bytes: Uint8Array, got: number, limit: number, skip: number, maxEntries: number, maxBytes: number, starts: Int32Array, lengths: Int32Array, result: Int32Array): void;
   /**
@@ -112,7 +114,7 @@ export function crc32VerifyJs(bytes: Uint8Array, start: number, end: number): nu
 
 export const crc32Verify: (bytes: Uint8Array, start: number, end: number) => number = nativeGateway?.crc32Verify ?? crc32VerifyJs;
 
-/** scanEntries in JavaScript (the same walk, one entry at a time). */
+/** scanEntries in JavaScript (the same walk, one entry at a time, checksums with zlib). */
 export function scanEntriesJs(bytes: Uint8Array, got: number, limit: number, skip: number, maxEntries: number, maxBytes: number, starts: Int32Array, lengths: Int32Array, result: Int32Array): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const max = Math.min(maxEntries, starts.length);
@@ -122,6 +124,7 @@ export function scanEntriesJs(bytes: Uint8Array, got: number, limit: number, ski
   let need = 0;
   let count = 0;
   let past = 0;
+  let bad = -1;
   while (pos < got && count < max) {
     if (pos + 8 > got) {
       need = pos + 8;
@@ -139,6 +142,10 @@ export function scanEntriesJs(bytes: Uint8Array, got: number, limit: number, ski
     if (skipped < skip) skipped++;
     else {
       if (count > 0 && payload + len > maxBytes) break;
+      if (crc32(bytes.subarray(pos + 8, pos + 8 + len)) !== view.getUint32(pos + 4)) {
+        bad = pos;
+        break;
+      }
       starts[count] = pos + 8;
       lengths[count] = len;
       count++;
@@ -150,6 +157,7 @@ export function scanEntriesJs(bytes: Uint8Array, got: number, limit: number, ski
   result[1] = pos;
   result[2] = Math.min(need, 0x7fffffff);
   result[3] = past;
+  result[4] = bad;
 }
 
 export const scanEntries = nativeGateway?.scanEntries ?? scanEntriesJs;

@@ -12,13 +12,15 @@ import { parseGatewayConfig } from '../../gateway/config.js';
 import { encodeJournalEntry } from '../../gateway/journal-entry.js';
 import { groupEntriesJs, nativeGateway, scanEntriesJs } from '../../gateway/native.js';
 import { prng } from './seeded-random.js';
+import { crc32 } from 'node:zlib';
 
-/** Entries framed as in a segment (u32 length | u32 checksum, left 0 | payload). */
+/** Entries framed as in a segment (u32 length | u32 CRC-32 of the payload | payload). */
 function framed(payloads: Buffer[]): Buffer {
   const out = Buffer.alloc(payloads.reduce((n, p) => n + 8 + p.length, 0));
   let o = 0;
   for (const p of payloads) {
     out.writeUInt32BE(p.length, o);
+    out.writeUInt32BE(crc32(p), o + 4);
     p.copy(out, o + 8);
     o += 8 + p.length;
   }
@@ -63,7 +65,7 @@ describe.each(implementations)('scanEntries, %s', (_name, scan) => {
   function run(got: number, limit: number, skip: number, maxEntries: number, maxBytes: number): { r: number[]; starts: number[]; lengths: number[] } {
     const starts = new Int32Array(600).fill(-7);
     const lengths = new Int32Array(600).fill(-7);
-    const result = new Int32Array(4);
+    const result = new Int32Array(5);
     scan!(bytes, got, limit, skip, maxEntries, maxBytes, starts, lengths, result);
     return { r: [...result], starts: [...starts.subarray(0, result[0])], lengths: [...lengths.subarray(0, result[0])] };
   }
@@ -71,12 +73,12 @@ describe.each(implementations)('scanEntries, %s', (_name, scan) => {
   it('finds every entry, skips, and stops at maxEntries and maxBytes (the first entry always)', () => {
     expect(scan, 'scripts/build-native.sh must have built dist/native/logfs-gateway.node').toBeTypeOf('function');
     const all = run(bytes.length, bytes.length, 0, 1000, 1e9);
-    expect(all.r).toEqual([500, bytes.length, 0, 0]);
+    expect(all.r).toEqual([500, bytes.length, 0, 0, -1]);
     expect(all.starts).toEqual(offsets.map((o) => o + 8));
     expect(all.lengths).toEqual(payloads.map((p) => p.length));
     const skipped = run(bytes.length, bytes.length, 10, 5, 1e9);
     expect(skipped.starts).toEqual(offsets.slice(10, 15).map((o) => o + 8));
-    expect(skipped.r).toEqual([5, offsets[15], 0, 0]);
+    expect(skipped.r).toEqual([5, offsets[15], 0, 0, -1]);
     const capped = run(bytes.length, bytes.length, 0, 1000, payloads[0]!.length + payloads[1]!.length);
     expect(capped.r[0]).toBe(2);
     expect(run(bytes.length, bytes.length, 0, 1000, 0).r[0]).toBe(1);
@@ -84,10 +86,25 @@ describe.each(implementations)('scanEntries, %s', (_name, scan) => {
 
   it('says how many bytes the entry cut off at `got` needs, and when an entry runs past the written end', () => {
     const cut = offsets[7]! + 3; // inside entry 7's length field
-    expect(run(cut, bytes.length, 0, 1000, 1e9).r).toEqual([7, offsets[7], offsets[7]! + 8, 0]);
+    expect(run(cut, bytes.length, 0, 1000, 1e9).r).toEqual([7, offsets[7], offsets[7]! + 8, 0, -1]);
     const inPayload = offsets[7]! + 9;
-    expect(run(inPayload, bytes.length, 0, 1000, 1e9).r).toEqual([7, offsets[7], offsets[8], 0]);
-    expect(run(bytes.length, offsets[8]! - 1, 0, 1000, 1e9).r).toEqual([7, offsets[7], 0, 1]);
+    expect(run(inPayload, bytes.length, 0, 1000, 1e9).r).toEqual([7, offsets[7], offsets[8], 0, -1]);
+    expect(run(bytes.length, offsets[8]! - 1, 0, 1000, 1e9).r).toEqual([7, offsets[7], 0, 1, -1]);
+  });
+
+  it('stops at the first wanted entry whose checksum does not match and says where it is; skipped entries are not checked', () => {
+    const good = Buffer.from(bytes);
+    try {
+      bytes[offsets[40]! + 8 + Math.floor(payloads[40]!.length / 2)]! ^= 0x20; // a bit of entry 40's payload
+      expect(run(bytes.length, bytes.length, 0, 1000, 1e9).r).toEqual([40, offsets[40], 0, 0, offsets[40]]);
+      expect(run(bytes.length, bytes.length, 0, 40, 1e9).r).toEqual([40, offsets[40], 0, 0, -1]);
+      expect(run(bytes.length, bytes.length, 41, 1000, 1e9).r).toEqual([500 - 41, bytes.length, 0, 0, -1]);
+      good.copy(bytes);
+      bytes[offsets[0]! + 7]! ^= 1; // entry 0's checksum itself
+      expect(run(bytes.length, bytes.length, 0, 1000, 1e9).r).toEqual([0, 0, 0, 0, 0]);
+    } finally {
+      good.copy(bytes);
+    }
   });
 });
 
@@ -101,7 +118,7 @@ describe.each(implementations)('groupEntries, %s', (_name, scan, group) => {
     const bytes = framed(payloads);
     const starts = new Int32Array(2000);
     const lengths = new Int32Array(2000);
-    scan!(bytes, bytes.length, bytes.length, 0, 2000, 1e9, starts, lengths, new Int32Array(4));
+    scan!(bytes, bytes.length, bytes.length, 0, 2000, 1e9, starts, lengths, new Int32Array(5));
     const g = new Int32Array(2000);
     const headers = new Int32Array(2 * 4096);
     const n = group!(bytes, starts, lengths, 2000, g, headers);
@@ -127,7 +144,7 @@ describe.each(implementations)('groupEntries, %s', (_name, scan, group) => {
     const bytes = framed(payloads);
     const starts = new Int32Array(300);
     const lengths = new Int32Array(300);
-    scan!(bytes, bytes.length, bytes.length, 0, 300, 1e9, starts, lengths, new Int32Array(4));
+    scan!(bytes, bytes.length, bytes.length, 0, 300, 1e9, starts, lengths, new Int32Array(5));
     const before = [Buffer.from(starts.buffer.slice(0)), Buffer.from(lengths.buffer.slice(0))];
     expect(group!(bytes, starts, lengths, 300, new Int32Array(300), new Int32Array(2 * 2))).toBe(-1);
     expect(Buffer.from(starts.buffer).equals(before[0]!)).toBe(true);
@@ -144,7 +161,7 @@ describe('prepareEntries (wire client)', () => {
     const bytes = framed(payloads);
     const starts = new Int32Array(1000);
     const lengths = new Int32Array(1000);
-    scanEntriesJs(bytes, bytes.length, bytes.length, 0, 1000, 1e9, starts, lengths, new Int32Array(4));
+    scanEntriesJs(bytes, bytes.length, bytes.length, 0, 1000, 1e9, starts, lengths, new Int32Array(5));
     const prepared = session.prepareEntries(5000, bytes, starts, lengths);
     if (!('packed' in prepared)) throw new Error('expected packed entries');
     expect(prepared.undecodable).toEqual([{ lsn: 5010, error: expect.stringContaining('unknown format 9') }]);
@@ -166,7 +183,7 @@ describe('prepareEntries (wire client)', () => {
     const bytes = framed(payloads);
     const starts = new Int32Array(n);
     const lengths = new Int32Array(n);
-    scanEntriesJs(bytes, bytes.length, bytes.length, 0, n, 1e9, starts, lengths, new Int32Array(4));
+    scanEntriesJs(bytes, bytes.length, bytes.length, 0, n, 1e9, starts, lengths, new Int32Array(5));
     const prepared = session.prepareEntries(0, bytes, starts, lengths);
     if (!('packed' in prepared)) throw new Error('expected packed entries');
     expect(prepared.undecodable).toEqual([{ lsn: 3, error: expect.stringContaining('truncated') }]);
