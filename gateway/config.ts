@@ -16,8 +16,9 @@ const KafkaSchema = z.strictObject({
   // prefault: a bad LOGFS_KAFKA_CLIENT is reported like any other invalid setting.
   client: z.enum(['kafkajs', 'wire']).prefault((process.env.LOGFS_KAFKA_CLIENT ?? 'wire') as 'wire')
     .describe('Producer that ships records: the built-in wire producer (gateway/kafka-wire/, 2-3x the records/s of kafkajs at a third of its CPU), or kafkajs (needed for gzip); default wire, or LOGFS_KAFKA_CLIENT'),
-  // lz4 by default: a quarter of the broker's CPU per record and of its disk (docs/kafka.md
-  // "Compression"); none when the native module was built without liblz4, which cannot write it.
+  // lz4 by default: a quarter to a half of the broker's CPU per record, and under a quarter of its
+  // disk (docs/kafka.md "Compression"); none when the native module was built without liblz4,
+  // which cannot write it.
   compression: z.enum(['none', 'lz4', 'gzip']).default(lz4Available ? 'lz4' : 'none')
     .describe('Compression of produced batches: lz4 (the default; wire or kafkajs client; needs the native module built with liblz4, else the default is none), none, or gzip (kafkajs client only)'),
   topicPrefix: z.string().regex(/^[A-Za-z0-9-]{1,20}$/, 'letters, digits and "-", at most 20').default('logfs').describe('First part of every stream topic name'),
