@@ -4,7 +4,7 @@ import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { isLogfsError } from '../../core/errors.js';
 import { createStream, FileProvisioningStore } from '../../control/store.js';
 import { parseGatewayConfig } from '../../gateway/config.js';
@@ -15,10 +15,21 @@ import { keyId, openSealed, parseStreamKey, recordAad } from '../../gateway/reco
 import { nativeGateway } from '../../gateway/native.js';
 
 const log = pino({ level: 'silent' });
+
+/** Temporary data directories, removed when the file's tests are done. */
+const tempDirs: string[] = [];
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  tempDirs.push(dir);
+  return dir;
+}
+afterAll(async () => {
+  for (const dir of tempDirs.splice(0)) await fsp.rm(dir, { recursive: true, force: true });
+});
 const who = { instance: 'i-1', provider: 'acme' };
 
 async function setup() {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'gw-enc-'));
+  const dir = await tempDir('gw-enc-');
   const store = await FileProvisioningStore.open(dir);
   await createStream(store, { name: 'plain', provider: 'acme' });
   const secret = await createStream(store, { name: 'pay/card', provider: 'acme', encrypt: true });

@@ -23,7 +23,10 @@ describe('instance ID precedence: config > metadata endpoint > machine-id', () =
     await fsp.writeFile(machineId, 'f00dfeed\n');
   });
 
-  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+  afterAll(async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await fsp.rm(path.dirname(machineId), { recursive: true, force: true });
+  });
 
   const cfg = (instance: Record<string, unknown>) => parseGatewayConfig({ instance: { machineIdFile: machineId, ...instance } }).instance;
 
