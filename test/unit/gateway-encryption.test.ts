@@ -1,7 +1,6 @@
 /** The gateway seals the data of encrypted streams before it reaches the journal, and never writes them in clear. */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,23 +12,17 @@ import { decodeJournalEntry } from '../../gateway/journal-entry.js';
 import { decodeRecord } from '../../gateway/record-codec.js';
 import { keyId, openSealed, parseStreamKey, recordAad } from '../../gateway/record-crypto.js';
 import { nativeGateway } from '../../gateway/native.js';
+import { tempDirs } from './temp-dirs.js';
 
 const log = pino({ level: 'silent' });
 
-/** Temporary data directories, removed when the file's tests are done. */
-const tempDirs: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  for (const dir of tempDirs.splice(0)) await fsp.rm(dir, { recursive: true, force: true });
-});
+const temp = tempDirs();
+afterAll(() => temp.remove());
+
 const who = { instance: 'i-1', provider: 'acme' };
 
 async function setup() {
-  const dir = await tempDir('gw-enc-');
+  const dir = await temp.make('gw-enc-');
   const store = await FileProvisioningStore.open(dir);
   await createStream(store, { name: 'plain', provider: 'acme' });
   const secret = await createStream(store, { name: 'pay/card', provider: 'acme', encrypt: true });

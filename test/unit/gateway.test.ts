@@ -1,6 +1,5 @@
 /** The gateway in embedded mode (no Kafka): stamping, sequences across restarts, barriers, metrics, the journal lock. */
 import fsp from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileProvisioningStore } from '../../control/store.js';
@@ -9,20 +8,13 @@ import { Gateway } from '../../gateway/gateway.js';
 import { decodeJournalEntry } from '../../gateway/journal-entry.js';
 import { decodeRecord, RecordTemplate } from '../../gateway/record-codec.js';
 import { nativeGateway } from '../../gateway/native.js';
+import { tempDirs } from './temp-dirs.js';
 import { pino } from 'pino';
 
 const log = pino({ level: 'silent' });
 
-/** Temporary data directories, removed when the file's tests are done. */
-const tempDirs: string[] = [];
-async function tempDir(prefix: string): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
-  tempDirs.push(dir);
-  return dir;
-}
-afterAll(async () => {
-  for (const dir of tempDirs.splice(0)) await fsp.rm(dir, { recursive: true, force: true });
-});
+const temp = tempDirs();
+afterAll(() => temp.remove());
 
 async function start(dataDir: string, extra: Record<string, unknown> = {}): Promise<Gateway> {
   const store = await FileProvisioningStore.open(dataDir);
@@ -40,7 +32,7 @@ async function journalRecords(gw: Gateway) {
 
 describe('Gateway (embedded mode)', () => {
   it('stamps records with provider, instance, host, time and a per-instance sequence', async () => {
-    const dir = await tempDir('gw-');
+    const dir = await temp.make('gw-');
     const before = Date.now();
     const gw = await start(dir);
     const a = { instance: 'inst-a', provider: 'acme' };
@@ -78,7 +70,7 @@ describe('Gateway (embedded mode)', () => {
   });
 
   it('continues each instance\'s sequence after a restart, even when the meta was not saved', async () => {
-    const dir = await tempDir('gw-');
+    const dir = await temp.make('gw-');
     let gw = await start(dir);
     const a = { instance: 'inst-a', provider: 'acme' };
     for (let i = 0; i < 10; i++) gw.ingest(a, 's', null, [{ data: Buffer.from(`r${i}`) }], 'fuse');
@@ -99,7 +91,7 @@ describe('Gateway (embedded mode)', () => {
   });
 
   it('never repeats a sequence number even when the journal and its meta were lost (power cut)', async () => {
-    const dir = await tempDir('gw-');
+    const dir = await temp.make('gw-');
     let gw = await start(dir);
     const a = { instance: 'inst-a', provider: 'acme' };
     let pos = gw.ingest(a, 's', null, [{ data: Buffer.from('x') }, { data: Buffer.from('y') }], 'fuse');
@@ -116,7 +108,7 @@ describe('Gateway (embedded mode)', () => {
   });
 
   it('refuses a second gateway on the same journal and takes over a lock left by a dead process', async () => {
-    const dir = await tempDir('gw-');
+    const dir = await temp.make('gw-');
     const gw = await start(dir);
     await expect(start(dir)).rejects.toMatchObject({ code: 'LOGFS_E_CONFIG', message: expect.stringContaining('in use by process') });
     await gw.close();
@@ -126,12 +118,12 @@ describe('Gateway (embedded mode)', () => {
   });
 
   it('rejects durability "kafka" without brokers', async () => {
-    const dir = await tempDir('gw-');
+    const dir = await temp.make('gw-');
     await expect(start(dir, { durability: 'kafka' })).rejects.toMatchObject({ code: 'LOGFS_E_CONFIG', message: expect.stringContaining('needs kafka.brokers') });
   });
 
   it('reports full at the bound so writers wait (or are refused), and room again once acked', async () => {
-    const dir = await tempDir('gw-');
+    const dir = await temp.make('gw-');
     // Brokers that are never contacted in this test: the shipper retries in the background.
     const gw = await start(dir, { kafka: { brokers: ['127.0.0.1:1'], connectionTimeoutMs: 100 }, journal: { maxBytes: 8192, segmentBytes: 4096 } });
     const a = { instance: 'inst-a', provider: 'acme' };
@@ -154,7 +146,7 @@ describe('Gateway (embedded mode)', () => {
 describe('Gateway.ingestChunk (lines framed in C)', () => {
   it('writes the journal entries ingest() writes, up to the first overlong line or the unterminated tail', async () => {
     expect(nativeGateway, 'scripts/build-native.sh must have built dist/native/logfs-gateway.node').toBeDefined();
-    const dir = await tempDir('gw-');
+    const dir = await temp.make('gw-');
     const gw = await start(dir);
     const who = { instance: 'inst-a', provider: 'acme' };
     // Every size class of MessagePack bin, an empty line, NUL and invalid UTF-8, then a line over
