@@ -28,8 +28,6 @@ export interface NativeGateway {
   crc32c(bytes: Uint8Array): number;
   /** Fills in the checksum of every journal entry framed in bytes[start, end) (journal-segment.ts). */
   crc32Entries(bytes: Uint8Array, start: number, end: number): void;
-  /** -1 when every journal entry framed in bytes[start, end) is whole and matches its checksum, else the offset of the first that does not. */
-  crc32Verify(bytes: Uint8Array, start: number, end: number): number;
   /** One Kafka RecordBatch v2 of records lying in `source` (kafka-wire/record-batch.ts, encodePackedRecordBatch). */
   encodeRecordBatch(...args: RecordBatchArgs): Buffer;
   /** encodeRecordBatch into `out`: the batch's size, or minus it when it does not fit (nothing written). */
@@ -98,21 +96,6 @@ export function crc32EntriesJs(bytes: Uint8Array, start: number, end: number): v
 }
 
 export const crc32Entries: (bytes: Uint8Array, start: number, end: number) => void = nativeGateway?.crc32Entries ?? crc32EntriesJs;
-
-/** crc32Verify with zlib: one call per entry. */
-export function crc32VerifyJs(bytes: Uint8Array, start: number, end: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = start;
-  while (pos < end) {
-    if (end - pos < 8) return pos;
-    const len = view.getUint32(pos);
-    if (end - pos - 8 < len || crc32(bytes.subarray(pos + 8, pos + 8 + len)) !== view.getUint32(pos + 4)) return pos;
-    pos += 8 + len;
-  }
-  return -1;
-}
-
-export const crc32Verify: (bytes: Uint8Array, start: number, end: number) => number = nativeGateway?.crc32Verify ?? crc32VerifyJs;
 
 /** scanEntries in JavaScript (the same walk, one entry at a time, checksums with zlib). */
 export function scanEntriesJs(bytes: Uint8Array, got: number, limit: number, skip: number, maxEntries: number, maxBytes: number, starts: Int32Array, lengths: Int32Array, result: Int32Array): void {

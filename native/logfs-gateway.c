@@ -17,10 +17,6 @@
  *     (PCLMULQDQ) the bytes of an entry from 64 on are folded 16 at a time (crc32_fold), at three
  *     to four times the speed of slicing-by-8, which does the rest and all of it without.
  *
- *   crc32Verify(bytes: Uint8Array, start: number, end: number): number
- *     Checks the framing and checksums of the journal entries in bytes[start, end) as read back
- *     from a segment: -1 when all are whole and match, else the offset of the first that is not.
- *
  *   encodeRecordBatch(source, starts, lengths, keyIndex, keys, timestamp, producerId, producerEpoch, baseSequence[, out[, compression]]): Buffer | number
  *     One Kafka RecordBatch v2 (gateway/kafka-wire/record-batch.ts, which documents the layout) of
  *     records whose values lie in `source` at starts[i] (Int32Array), lengths[i] bytes, with key
@@ -228,7 +224,7 @@ static uint32_t read_be32(const uint8_t *p) {
 }
 
 /*
- * The arguments (bytes: Uint8Array, start, end) of crc32Entries and crc32Verify, with start and end
+ * The arguments (bytes: Uint8Array, start, end) of crc32Entries, with start and end
  * checked to lie within the bytes; 0 (an exception pending) when they are not.
  */
 static int entries_args(napi_env env, napi_callback_info info, const char *type_error, const char *range_error, uint8_t **bytes, uint64_t *start, uint64_t *end) {
@@ -760,7 +756,7 @@ static napi_value lz4_decompress(napi_env env, napi_callback_info info) {
  * whose checksum does not match (the walk stops there) or -1]. In JavaScript each entry cost two
  * array pushes, and the arrays a copy each. Checking in the same walk reads the bytes from memory
  * once: the walk alone, which mostly waits for each entry's length to come from memory, took
- * longer than the checksums in a second pass (crc32Verify) over what it had brought into cache.
+ * longer than the checksums in a second pass over what it had brought into cache.
  */
 static napi_value scan_entries(napi_env env, napi_callback_info info) {
   size_t argc = 9;
@@ -1040,28 +1036,6 @@ static napi_value frame_lines(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static napi_value crc32_verify(napi_env env, napi_callback_info info) {
-  uint8_t *b;
-  uint64_t pos, end;
-  if (!entries_args(env, info, "crc32Verify: expected (Uint8Array, start, end)", "crc32Verify: start and end must lie within the bytes", &b, &pos, &end)) return NULL;
-  int64_t bad = -1;
-  while (pos < end) {
-    if (end - pos < 8) {
-      bad = (int64_t)pos;
-      break;
-    }
-    uint32_t len = read_be32(b + pos);
-    if (end - pos - 8 < len || crc32_ieee(b + pos + 8, len) != read_be32(b + pos + 4)) {
-      bad = (int64_t)pos;
-      break;
-    }
-    pos += 8 + (uint64_t)len;
-  }
-  napi_value result;
-  napi_create_int64(env, bad, &result);
-  return result;
-}
-
 /* Tells tests which implementation runs. */
 static napi_value hardware(napi_env env, napi_callback_info info) {
   (void)info;
@@ -1094,7 +1068,6 @@ NAPI_MODULE_INIT() {
       {"crc32c", NULL, crc32c, NULL, NULL, NULL, napi_default, NULL},
       {"hardware", NULL, hardware, NULL, NULL, NULL, napi_default, NULL},
       {"crc32Entries", NULL, crc32_entries, NULL, NULL, NULL, napi_default, NULL},
-      {"crc32Verify", NULL, crc32_verify, NULL, NULL, NULL, napi_default, NULL},
       {"encodeRecordBatch", NULL, encode_record_batch, NULL, NULL, NULL, napi_default, NULL},
       {"scanLines", NULL, scan_lines, NULL, NULL, NULL, napi_default, NULL},
       {"frameLines", NULL, frame_lines, NULL, NULL, NULL, napi_default, NULL},
