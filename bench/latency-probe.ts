@@ -1,12 +1,14 @@
 /**
  * Latency at a fixed rate: a paced writer puts lines carrying their own send time into the mount,
  * and three observers time them:
+ *   - logfsd's `logfs_kafka_ack_seconds` histogram, read before and after: accepted by the gateway
+ *     (the write() is answered then) → acknowledged by Kafka, for every line, measured in logfsd;
+ *     the write() itself (timed by the writer) is the rest of write() → ack;
  *   - a kafkajs consumer (fresh group, latest offsets, started before the writer) that decodes each
- *     record: write() → consumed from Kafka, an upper bound of write() → ack;
+ *     record: write() → consumed from Kafka, an upper bound of write() → ack that also holds the
+ *     consumer's own fetch delays on this busy host;
  *   - the broker's LogAppendTime on each message (the run's topic is created with it): write() →
- *     appended by the leader, which on one replica is when acks=all is satisfied; ms resolution;
- *   - logfsd's `logfs_kafka_acked_lsn` gauge polled every few ms: write() → the gateway saw the
- *     ack, late by at most one poll period plus the scrape.
+ *     appended by the leader, which on one replica is when acks=all is satisfied; ms resolution.
  */
 import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -16,6 +18,7 @@ import { runPacedWriter, type PacedWriterResult, type Writers } from './c-writer
 import { benchKafka } from './kafka-broker.js';
 import type { LogfsdProcess } from './logfsd-process.js';
 import { percentile } from './markdown-table.js';
+import { histogramBuckets, histogramQuantile } from '../gateway/metrics.js';
 
 export interface LatencyOptions {
   broker: string;
@@ -25,8 +28,6 @@ export interface LatencyOptions {
   rate: number;
   seconds: number;
   lineBytes: number;
-  /** Period of the acked-LSN poll. */
-  pollMs: number;
   log: Logger;
 }
 
@@ -46,7 +47,8 @@ export interface LatencyResult {
   writeToConsumed: Distribution;
   dueToConsumed: Distribution;
   writeToAppended: Distribution;
-  writeToAckSeen: Distribution;
+  /** From logfsd's histogram (ms): interpolated quantiles, and the bucket bounds they lie under. */
+  acceptToAck: { count: number; p50: number; p99: number; p99AtMost: number; maxAtMost: number };
   writeSyscall: { p50: number; p99: number; max: number };
 }
 
@@ -76,9 +78,9 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
   let firstFetch: () => void = () => undefined;
   const fetched = new Promise<void>((resolve) => (firstFetch = resolve));
   consumer.on(consumer.events.FETCH, () => firstFetch());
+  // A crashed consumer stops fetching: say so, or the run only reports lines that never arrived.
+  consumer.on(consumer.events.CRASH, (e) => o.log.error({ err: String(e.payload.error), restart: e.payload.restart }, 'latency consumer crashed'));
   await consumer.connect();
-  const ackSamples: { t: number; lsn: number }[] = [];
-  let polling = false;
   try {
     await consumer.subscribe({ topic: o.topic, fromBeginning: false });
     await consumer.run({
@@ -100,52 +102,27 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
     });
     await withTimeout(fetched, 30_000, 'the latency consumer did not start fetching');
     const before = await o.logfsd.metrics();
-    const firstLsn = before.logfs_journal_next_lsn as number;
-
-    polling = true;
-    const poller = (async () => {
-      while (polling) {
-        const t0 = wallMs();
-        try {
-          const m = await o.logfsd.metrics();
-          ackSamples.push({ t: wallMs(), lsn: m.logfs_kafka_acked_lsn as number });
-        } catch {
-          // a slow scrape is a missing sample, not a failure
-        }
-        const wait = o.pollMs - (wallMs() - t0);
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      }
-    })();
+    const lastLsn = (before.logfs_journal_next_lsn as number) + lines - 1;
 
     const writer = await runPacedWriter(o.writers, o.logfsd.streamPath('latency'), o.rate, o.seconds, o.lineBytes);
     const deadline = Date.now() + 60_000;
     while (received < lines && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    polling = false;
-    await poller;
     if (received < lines) o.log.warn({ received, lines }, 'latency consumer did not see every line');
+    let after = await o.logfsd.metrics();
+    while ((after.logfs_kafka_acked_lsn as number) < lastLsn && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      after = await o.logfsd.metrics();
+    }
 
-    const ackTime = (lsn: number): number => {
-      let lo = 0;
-      let hi = ackSamples.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if ((ackSamples[mid] as { lsn: number }).lsn >= lsn) hi = mid;
-        else lo = mid + 1;
-      }
-      return lo < ackSamples.length ? (ackSamples[lo] as { t: number }).t : NaN;
-    };
     const w2c: number[] = [];
     const d2c: number[] = [];
     const w2a: number[] = [];
-    const w2k: number[] = [];
     for (let i = 0; i < lines; i++) {
       const s = sent[i] as number;
       if (Number.isNaN(s)) continue;
       w2c.push((consumed[i] as number) - s);
       d2c.push((consumed[i] as number) - (due[i] as number));
       w2a.push((appended[i] as number) - s);
-      const k = ackTime(firstLsn + i);
-      if (!Number.isNaN(k)) w2k.push(k - s);
     }
     return {
       writer,
@@ -154,13 +131,24 @@ export async function measureLatency(o: LatencyOptions): Promise<LatencyResult> 
       writeToConsumed: distribution(w2c),
       dueToConsumed: distribution(d2c),
       writeToAppended: distribution(w2a),
-      writeToAckSeen: distribution(w2k),
+      acceptToAck: ackHistogram(before, after),
       writeSyscall: { p50: writer.writeP50Ns / 1e6, p99: writer.writeP99Ns / 1e6, max: writer.writeMaxNs / 1e6 },
     };
   } finally {
-    polling = false;
-    await consumer.disconnect().catch(() => undefined);
+    // kafkajs' disconnect can wait forever on a consumer that crashed while joining its group; the
+    // figures are in hand by then, so give up on it rather than hang the benchmark.
+    await withTimeout(consumer.disconnect(), 30_000, 'the latency consumer did not disconnect').catch((err: unknown) => o.log.warn({ err: String(err) }, 'latency consumer'));
   }
+}
+
+/** The run's part of logfsd's logfs_kafka_ack_seconds histogram (two scrapes), in ms. */
+function ackHistogram(before: Record<string, number>, after: Record<string, number>): LatencyResult['acceptToAck'] {
+  const buckets = histogramBuckets(after, 'logfs_kafka_ack_seconds', before).map(([le, n]): [number, number] => [le * 1000, n]);
+  const count = buckets.length ? (buckets[buckets.length - 1] as [number, number])[1] : 0;
+  const p50 = histogramQuantile(0.5, buckets);
+  const p99 = histogramQuantile(0.99, buckets);
+  const max = histogramQuantile(1, buckets);
+  return { count, p50: p50?.value ?? NaN, p99: p99?.value ?? NaN, p99AtMost: p99?.atMost ?? NaN, maxAtMost: max?.atMost ?? NaN };
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

@@ -327,7 +327,6 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
           rate: ctx.opts['latency-rate'],
           seconds: ctx.opts['latency-seconds'],
           lineBytes: LINE_BYTES,
-          pollMs: 5,
           log: ctx.log,
         });
       }
@@ -476,7 +475,13 @@ function latencyTable(l: LatencyResult): string {
   return markdownTable(['measure (ms)', 'lines', 'p50', 'p99', 'max'], [
     row('write() → consumed from Kafka (upper bound of write → ack)', l.writeToConsumed),
     row('write() → broker LogAppendTime (leader append; ms resolution)', l.writeToAppended),
-    row('write() → logfsd saw the ack (acked-LSN gauge polled every 5 ms)', l.writeToAckSeen),
+    [
+      'accepted by logfsd → Kafka ack (its logfs_kafka_ack_seconds histogram, interpolated in the buckets)',
+      l.acceptToAck.count,
+      l.acceptToAck.p50,
+      l.acceptToAck.p99,
+      `≤ ${formatNumber(l.acceptToAck.maxAtMost)}`,
+    ],
     row('scheduled send → consumed (includes time behind a slow write())', l.dueToConsumed),
     ['write() syscall itself', l.linesWritten, l.writeSyscall.p50, l.writeSyscall.p99, l.writeSyscall.max],
   ]);
@@ -539,12 +544,14 @@ function targetsTable(run: Run): string {
   rows.push(['logfsd RSS ≤ 200 MB (peak over the Kafka workloads)', rss === undefined ? 'not run' : `${formatNumber(rss / MB)} MB`, rss === undefined ? '—' : rss <= 200 * MB ? 'PASS' : 'FAIL']);
   const l = run.latency;
   if (l) {
-    const up = l.writeToConsumed.p99;
-    const low = l.writeToAppended.p99;
-    const verdict = up <= 50 ? 'PASS' : low <= 50 ? 'PASS by the broker append time, FAIL by the consumer (upper bound)' : 'FAIL';
+    // write() → ack is the write() call (the gateway accepts a line before it answers it) plus
+    // accepted → ack, which logfsd measures for every line. The consumer's figure is an upper bound
+    // that also holds its own fetch delays; the broker's append time a lower bound.
+    const estimate = l.acceptToAck.p99 + l.writeSyscall.p99;
+    const verdict = estimate <= 50 ? 'PASS' : 'FAIL';
     rows.push([
       'p99 write → ack ≤ 50 ms at 10,000 lines/s',
-      `${formatNumber(up)} ms consumed, ${formatNumber(low)} ms appended, ${formatNumber(l.writeToAckSeen.p99)} ms ack seen; rate reached ${formatNumber(l.achievedRate)} lines/s`,
+      `${formatNumber(estimate)} ms (accepted → ack ${formatNumber(l.acceptToAck.p99)} + write() ${formatNumber(l.writeSyscall.p99)}); consumed ${formatNumber(l.writeToConsumed.p99)}, appended ${formatNumber(l.writeToAppended.p99)}; rate reached ${formatNumber(l.achievedRate)} lines/s`,
       l.achievedRate < 0.98 * 10_000 ? `${verdict} (writer could not keep the rate)` : verdict,
     ]);
   } else {

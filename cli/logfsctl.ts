@@ -17,7 +17,7 @@ import { sleep } from '../core/retry.js';
 import { validateProviderName } from '../control/stream-name.js';
 import { readRuntime, type RuntimeInfo } from '../daemon/daemon.js';
 import { isMountPoint, lazyUnmount } from '../daemon/fuse-fs.js';
-import { parsePrometheusText } from '../gateway/index.js';
+import { histogramBuckets, histogramQuantile, parsePrometheusText } from '../gateway/index.js';
 import { controlCommand, DEFAULT_LISTEN, runUp } from './control-command.js';
 import { daemonConfigFromFlags, daemonFlags, brokersOf } from './daemon-options.js';
 import { alarmsCommand } from './alarms-command.js';
@@ -118,7 +118,13 @@ async function statusCommand(argv: Common & { json: boolean }): Promise<void> {
   out(`records      in ${m('logfs_records_in_total')}  out ${m('logfs_records_out_total')}`);
   out(`bytes        in ${m('logfs_bytes_in_total')}  out ${m('logfs_bytes_out_total')}`);
   out(`journal      ${m('logfs_journal_bytes')} bytes in ${m('logfs_journal_segments')} segments, ${m('logfs_journal_unacked_bytes')} not yet in Kafka`);
+  const ack = histogramBuckets(metrics, 'logfs_kafka_ack_seconds');
+  const quantile = (q: number): string => {
+    const r = histogramQuantile(q, ack);
+    return r === undefined ? '-' : r.atMost === Infinity ? `> ${r.value * 1000} ms` : `${Number((r.value * 1000).toPrecision(3))} ms`;
+  };
   out(`kafka        connected ${m('logfs_kafka_connected')}  errors ${m('logfs_kafka_errors_total')}  retries ${m('logfs_kafka_retries_total')}`);
+  if (ack.length > 0) out(`ack wait     p50 ${quantile(0.5)}  p99 ${quantile(0.99)}  (accepted → Kafka ack, since start)`);
   out(`writers      blocked now ${m('logfs_blocked_writers')}  blocked total ${m('logfs_writes_blocked_total')}  refused ${m('logfs_writes_refused_total')}`);
 }
 

@@ -292,6 +292,7 @@ export class Gateway implements IngestSink {
       return o;
     });
     encoded.length = 0;
+    this.shipper?.accepted(lsn);
     this.seqs.set(who.instance, first + lines.length - 1);
     this.accepted(usage, lines.length, bytes, timed ? started : undefined);
     return lsn;
@@ -314,6 +315,7 @@ export class Gateway implements IngestSink {
     // Each line's entry takes at most its bytes plus what an empty line's does.
     const room = lines * (ENTRY_HEADER_BYTES + header.bytes.length + record.plainBound(0)) + taken;
     const lsn = this.journal.appendFramed(room, (buf, start) => native.frameLines(chunk, 0, taken, buf, start, header.constant, record.prefixBytes, first, ts));
+    this.shipper?.accepted(lsn);
     this.seqs.set(who.instance, first + lines - 1);
     this.accepted(usage, lines, taken - lines, timed ? started : undefined);
     return { taken, lsn };

@@ -6,5 +6,5 @@ export { encodeRecord, decodeRecord, recordId, RECORD_SCHEMA_VERSION, type LogRe
 export { ENC_A256GCM, generateStreamKey, keyId, openSealed, parseStreamKey, recordAad, RecordSealer, StoreKeyring, StreamKeyring, type StreamCrypto, type StreamCryptoSpec } from './record-crypto.js';
 export { decodeJournalEntry, type JournalEntry } from './journal-entry.js';
 export { Journal } from './journal.js';
-export { parsePrometheusText } from './metrics.js';
+export { histogramBuckets, histogramQuantile, parsePrometheusText } from './metrics.js';
 export { createKafka } from './kafka-shipper.js';

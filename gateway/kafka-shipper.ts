@@ -15,6 +15,7 @@ import { componentLogger, type Logger } from '../core/logger.js';
 import { Backoff, sleep } from '../core/retry.js';
 import type { ProvisioningStore, ProvisioningState } from '../control/store.js';
 import { topicForStream } from '../control/stream-name.js';
+import { ACK_SECONDS_BUCKETS, AckLatency } from './ack-latency.js';
 import type { GatewayConfig } from './config.js';
 import type { Journal } from './journal.js';
 import type { SendOutcome } from './kafka-producer.js';
@@ -59,6 +60,7 @@ export class KafkaShipper {
   private readonly pending = new Map<number, { resolve: (s: Shipped) => void; reject: (e: Error) => void }>();
   private nextId = 1;
   private workerStopped: (() => void) | undefined;
+  private readonly ackLatency: AckLatency;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -78,6 +80,10 @@ export class KafkaShipper {
       readErrors: metrics.counter('logfs_journal_read_errors_total', 'Journal reads by the shipper that failed and were retried'),
       undeliverable: metrics.counter('logfs_journal_undecodable_total', 'Journal entries that could not be decoded and were skipped (a bug: report it)'),
     };
+    this.ackLatency = new AckLatency(
+      metrics.histogram('logfs_kafka_ack_seconds', 'Seconds from the gateway accepting a record (its write() answered) to Kafka acknowledging it', ACK_SECONDS_BUCKETS),
+      journal.nextLsn - 1,
+    );
     metrics.gauge('logfs_kafka_connected', '1 when the last produce succeeded', () => (this.connected ? 1 : 0));
     metrics.gauge('logfs_kafka_acked_lsn', 'Last journal position acknowledged by Kafka', () => this.ackedLsn);
   }
@@ -88,6 +94,11 @@ export class KafkaShipper {
     this.loop = this.run().catch((err) => {
       if (!this.abort.signal.aborted) this.log.fatal({ err: errorMessage(err) }, 'shipper loop died');
     });
+  }
+
+  /** The journal took records up to `lsn` just now (for logfs_kafka_ack_seconds). */
+  accepted(lsn: number): void {
+    this.ackLatency.accepted(lsn);
   }
 
   /** Resolves when Kafka has acknowledged every journal entry up to `lsn`. */
@@ -243,6 +254,7 @@ export class KafkaShipper {
       const last = at.lsn + count - 1;
       this.journal.ack(CONSUMER, last);
       this.ackedLsn = last;
+      this.ackLatency.acked(last);
       this.counters.out.inc(outcome.delivered);
       this.counters.bytesOut.inc(outcome.bytes);
       this.counters.batches.inc();

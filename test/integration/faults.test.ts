@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { recordId, type LogRecord } from '../../gateway/index.js';
-import { consumeRecords, Daemon, ensureKafka, execFileP, KAFKA, ROOT, sh, text, waitFor } from './harness.js';
+import { consumeRecords, Daemon, ensureKafka, execFileP, KAFKA, logfsctl, ROOT, sh, text, waitFor } from './harness.js';
 
 const kafkaEnv = { LOGFS_KAFKA_PORT: KAFKA.split(':')[1] ?? '19092' };
 
@@ -72,6 +72,17 @@ os.close(fd)
     await startKafka();
     expect(await writerDone).toBe(0);
     await waitFor('all records acknowledged by Kafka', async () => (await d.metrics()).logfs_records_out_total === 22_000, 120_000, 200);
+    // Each record's wait for its ack is observed once; those the journal held through the outage
+    // (at least a thousand fit under the bound, and the broker takes seconds to start) waited over 1 s.
+    const m = await d.metrics();
+    expect(m.logfs_kafka_ack_seconds_count).toBe(22_000);
+    expect(m['logfs_kafka_ack_seconds_bucket{le="+Inf"}']).toBe(22_000);
+    expect(22_000 - m['logfs_kafka_ack_seconds_bucket{le="1"}']!).toBeGreaterThanOrEqual(1000);
+    // logfsctl status reads the same histogram: with more than 1 % over a second, p99 is over it.
+    const status = await logfsctl(['status', '--data', d.dataDir]);
+    const p99 = /^ack wait +p50 [^ ]+ ms +p99 (>? ?)([0-9.]+) ms/m.exec(status.stdout);
+    expect(p99, status.stdout).not.toBeNull();
+    expect(Number(p99?.[2])).toBeGreaterThan(1000);
     const records = await consumeRecords(d.topic('outage'), 22_000, 60_000, 1500);
     const expected = [
       ...Array.from({ length: 2000 }, (_, i) => `before-${i + 1}`),

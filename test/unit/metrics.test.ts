@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MetricsRegistry, parsePrometheusText } from '../../gateway/metrics.js';
+import { Histogram, histogramQuantile, MetricsRegistry, parsePrometheusText } from '../../gateway/metrics.js';
 
 // Text exposition format 0.0.4: https://prometheus.io/docs/instrumenting/exposition_formats/
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -25,7 +25,8 @@ function checkExposition(text: string): { name: string; type: string; help: stri
     } else {
       const m = SAMPLE.exec(line);
       expect(m, `not a valid sample line: ${JSON.stringify(line)}`).not.toBeNull();
-      expect(m?.[1], 'samples belong to the family above them').toBe(current?.name);
+      const own = current?.type === 'histogram' ? [`${current.name}_bucket`, `${current.name}_sum`, `${current.name}_count`] : [current?.name];
+      expect(own, `${m?.[1]} belongs to the family above it`).toContain(m?.[1]);
       current?.samples.push(line);
     }
   }
@@ -122,5 +123,67 @@ describe('MetricsRegistry', () => {
     expect(reads).toBe(0);
     expect(parsePrometheusText(r.render()).reads).toBe(1);
     expect(r.snapshot().reads).toBe(2);
+  });
+});
+
+describe('Histogram', () => {
+  it('renders cumulative buckets, +Inf, sum and count as valid Prometheus text', () => {
+    const r = new MetricsRegistry();
+    const h = r.histogram('logfs_wait_seconds', 'Waits', [0.01, 0.05, 1]);
+    h.observe(0.01); // on a bound: counted in that bucket (le is inclusive)
+    h.observe(0.02, 3); // a group of three with one value
+    h.observe(7);
+    const text = r.render();
+    expect(text).toBe(
+      [
+        '# HELP logfs_wait_seconds Waits',
+        '# TYPE logfs_wait_seconds histogram',
+        'logfs_wait_seconds_bucket{le="0.01"} 1',
+        'logfs_wait_seconds_bucket{le="0.05"} 4',
+        'logfs_wait_seconds_bucket{le="1"} 4',
+        'logfs_wait_seconds_bucket{le="+Inf"} 5',
+        'logfs_wait_seconds_sum 7.07',
+        'logfs_wait_seconds_count 5',
+        '',
+      ].join('\n'),
+    );
+    expect(checkExposition(text).map((f) => [f.name, f.type, f.samples.length])).toEqual([['logfs_wait_seconds', 'histogram', 6]]);
+    expect(parsePrometheusText(text)).toEqual(r.snapshot());
+    expect(h.count).toBe(5);
+  });
+
+  it('refuses bounds that are empty, unordered or not finite', () => {
+    expect(() => new Histogram('h', [])).toThrow(/ascending/);
+    expect(() => new Histogram('h', [1, 1])).toThrow(/ascending/);
+    expect(() => new Histogram('h', [2, 1])).toThrow(/ascending/);
+    expect(() => new Histogram('h', [1, Infinity])).toThrow(/finite/);
+  });
+});
+
+describe('histogramQuantile', () => {
+  const buckets = (h: Histogram): [number, number][] =>
+    h.series().flatMap(([k, v]): [number, number][] => {
+      const le = /le="([^"]+)"/.exec(k)?.[1];
+      return le === undefined ? [] : [[le === '+Inf' ? Infinity : Number(le), v]];
+    });
+
+  it('interpolates inside the bucket the rank falls in, and gives that bucket\'s bound', () => {
+    const h = new Histogram('h', [10, 20, 50]);
+    for (let i = 0; i < 90; i++) h.observe(5);
+    for (let i = 0; i < 10; i++) h.observe(30);
+    // Rank 50 of 100 is in (0, 10], 50/90 of the way; rank 99 in (20, 50], 9/10 of the way.
+    expect(histogramQuantile(0.5, buckets(h))?.value).toBeCloseTo((10 * 50) / 90);
+    expect(histogramQuantile(0.5, buckets(h))?.atMost).toBe(10);
+    expect(histogramQuantile(0.99, buckets(h))).toEqual({ value: 20 + (30 * 9) / 10, atMost: 50 });
+    expect(histogramQuantile(0.9, buckets(h))).toEqual({ value: 10, atMost: 10 });
+  });
+
+  it('says only "beyond the last bound" for a rank in +Inf, and nothing without observations', () => {
+    const h = new Histogram('h', [10]);
+    h.observe(1);
+    h.observe(100, 9);
+    expect(histogramQuantile(0.99, buckets(h))).toEqual({ value: 10, atMost: Infinity });
+    expect(histogramQuantile(0.99, buckets(new Histogram('e', [10])))).toBeUndefined();
+    expect(histogramQuantile(0.5, [])).toBeUndefined();
   });
 });
