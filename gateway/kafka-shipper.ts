@@ -61,6 +61,8 @@ export class KafkaShipper {
   private nextId = 1;
   private workerStopped: (() => void) | undefined;
   private readonly ackLatency: AckLatency;
+  /** Wall time (ms, sub-ms precision) of the last batch acknowledged. */
+  private lastAckAt = 0;
 
   constructor(
     private readonly config: GatewayConfig,
@@ -86,6 +88,7 @@ export class KafkaShipper {
     );
     metrics.gauge('logfs_kafka_connected', '1 when the last produce succeeded', () => (this.connected ? 1 : 0));
     metrics.gauge('logfs_kafka_acked_lsn', 'Last journal position acknowledged by Kafka', () => this.ackedLsn);
+    metrics.gauge('logfs_kafka_last_ack_timestamp_seconds', 'Unix time of the last batch Kafka acknowledged (0 before the first)', () => this.lastAckAt / 1000);
   }
 
   start(): void {
@@ -255,6 +258,7 @@ export class KafkaShipper {
       this.journal.ack(CONSUMER, last);
       this.ackedLsn = last;
       this.ackLatency.acked(last);
+      this.lastAckAt = performance.timeOrigin + performance.now();
       this.counters.out.inc(outcome.delivered);
       this.counters.bytesOut.inc(outcome.bytes);
       this.counters.batches.inc();
