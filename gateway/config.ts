@@ -53,6 +53,8 @@ const JournalSchema = z.strictObject({
     .describe('Recent entries kept in memory for readers of the journal in logfsd (the embedded pipeline); default 4 MiB in embedded mode and 0 with Kafka, where nothing in logfsd reads them (the Kafka shipper reads the segment files)'),
   maxPendingBytes: z.number().int().min(64 * 1024).default(JOURNAL_DEFAULTS.maxPendingBytes)
     .describe('Bound on records in memory not yet written to the journal file; at it writers wait as at maxBytes'),
+  writebackBytes: z.number().int().min(0).default(JOURNAL_DEFAULTS.writebackBytes)
+    .describe('Start writing each segment to disk every this many bytes, without waiting, so that fsync finds little left to write (0 = off)'),
 });
 
 const InstanceSchema = z.strictObject({

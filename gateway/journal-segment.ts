@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { LogfsError } from '../core/errors.js';
-import { scanEntries } from './native.js';
+import { nativeGateway, scanEntries } from './native.js';
 
 export const SEGMENT_MAGIC = Buffer.from('LOGFSJ01', 'latin1');
 export const FORMAT_VERSION = 1;
@@ -52,6 +52,11 @@ export interface SegmentIo {
   fsync(fd: number): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   close(fd: number): Promise<void>;
+  /**
+   * Starts the disk writing fd's [offset, offset + length) without waiting for it (so that a later
+   * fsync has less to do); missing where the native module or the OS has no such call.
+   */
+  startWriteback?(fd: number, offset: number, length: number): Promise<void>;
 }
 
 const done =
@@ -66,6 +71,7 @@ export const NODE_IO: SegmentIo = {
   fsync: (fd) => new Promise((res, rej) => fs.fsync(fd, (err) => (err ? rej(err) : res()))),
   ftruncate: (fd, length) => new Promise((res, rej) => fs.ftruncate(fd, length, (err) => (err ? rej(err) : res()))),
   close: (fd) => new Promise((res, rej) => fs.close(fd, (err) => (err ? rej(err) : res()))),
+  startWriteback: nativeGateway?.startWriteback,
 };
 
 /** In-memory description of one segment file. Only the journal's write path mutates it. */
@@ -84,6 +90,10 @@ export class Segment {
   dirtyTail = false;
   /** After a roll: the background fsync-and-close of this segment. */
   retiring: Promise<void> | undefined;
+  /** Bytes from the start already handed to startWriteback. */
+  writebackFrom = 0;
+  /** The startWriteback in progress (it never rejects). */
+  writeback: Promise<void> | undefined;
 
   constructor(
     readonly base: number,

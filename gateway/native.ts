@@ -61,6 +61,8 @@ export interface NativeGateway {
   groupEntries(bytes: Uint8Array, starts: Int32Array, lengths: Int32Array, count: number, group: Int32Array, headers: Int32Array): number;
   /** True when crc32c uses the CPU's crc32 instruction. */
   hardware(): boolean;
+  /** Starts writing fd's dirty pages in [offset, offset + length) to disk, without waiting (sync_file_range); Linux only. */
+  startWriteback?(fd: number, offset: number, length: number): Promise<void>;
 }
 
 /** Where the build is, from this module in dist/gateway/ (or, run from source by the tests, in gateway/). */

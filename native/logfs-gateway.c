@@ -38,6 +38,13 @@
  *     bytes (its newline not counted) or the unterminated tail: how many, and where they end (after
  *     the last one's newline).
  *
+ *   startWriteback(fd: number, offset: number, length: number): Promise<void>
+ *     Starts the kernel writing the dirty pages of fd's [offset, offset + length) to disk without
+ *     waiting for it (Linux sync_file_range with SYNC_FILE_RANGE_WRITE), on libuv's thread pool,
+ *     as that call can block while the device's queue is full. The journal calls it behind its
+ *     writes, so that an fsync() finds little left to write (gateway/journal.ts). Rejects with the
+ *     errno's message and `code` (e.g. EBADF). Only on Linux.
+ *
  *   frameLines(src, start, end, dst, at, header, prefix, seq, ts): number
  *     Frames each line of src[start, end) (every one ends with its newline: a scanLines run) as the
  *     gateway's journal entry of a plain line, into dst from `at`; returns where the entries end.
@@ -47,7 +54,11 @@
  *     them. Line k gets seq + k. The same bytes as Gateway.ingest's JavaScript; per line it cost a
  *     Buffer, a framing object and a record writer there, the most of logfsd's main thread.
  */
+#define _GNU_SOURCE /* sync_file_range */
+#include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <node_api.h>
 #include <pthread.h>
@@ -1061,6 +1072,71 @@ static void init_once(void) {
 #endif
 }
 
+#ifdef __linux__
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int64_t offset;
+  int64_t length;
+  int err;
+} writeback_t;
+
+static void writeback_execute(napi_env env, void *data) {
+  (void)env;
+  writeback_t *w = data;
+  w->err = sync_file_range(w->fd, w->offset, w->length, SYNC_FILE_RANGE_WRITE) == 0 ? 0 : errno;
+}
+
+static void writeback_complete(napi_env env, napi_status status, void *data) {
+  writeback_t *w = data;
+  napi_value result;
+  if (status == napi_ok && w->err == 0) {
+    napi_get_undefined(env, &result);
+    napi_resolve_deferred(env, w->deferred, result);
+  } else {
+    int e = status == napi_ok ? w->err : ECANCELED;
+    char text[160];
+    snprintf(text, sizeof text, "sync_file_range: %s", strerror(e));
+    const char *name = e == EBADF ? "EBADF" : e == EIO ? "EIO" : e == ENOSPC ? "ENOSPC" : e == EINVAL ? "EINVAL" : e == ENOMEM ? "ENOMEM" : "EUNKNOWN";
+    napi_value msg, code;
+    napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &msg);
+    napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
+    napi_create_error(env, code, msg, &result);
+    napi_reject_deferred(env, w->deferred, result);
+  }
+  napi_delete_async_work(env, w->work);
+  free(w);
+}
+
+static napi_value start_writeback(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  int64_t offset, length;
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || napi_get_value_int64(env, argv[1], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[2], &length) != napi_ok || fd < 0 || offset < 0 || length <= 0) {
+    napi_throw_type_error(env, NULL, "startWriteback: expected (fd, offset >= 0, length > 0)");
+    return NULL;
+  }
+  writeback_t *w = calloc(1, sizeof *w);
+  if (w == NULL) {
+    napi_throw_error(env, NULL, "startWriteback: out of memory");
+    return NULL;
+  }
+  w->fd = fd;
+  w->offset = offset;
+  w->length = length;
+  napi_value promise, name;
+  napi_create_promise(env, &w->deferred, &promise);
+  napi_create_string_utf8(env, "logfs:startWriteback", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, writeback_execute, writeback_complete, w, &w->work);
+  napi_queue_async_work(env, w->work);
+  return promise;
+}
+#endif
+
 /* Loaded by the main thread and by worker threads (the producer): set up once. */
 NAPI_MODULE_INIT() {
   pthread_once(&once, init_once);
@@ -1073,6 +1149,9 @@ NAPI_MODULE_INIT() {
       {"frameLines", NULL, frame_lines, NULL, NULL, NULL, napi_default, NULL},
       {"scanEntries", NULL, scan_entries, NULL, NULL, NULL, napi_default, NULL},
       {"groupEntries", NULL, group_entries, NULL, NULL, NULL, napi_default, NULL},
+#ifdef __linux__
+      {"startWriteback", NULL, start_writeback, NULL, NULL, NULL, napi_default, NULL},
+#endif
 #ifdef LOGFS_LZ4
       {"lz4DecompressBound", NULL, lz4_decompress_bound, NULL, NULL, NULL, napi_default, NULL},
       {"lz4Decompress", NULL, lz4_decompress, NULL, NULL, NULL, napi_default, NULL},

@@ -397,6 +397,90 @@ describe('Journal', () => {
     expect(j.stats().durableLsn).toBe(9);
   });
 
+  it('has the disk start writing each segment every writebackBytes, in whole pages, one call at a time, and closes a file only after its call', async () => {
+    const calls: { fd: number; from: number; to: number }[] = [];
+    const closed: number[] = [];
+    let release: () => void = () => undefined;
+    const j = await open({
+      fsync: 'barrier',
+      writebackBytes: 64 * 1024,
+      segmentBytes: 256 * 1024,
+      io: {
+        // The first call stays in progress until the test lets it go.
+        startWriteback: (fd, offset, length) => {
+          calls.push({ fd, from: offset, to: offset + length });
+          return calls.length === 1 ? new Promise<void>((r) => (release = r)) : Promise.resolve();
+        },
+        close: (fd) => {
+          closed.push(fd);
+          return NODE_IO.close(fd);
+        },
+      },
+    });
+    // ~200 KiB in writes of ~20 KiB: the first call covers the first 64+ KiB, and while it is in
+    // progress no other is made for that segment.
+    for (let i = 0; i < 10; i++) await j.whenWritten(j.append(payloads(i * 100, 100)));
+    expect(calls).toHaveLength(1);
+    const first = calls[0] as (typeof calls)[number];
+    expect(first.from).toBe(0);
+    expect(first.to % 4096).toBe(0);
+    expect(first.to).toBeGreaterThanOrEqual(64 * 1024);
+    // The segment rolls while the call is in progress: its file stays open until the call ends.
+    for (let i = 10; i < 16; i++) await j.whenWritten(j.append(payloads(i * 100, 100)));
+    expect(segmentFiles(dir).length).toBeGreaterThan(1);
+    expect(closed).not.toContain(first.fd);
+    release();
+    await vi.waitFor(() => expect(closed).toContain(first.fd));
+    for (let i = 16; i < 40; i++) await j.whenWritten(j.append(payloads(i * 100, 100)));
+    // Later calls: whole pages, at least 64 KiB each, each segment's back to back from 0 (a call
+    // from 0 on an fd seen before is a later segment's file, given the closed one's number).
+    expect(calls.length).toBeGreaterThan(3);
+    const reached = new Map<number, number>();
+    for (const c of calls) {
+      expect([0, reached.get(c.fd) ?? 0]).toContain(c.from);
+      expect(c.to % 4096).toBe(0);
+      expect(c.to - c.from).toBeGreaterThanOrEqual(64 * 1024);
+      reached.set(c.fd, c.to);
+    }
+    // Everything reads back, and the barrier still fsyncs.
+    await j.whenDurable(j.nextLsn - 1);
+    expect((await readAll(j)).size).toBe(4000);
+  });
+
+  it('makes no writeback call with writebackBytes 0 or fsync "always", and logs a failing one once', async () => {
+    for (const opts of [{ writebackBytes: 0 }, { fsync: 'always' as const, writebackBytes: 4096 }]) {
+      let calls = 0;
+      const j = await open({ ...opts, io: { startWriteback: () => ((calls += 1), Promise.resolve()) } });
+      await j.whenWritten(j.append(payloads(0, 500)));
+      expect(calls).toBe(0);
+      await j.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
+    }
+    const { log, lines } = captureLogger();
+    let calls = 0;
+    const j = await open(
+      { writebackBytes: 4096, io: { startWriteback: () => ((calls += 1), Promise.reject(Object.assign(new Error('sync_file_range: Input/output error'), { code: 'EIO' }))) } },
+      log,
+    );
+    for (let i = 0; i < 5; i++) await j.whenWritten(j.append(payloads(i * 100, 100)));
+    await j.whenDurable(j.nextLsn - 1);
+    expect(calls).toBeGreaterThan(1);
+    const warned = lines.filter((l) => l.level === WARN && /writing back/.test(l.msg));
+    expect(warned).toHaveLength(1);
+    expect(String(warned[0]?.err)).toContain('Input/output error');
+    expect((await readAll(j)).size).toBe(500);
+  });
+
+  it('starts writeback through the native module on a real file (Linux)', async (ctx) => {
+    if (!NODE_IO.startWriteback) return ctx.skip();
+    const j = await open({ writebackBytes: 64 * 1024 });
+    for (let i = 0; i < 10; i++) await j.whenWritten(j.append(payloads(i * 100, 100)));
+    await j.whenDurable(j.nextLsn - 1);
+    expect((await readAll(j)).size).toBe(1000);
+    await expect(NODE_IO.startWriteback(-1 >>> 1, 0, 4096)).rejects.toMatchObject({ code: 'EBADF' });
+  });
+
   it('reads the same bytes from the cache and from disk after reopen', async () => {
     let j = await open({ segmentBytes: 64 * 1024 });
     const all = payloads(0, 3000);
