@@ -6,7 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { configureLogger, componentLogger } from '../core/logger.js';
 import type { GatewayConfig } from './config.js';
-import { KafkaProducerSession, type PreparedEntries, type SendOutcome } from './kafka-producer.js';
+import { KafkaProducerSession, type PreparedEntries } from './kafka-producer.js';
 import type { ToProducer, FromProducer } from './kafka-producer-protocol.js';
 import { readSegmentRun, type SegmentRun } from './journal-segment.js';
 import { errorMessage } from '../core/errors.js';
@@ -60,45 +60,13 @@ function release(run: SegmentRun): void {
   if (freeBuffers.length < 3 && run.bytes.length >= 1024 * 1024) freeBuffers.push(run.bytes);
 }
 
-/** A batch sent: its run and what Kafka said. */
-interface Done {
-  run: SegmentRun;
-  outcome: SendOutcome;
-}
-
-/** A send that failed (as opposed to a read): the producer's error is its cause. */
-class SendFailed extends Error {}
-
-/** Sends a read batch; the run's buffer is released when the send fails (else after the answer). */
-function send(r: Read): Promise<Done> {
-  return session.sendPrepared(r.prepared, stop.signal).then(
-    (outcome) => ({ run: r.run, outcome }),
-    (err: unknown) => {
-      release(r.run);
-      throw new SendFailed('send failed', { cause: err });
-    },
-  );
-}
-
 /**
- * The batch after the one being produced: the entries that follow it in the same segment, up to
- * the size written when it was asked for (those bytes never change), read and prepared while the
- * broker works on that one. As soon as that one is acknowledged it is sent too (`sent`), without
- * waiting for the main thread to ask: the main thread, busy with the FUSE writers, took 1 to 3 ms
- * (up to 16) to answer an acknowledgement with the next request, a third of a batch's turn under
- * 64 KiB writes. It always asks next for exactly this batch after an acknowledgement, so the send
- * is never wasted; its outcome is the answer to that request. `sent` resolves to undefined when
- * the batch was not sent (the one before failed, its read failed, or the producer is stopping).
+ * The batch after the one being produced, read and prepared while the broker works on that one:
+ * the entries that follow it in the same segment, up to the size written when it was asked for
+ * (those bytes never change). Used when the next ship asks for exactly them; else dropped.
  */
-interface Ahead {
-  key: string;
-  lsn: number;
-  read: Promise<Read>;
-  sent: Promise<Done | undefined>;
-}
-let ahead: Ahead | undefined;
+let ahead: { key: string; read: Promise<Read> } | undefined;
 const aheadKey = (lsn: number, path: string, position: number, maxBytes: number): string => `${lsn}\0${path}\0${position}\0${maxBytes}`;
-const noop = (): void => undefined;
 
 port.on('message', (m: ToProducer) => {
   switch (m.t) {
@@ -111,33 +79,31 @@ port.on('message', (m: ToProducer) => {
       const pre = ahead;
       ahead = undefined;
       const fresh = (): Promise<Read> => readAndPrepare(m);
-      const matches = pre !== undefined && m.skip === 0 && pre.key === aheadKey(m.lsn, m.path, m.position, m.maxBytes);
-      if (pre !== undefined && !matches) {
-        // Not asked for: it was only read, unless the main thread asks for other entries than the
-        // ones after an acknowledged batch, which it does not. Were it sent, it is in Kafka now.
-        pre.sent.then((d) => d && log.warn({ lsn: pre.lsn, asked: m.lsn }, 'a batch sent ahead was not the one asked for next; its records may reach Kafka twice'), noop);
-      }
-      // A failed read-ahead is read again, as if there had been none.
-      const read = matches ? pre.read.catch(fresh) : fresh();
-      const done = (matches ? pre.sent : Promise.resolve(undefined)).then((d) => d ?? read.then(send));
-      read.then((r) => {
-        if (r.run.count === 0 || r.run.endPosition >= m.size || stop.signal.aborted) return;
-        const next = { lsn: m.lsn + r.run.count, path: m.path, size: m.size, position: r.run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
-        const nextRead = readAndPrepare(next);
-        nextRead.catch(noop); // seen (and read again) when asked for
-        const sent = done.then(
-          (d) => (d.outcome.result === 'ok' && !stop.signal.aborted ? nextRead.then(send, () => undefined) : undefined),
-          () => undefined,
-        );
-        sent.catch(noop); // reported when asked for
-        ahead = { key: aheadKey(next.lsn, next.path, next.position, next.maxBytes), lsn: next.lsn, read: nextRead, sent };
-      }, noop);
-      done.then(
-        (d) => {
-          release(d.run);
-          post({ t: 'shipped', id: m.id, outcome: d.outcome, count: d.run.count, endPosition: d.run.endPosition });
+      // A failed read-ahead is read again, as if there had been none; so is one longer than asked.
+      const read =
+        pre !== undefined && m.skip === 0 && pre.key === aheadKey(m.lsn, m.path, m.position, m.maxBytes)
+          ? pre.read.then((r) => (r.run.count <= m.maxEntries ? r : fresh()), fresh)
+          : fresh();
+      read.then(
+        ({ run, prepared }) => {
+          if (run.count > 0 && run.endPosition < m.size && !stop.signal.aborted) {
+            const next = { lsn: m.lsn + run.count, path: m.path, size: m.size, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
+            const r = readAndPrepare(next);
+            r.catch(() => undefined); // seen (and read again) when used
+            ahead = { key: aheadKey(next.lsn, next.path, next.position, next.maxBytes), read: r };
+          }
+          session.sendPrepared(prepared, stop.signal).then(
+            (outcome) => {
+              release(run);
+              post({ t: 'shipped', id: m.id, outcome, count: run.count, endPosition: run.endPosition });
+            },
+            (err: unknown) => {
+              release(run);
+              post({ t: 'failed', id: m.id, message: String(err) });
+            },
+          );
         },
-        (err: unknown) => post(err instanceof SendFailed ? { t: 'failed', id: m.id, message: String(err.cause) } : { t: 'read-failed', id: m.id, message: errorMessage(err) }),
+        (err: unknown) => post({ t: 'read-failed', id: m.id, message: errorMessage(err) }),
       );
       break;
     }
