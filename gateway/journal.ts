@@ -182,6 +182,24 @@ class EntryQueue<T> {
     this.size += 1;
   }
 
+  /** push(e), n times (one run's entries: each of its LSNs refers to the run). */
+  pushRepeated(e: T, n: number): void {
+    let i = this.first + this.size;
+    let left = n;
+    while (left > 0) {
+      if (i >> QUEUE_CHUNK_BITS === this.chunks.length) {
+        this.chunks.push(this.spare ?? new Array<T | undefined>(QUEUE_CHUNK));
+        this.spare = undefined;
+      }
+      const slot = i & (QUEUE_CHUNK - 1);
+      const m = Math.min(left, QUEUE_CHUNK - slot);
+      (this.chunks[i >> QUEUE_CHUNK_BITS] as (T | undefined)[]).fill(e, slot, slot + m);
+      i += m;
+      left -= m;
+    }
+    this.size += n;
+  }
+
   /** Entry i from the oldest (0 ≤ i < length). */
   at(i: number): T {
     const j = this.first + i;
@@ -197,6 +215,23 @@ class EntryQueue<T> {
     if (this.first === QUEUE_CHUNK) {
       this.spare = this.chunks.shift();
       this.first = 0;
+    }
+  }
+
+  /** Drops the oldest `n` entries (n ≤ length). */
+  shiftMany(n: number): void {
+    let left = n;
+    while (left > 0) {
+      const c = this.chunks[0] as (T | undefined)[];
+      const m = Math.min(left, QUEUE_CHUNK - this.first);
+      c.fill(undefined, this.first, this.first + m);
+      this.first += m;
+      this.size -= m;
+      left -= m;
+      if (this.first === QUEUE_CHUNK) {
+        this.spare = this.chunks.shift();
+        this.first = 0;
+      }
     }
   }
 
@@ -590,8 +625,7 @@ export class Journal {
       pos += ENTRY_HEADER_BYTES + buf.readUInt32BE(pos);
       offs[k + i] = pos;
     }
-    const entries = this.entries;
-    for (let i = 0; i < count; i++) entries.push(run);
+    this.entries.pushRepeated(run, count);
     this.next += count;
     this.pendingBytes += end - start;
     this.kick();
@@ -1016,22 +1050,34 @@ export class Journal {
     return e instanceof FramedRun ? e.payloadLength(lsn) : e.length;
   }
 
-  private dropCacheHead(): void {
+  /**
+   * Drops the oldest cached entry, or with `below` every one before that LSN in the head's run. A
+   * run's written entries go in one step when the cache would lose them all anyway (always with a
+   * cache of 0, as with Kafka): one step per run, not per entry.
+   */
+  private dropCacheHead(below?: number): void {
     const e = this.entries.at(0);
     if (e instanceof FramedRun) {
-      this.cachedBytes -= e.payloadLength(this.cacheBase);
+      const upTo = Math.min(e.firstLsn + e.count, this.written + 1, below ?? Infinity);
+      const n = upTo - this.cacheBase;
+      const k = this.cacheBase - e.firstLsn;
+      const bytes = (e.offs[k + n] as number) - (e.offs[k] as number) - ENTRY_HEADER_BYTES * n;
+      const drop = n > 1 && (below !== undefined || this.cachedBytes - bytes >= this.opts.cacheBytes) ? n : 1;
+      this.cachedBytes -= drop === n ? bytes : e.payloadLength(this.cacheBase);
+      this.entries.shiftMany(drop);
+      this.cacheBase += drop;
       // The run's last entry leaves memory: its slab may be reused.
-      if (this.cacheBase === e.firstLsn + e.count - 1) {
+      if (this.cacheBase === e.firstLsn + e.count) {
         e.slab.runs -= 1;
         // A bug if it happens; the slab is then never reused (releaseSlab), so nothing is overwritten.
-        if (e.slab.runs < 0) this.log.error({ lsn: this.cacheBase }, 'journal memory counted free twice (a bug); that memory is left to the garbage collector');
+        if (e.slab.runs < 0) this.log.error({ lsn: this.cacheBase - 1 }, 'journal memory counted free twice (a bug); that memory is left to the garbage collector');
         this.releaseSlab(e.slab);
       }
     } else {
       this.cachedBytes -= e.length;
+      this.entries.shift();
+      this.cacheBase += 1;
     }
-    this.entries.shift();
-    this.cacheBase += 1;
   }
 
   // ---- reading ---------------------------------------------------------------------------------
@@ -1188,7 +1234,7 @@ export class Journal {
     }
     if (!removed) return;
     const first = this.firstLsn;
-    while (this.cacheBase < first && this.cacheBase <= this.written) this.dropCacheHead();
+    while (this.cacheBase < first && this.cacheBase <= this.written) this.dropCacheHead(first);
     this.refreshAcked();
   }
 

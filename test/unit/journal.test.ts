@@ -769,6 +769,29 @@ describe('Journal', () => {
     expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
   });
 
+  it('keeps in memory exactly the newest written entries that fit cacheBytes, dropping runs of thousands at once', async () => {
+    for (const cacheBytes of [0, 150_000]) {
+      const j = await open({ cacheBytes });
+      // Runs of 6,000 entries: more than a chunk of the journal's entry queue (4,096).
+      const all = payloads(0, 30_000);
+      for (let i = 0; i < all.length; i += 6000) await j.whenWritten(appendFramed(j, all.slice(i, i + 6000)));
+      // With the files gone only what the journal holds in memory can be read.
+      for (const f of segmentFiles(dir)) fs.rmSync(join(dir, f));
+      let first = all.length;
+      for (let bytes = 0; first > 0 && bytes + (all[first - 1] as Buffer).length <= cacheBytes; ) bytes += (all[--first] as Buffer).length;
+      if (first < all.length) {
+        const r = await j.read(first, 100_000, 1 << 30);
+        expect(r.lsn).toBe(first);
+        expect(r.payloads.length).toBe(all.length - first);
+        for (const [k, p] of r.payloads.entries()) expect(Buffer.from(p).equals(all[first + k] as Buffer)).toBe(true);
+      }
+      await expect(j.read(first - 1, 1, 1 << 30)).rejects.toThrow();
+      await j.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.mkdirSync(dir);
+    }
+  });
+
   it('appendFramed reuses written memory, but never under a payload a reader holds', async () => {
     const j = await open({ cacheBytes: 256 * 1024 });
     // A reader holds payloads of the first runs, read from the cache (written, still in memory).
