@@ -184,6 +184,11 @@ class EntryQueue<T> {
 
   /** push(e), n times (one run's entries: each of its LSNs refers to the run). */
   pushRepeated(e: T, n: number): void {
+    if (n < 16) {
+      // A call to fill costs more than a few stores.
+      for (let k = 0; k < n; k++) this.push(e);
+      return;
+    }
     let i = this.first + this.size;
     let left = n;
     while (left > 0) {
@@ -220,6 +225,10 @@ class EntryQueue<T> {
 
   /** Drops the oldest `n` entries (n ≤ length). */
   shiftMany(n: number): void {
+    if (n < 16) {
+      for (let k = 0; k < n; k++) this.shift();
+      return;
+    }
     let left = n;
     while (left > 0) {
       const c = this.chunks[0] as (T | undefined)[];
