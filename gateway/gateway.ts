@@ -195,6 +195,12 @@ export class Gateway implements IngestSink {
     m.gauge('logfs_journal_segments', 'Journal segment files', () => this.journal.stats().segments);
     m.gauge('logfs_journal_next_lsn', 'Next journal position', () => this.journal.nextLsn);
     m.gauge('logfs_journal_write_errors', 'Journal write errors (disk full, I/O) since start', () => this.journal.stats().writeErrors);
+    // The process's memory, under the names Prometheus' Node.js clients use (the main thread's heap;
+    // the Kafka producer thread's heap counts in the resident size).
+    m.gauge('process_resident_memory_bytes', 'Resident memory of the process', () => process.memoryUsage.rss());
+    m.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use (main thread)', () => process.memoryUsage().heapUsed);
+    m.gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved (main thread)', () => process.memoryUsage().heapTotal);
+    m.gauge('nodejs_external_memory_bytes', 'Memory held outside the V8 heap by JavaScript objects (buffers included)', () => process.memoryUsage().external);
   }
 
   static async start(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {

@@ -117,6 +117,19 @@ describe('Gateway (embedded mode)', () => {
     await again.close();
   });
 
+  it('reports the process\'s memory under the Node.js client names', async () => {
+    const gw = await start(await temp.make('gw-'));
+    const m = gw.metrics.snapshot();
+    await gw.close();
+    // Between what this test process certainly holds and a bound it cannot reach.
+    expect(m.process_resident_memory_bytes).toBeGreaterThan(10 * 2 ** 20);
+    expect(m.process_resident_memory_bytes).toBeLessThan(16 * 2 ** 30);
+    expect(m.nodejs_heap_size_used_bytes).toBeGreaterThan(0);
+    expect(m.nodejs_heap_size_used_bytes).toBeLessThanOrEqual(m.nodejs_heap_size_total_bytes!);
+    expect(m.nodejs_heap_size_total_bytes).toBeLessThan(m.process_resident_memory_bytes!);
+    expect(m.nodejs_external_memory_bytes).toBeGreaterThan(0);
+  });
+
   it('rejects durability "kafka" without brokers', async () => {
     const dir = await temp.make('gw-');
     await expect(start(dir, { durability: 'kafka' })).rejects.toMatchObject({ code: 'LOGFS_E_CONFIG', message: expect.stringContaining('needs kafka.brokers') });
