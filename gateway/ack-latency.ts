@@ -5,9 +5,9 @@
  * Every accepted write notes the journal position of its last record and the time; an ack up to a
  * position observes each noted group it covers, weighted by its records. Writes in the same
  * millisecond share one note (and its first write's time), so a second of load costs at most a
- * thousand of them. While Kafka
- * is away the notes pile up: past `capacity` neighbours are merged, the merged group keeping the
- * earlier time, so that memory stays bounded and a wait is never reported shorter than it was.
+ * thousand of them. While Kafka is away the notes pile up: past `capacity` neighbours are merged,
+ * the merged group keeping the earlier time, so that memory stays bounded and a wait is never
+ * reported shorter than it was.
  * Records recovered from the journal at a start were accepted by an earlier run and are not
  * observed.
  */

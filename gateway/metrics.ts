@@ -111,7 +111,7 @@ export class Histogram {
       if (value <= (b[mid] as number)) hi = mid;
       else lo = mid + 1;
     }
-    (this.counts[lo] as number) += count;
+    this.counts[lo] = (this.counts[lo] as number) + count;
     this.sum += value * count;
     this.total += count;
   }
