@@ -239,8 +239,11 @@ export async function readSegmentEntries(seg: SegmentSnapshot, k: number, maxEnt
 
 /** Entries read back by readSegmentRun: entry i is bytes[starts[i], starts[i] + lengths[i]). */
 export interface ReadRunOptions {
-  /** Read into this buffer when it is large enough (the caller reuses it once done with the run). */
-  buffer?: Buffer;
+  /**
+   * The buffer to read `bytes` into (it may be longer): the caller's reused memory. By default a
+   * new one of that size.
+   */
+  buffer?: (bytes: number) => Buffer;
   /**
    * Read at most this many bytes at first (a run of maxEntries entries of the size seen before):
    * the run may then hold fewer entries. The first entry is read whole whatever its size.
@@ -249,7 +252,7 @@ export interface ReadRunOptions {
 }
 
 export interface SegmentRun {
-  /** The bytes read; the run's entries lie in it (it may be opts.buffer, and longer than they). */
+  /** The bytes read; the run's entries lie in it (it may be from opts.buffer, and longer than they). */
   bytes: Buffer;
   starts: Int32Array;
   lengths: Int32Array;
@@ -285,7 +288,7 @@ export async function readSegmentRun(
     let want = Math.min(seg.size - position, maxBytes + 64 * 1024 + (skip > 0 ? 1024 * 1024 : 0), opts.readBytes ?? Infinity);
     for (;;) {
       want = Math.max(0, want);
-      const bytes = opts.buffer !== undefined && opts.buffer.length >= want ? opts.buffer : Buffer.allocUnsafe(want);
+      const bytes = opts.buffer?.(want) ?? Buffer.allocUnsafe(want);
       let got = 0;
       while (got < want) {
         const { bytesRead } = await fh.read(bytes, got, want - got, position + got);

@@ -9,6 +9,7 @@ import type { GatewayConfig } from './config.js';
 import { KafkaProducerSession, type PreparedEntries } from './kafka-producer.js';
 import type { ToProducer, FromProducer } from './kafka-producer-protocol.js';
 import { readSegmentRun, type SegmentRun } from './journal-segment.js';
+import { ReadBufferPool } from './read-buffers.js';
 import { errorMessage } from '../core/errors.js';
 
 const port = parentPort;
@@ -29,11 +30,7 @@ interface Read {
   prepared: PreparedEntries;
 }
 
-/**
- * Read buffers, reused: a batch's buffer is free again once Kafka answered it. (A new one per
- * batch left megabytes of garbage per batch, which V8 collects only every 64 MB or so.)
- */
-const freeBuffers: Buffer[] = [];
+const readBuffers = new ReadBufferPool();
 /** Bytes per entry of the last run read (framing included), to size the next read. */
 let entryBytes = 0;
 
@@ -42,22 +39,28 @@ async function readAndPrepare(m: Pick<ShipMessage, 'lsn' | 'path' | 'size' | 'po
   // maxEntries entries of the size seen last, and some room: reading maxBytes each time would read
   // (and copy) twice what a batch of small lines needs.
   const readBytes = entryBytes > 0 && m.skip === 0 ? Math.ceil(m.maxEntries * entryBytes * 1.1) + 64 * 1024 : undefined;
-  const buffer = freeBuffers.pop();
+  const taken: Buffer[] = [];
+  const buffer = (bytes: number): Buffer => {
+    const b = readBuffers.take(bytes);
+    taken.push(b);
+    return b;
+  };
   let run: SegmentRun;
   try {
     run = await readSegmentRun({ path: m.path, size: m.size }, m.position, m.skip, m.maxEntries, m.maxBytes, { buffer, readBytes });
   } catch (err) {
-    if (buffer) freeBuffers.push(buffer);
+    for (const b of taken) readBuffers.keep(b);
     throw err;
   }
-  if (buffer && run.bytes !== buffer) freeBuffers.push(buffer);
+  // A first read too short for the first entry was read again into a larger buffer.
+  for (const b of taken) if (b !== run.bytes) readBuffers.keep(b);
   if (run.count > 0 && m.skip === 0) entryBytes = (run.endPosition - m.position) / run.count;
   return { run, prepared: session.prepareEntries(m.lsn, run.bytes, run.starts, run.lengths) };
 }
 
 /** A run's buffer is free once its batch is answered (or dropped). */
 function release(run: SegmentRun): void {
-  if (freeBuffers.length < 3 && run.bytes.length >= 1024 * 1024) freeBuffers.push(run.bytes);
+  readBuffers.keep(run.bytes);
 }
 
 /**

@@ -544,18 +544,26 @@ describe('Journal', () => {
     expect(capped.count).toBeGreaterThan(1);
     // A hint for another segment or LSN is not used.
     expect(j.locate(1500, { lsn: 1500, path: 'elsewhere', position: 12 })?.position).toBe(at.position);
-    // Into the caller's buffer when it is large enough, and no more than readBytes at first: then
-    // fewer entries, but always the first one whole.
+    // Into the caller's buffer (which may be longer than asked for), and no more than readBytes at
+    // first: then fewer entries, but always the first one whole, read again into a larger buffer.
     const own = Buffer.alloc(256 * 1024, 0xee);
-    const into = await readSegmentRun(at, at.position, at.skip, 5, 1_000_000, { buffer: own });
+    const asked: number[] = [];
+    const into = await readSegmentRun(at, at.position, at.skip, 5, 1_000_000, { buffer: (n) => (asked.push(n), own) });
     expect(into.bytes).toBe(own);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toBeLessThanOrEqual(own.length);
     expect(Array.from({ length: into.count }, (_, i) => Buffer.from(own.subarray(into.starts[i], into.starts[i]! + into.lengths[i]!)))).toEqual(all.slice(1500, 1505));
-    const small = await readSegmentRun(at, at.position, 0, 100, 1_000_000, { buffer: Buffer.alloc(16), readBytes: 700 });
+    const sizes: number[] = [];
+    const small = await readSegmentRun(at, at.position, 0, 100, 1_000_000, { buffer: (n) => (sizes.push(n), Buffer.alloc(n)), readBytes: 700 });
+    expect(sizes[0]).toBe(700);
     expect(small.count).toBeGreaterThanOrEqual(1);
     expect(small.count).toBeLessThan(100);
     expect(small.endPosition - at.position).toBeLessThanOrEqual(700);
-    const tiny = await readSegmentRun(at, at.position, 0, 100, 1_000_000, { readBytes: 3 });
+    const grown: number[] = [];
+    const tiny = await readSegmentRun(at, at.position, 0, 100, 1_000_000, { buffer: (n) => (grown.push(n), Buffer.alloc(n)), readBytes: 3 });
     expect(tiny.count).toBe(1);
+    expect(grown[0]).toBe(3);
+    expect(grown.at(-1)).toBeGreaterThanOrEqual(tiny.lengths[0]! + ENTRY_HEADER_BYTES);
 
     // A damaged entry is refused, naming the segment and offset.
     const victim = at.path;

@@ -1,0 +1,42 @@
+/**
+ * The Kafka producer thread's read buffers (kafka-producer-worker.ts), reused: a batch's buffer is
+ * free again once Kafka answered it. A new one per batch left megabytes of garbage per batch, which
+ * V8 collects only every 64 MB or so; so did one sized exactly to each read, as the next read, a few
+ * bytes longer, did not fit it (under the write-path benchmark that was a fifth of logfsd's peak
+ * resident memory). So buffers come in whole MiB, and a few are kept.
+ */
+export const READ_BUFFER_GRAIN = 1024 * 1024;
+
+export class ReadBufferPool {
+  private readonly free: Buffer[] = [];
+
+  /** `kept`: how many free buffers are kept (one being produced, one read ahead, a spare). */
+  constructor(private readonly kept = 3) {}
+
+  /** A kept buffer of at least `bytes` (kept ones too small for it are dropped), else a new one. */
+  take(bytes: number): Buffer {
+    const free = this.free;
+    for (let i = free.length - 1; i >= 0; i--) {
+      const b = free[i]!;
+      if (b.length >= bytes) {
+        free.splice(i, 1);
+        return b;
+      }
+    }
+    free.length = 0;
+    // Small reads (a few lines) take no whole MiB of their own, and are not kept.
+    if (bytes < READ_BUFFER_GRAIN / 4) return Buffer.allocUnsafe(bytes);
+    return Buffer.allocUnsafeSlow(Math.ceil(bytes / READ_BUFFER_GRAIN) * READ_BUFFER_GRAIN);
+  }
+
+  /** Gives back a buffer that take() returned and that nothing uses any more. */
+  keep(b: Buffer): void {
+    if (this.free.length >= this.kept || this.free.includes(b)) return;
+    if (b.byteOffset === 0 && b.length >= READ_BUFFER_GRAIN && b.length % READ_BUFFER_GRAIN === 0) this.free.push(b);
+  }
+
+  /** Buffers kept (tests). */
+  get size(): number {
+    return this.free.length;
+  }
+}
