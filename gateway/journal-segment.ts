@@ -49,6 +49,8 @@ export interface SegmentIo {
   open(path: string, flags: string): Promise<number>;
   /** One positioned write; may return fewer bytes than asked (e.g. on a full disk). */
   write(fd: number, buf: Buffer, length: number, position: number): Promise<number>;
+  /** A positioned write of several buffers one after the other; without it the journal copies them into one. */
+  writev?(fd: number, bufs: Buffer[], position: number): Promise<number>;
   fsync(fd: number): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;
   close(fd: number): Promise<void>;
@@ -68,6 +70,7 @@ export const NODE_IO: SegmentIo = {
   open: (path, flags) => new Promise((res, rej) => fs.open(path, flags, 0o640, done(res, rej))),
   write: (fd, buf, length, position) =>
     new Promise((res, rej) => fs.write(fd, buf, 0, length, position, done(res, rej))),
+  writev: (fd, bufs, position) => new Promise((res, rej) => fs.writev(fd, bufs, position, done(res, rej))),
   fsync: (fd) => new Promise((res, rej) => fs.fsync(fd, (err) => (err ? rej(err) : res()))),
   ftruncate: (fd, length) => new Promise((res, rej) => fs.ftruncate(fd, length, (err) => (err ? rej(err) : res()))),
   close: (fd) => new Promise((res, rej) => fs.close(fd, (err) => (err ? rej(err) : res()))),

@@ -310,7 +310,8 @@ type CursorsFile = z.infer<typeof CursorsFileSchema>;
 
 /** One framed write: entries firstLsn .. firstLsn + count - 1 at `position` in the segment. */
 interface Chunk {
-  buf: Buffer;
+  /** The chunk's bytes in order: the write buffer's, and with writev runs' bytes where they lie. */
+  parts: Buffer[];
   bytes: number;
   position: number;
   firstLsn: number;
@@ -401,6 +402,8 @@ export class Journal {
   // written entries kept for readers (cachedBytes of them), then the pending ones, LSNs
   // written + 1 .. next - 1.
   private readonly entries = new EntryQueue<Buffer | FramedRun>();
+  /** appendFramed's note of where each entry of a call ends (grown as needed, reused). */
+  private framedEnds = new Int32Array(1024);
   /** The slab appendFramed cuts its next run from, and slabs ready for reuse. */
   private slab: FramingSlab | undefined;
   /** The run appendFramed may still grow (FramedRun); sealed by writing and by append(). */
@@ -601,6 +604,8 @@ export class Journal {
       throw new LogfsError('LOGFS_E_INTERNAL', `appendFramed: ${end - start} bytes framed, expected 1 to ${maxBytes}`);
     }
     const buf = slab.buf;
+    // One walk over the entries: each is checked, and where it ends noted.
+    let ends = this.framedEnds;
     let count = 0;
     for (let pos = start; pos < end; count++) {
       const len = end - pos >= ENTRY_HEADER_BYTES ? buf.readUInt32BE(pos) : -1;
@@ -608,6 +613,12 @@ export class Journal {
         throw new LogfsError('LOGFS_E_INTERNAL', `appendFramed: entry ${count} at ${pos - start} is empty or runs past the end`);
       }
       pos += ENTRY_HEADER_BYTES + len;
+      if (count === ends.length) {
+        const grown = new Int32Array(2 * ends.length);
+        grown.set(ends);
+        this.framedEnds = ends = grown;
+      }
+      ends[count] = pos;
     }
     slab.used = end;
     let run = this.openRun;
@@ -629,11 +640,7 @@ export class Journal {
       slab.runs += 1;
       this.openRun = run;
     }
-    const offs = run.offs;
-    for (let pos = start, i = 1; i <= count; i++) {
-      pos += ENTRY_HEADER_BYTES + buf.readUInt32BE(pos);
-      offs[k + i] = pos;
-    }
+    run.offs.set(ends.subarray(0, count), k + 1);
     this.entries.pushRepeated(run, count);
     this.next += count;
     this.pendingBytes += end - start;
@@ -808,7 +815,7 @@ export class Journal {
     let chunk: Chunk | undefined = this.frame(seg, firstLsn, seg.count, seg.size, end, slot, true);
     while (chunk) {
       seg.dirtyTail = true; // until the whole chunk is known to be on disk
-      const writing = this.io.write(fd, chunk.buf, chunk.bytes, chunk.position);
+      const writing = chunk.parts.length === 1 || !this.io.writev ? this.io.write(fd, chunk.parts[0] as Buffer, chunk.bytes, chunk.position) : this.io.writev(fd, chunk.parts, chunk.position);
       const after = chunk.firstLsn + chunk.count;
       let next: Chunk | undefined;
       if (after < end && !chunk.segmentFull) {
@@ -829,6 +836,8 @@ export class Journal {
   /**
    * Frames entries [firstLsn, end) that fit into one write buffer and the segment. With `force`
    * the first entry is taken even if it alone exceeds both (a segment holds at least one entry).
+   * Entries appended by appendFramed are framed already: with a writev they are written from where
+   * they lie (their checksums filled in there), else copied into the write buffer.
    */
   private frame(seg: Segment, firstLsn: number, firstK: number, position: number, end: number, slot: number, force: boolean): Chunk {
     const headerBytes = position === 0 ? HEADER_BYTES : 0;
@@ -843,35 +852,76 @@ export class Journal {
     if (force && buf.length < firstBytes) buf = Buffer.allocUnsafeSlow(firstBytes); // one huge entry
     const segmentRoom = this.opts.segmentBytes - position;
     const room = Math.min(buf.length, segmentRoom);
+    const inPlace = this.io.writev !== undefined;
+    // The chunk is `off` bytes long; the write buffer holds [bufFrom, bufAt) of what is not yet in parts.
     let off = headerBytes > 0 ? encodeSegmentHeader(buf, 0) : 0;
+    let bufFrom = 0;
+    let bufAt = off;
+    const parts: Buffer[] = [];
+    const flushBuf = (): void => {
+      if (bufAt > bufFrom) {
+        crc32Entries(buf, bufFrom === 0 ? headerBytes : bufFrom, bufAt);
+        parts.push(buf.subarray(bufFrom, bufAt));
+      }
+      bufFrom = bufAt;
+    };
     const indexPoints: number[] = [];
     const entries = this.entries;
     const base = -this.cacheBase;
     let lsn = firstLsn;
     let payloadBytes = 0;
     let segmentFull = false;
-    const entriesStart = off;
     while (lsn < end) {
       const e = entries.at(lsn + base);
       if (e instanceof FramedRun) {
-        // As many of the run's entries as fit, already framed: one copy.
+        // As many of the run's entries as fit, already framed, and no step per entry (a 64 KiB
+        // write is a run of hundreds of lines).
         const offs = e.offs;
-        const runEnd = Math.min(end, e.firstLsn + e.count);
+        const first = e.firstLsn;
+        const runEnd = Math.min(end, first + e.count);
         const from = lsn;
         const at = off;
-        while (lsn < runEnd) {
-          const k = lsn - e.firstLsn;
-          const need = (offs[k + 1] as number) - (offs[k] as number);
-          if (off + need > room && !(force && lsn === firstLsn)) {
-            segmentFull = off + need > segmentRoom;
-            break;
+        const start = offs[from - first] as number;
+        // The entries [from, to) whose bytes fit from `at`: all of them usually, else found by
+        // bisection; the chunk's first entry always with `force`.
+        let to = runEnd;
+        if ((offs[to - first] as number) - start > room - at) {
+          let lo = from; // fits
+          let hi = runEnd; // does not
+          while (hi - lo > 1) {
+            const mid = (lo + hi) >>> 1;
+            if ((offs[mid - first] as number) - start <= room - at) lo = mid;
+            else hi = mid;
           }
-          if ((firstK + lsn - firstLsn) % INDEX_STRIDE === 0) indexPoints.push(position + off);
-          off += need;
-          payloadBytes += need - ENTRY_HEADER_BYTES;
-          lsn++;
+          to = lo;
+          if (to === from && force && from === firstLsn) to = from + 1;
+          if (to < runEnd) segmentFull = at + (offs[to + 1 - first] as number) - start > segmentRoom;
         }
-        if (lsn > from) buf.set(e.slab.buf.subarray(offs[from - e.firstLsn], offs[lsn - e.firstLsn]), at);
+        const stride = (firstK + from - firstLsn) % INDEX_STRIDE;
+        for (let i = stride === 0 ? from : from + INDEX_STRIDE - stride; i < to; i += INDEX_STRIDE) {
+          indexPoints.push(position + at + (offs[i - first] as number) - start);
+        }
+        const bytes = (offs[to - first] as number) - start;
+        if (bytes > 0) {
+          const src = e.slab.buf;
+          if (inPlace) {
+            flushBuf();
+            crc32Entries(src, start, start + bytes);
+            const prev = parts.at(-1);
+            if (prev !== undefined && prev.buffer === src.buffer && prev.byteOffset + prev.length === src.byteOffset + start) {
+              // The run follows the previous one in the same slab: one piece of memory.
+              parts[parts.length - 1] = src.subarray(prev.byteOffset - src.byteOffset, start + bytes);
+            } else {
+              parts.push(src.subarray(start, start + bytes));
+            }
+          } else {
+            buf.set(src.subarray(start, start + bytes), bufAt);
+            bufAt += bytes;
+          }
+        }
+        off += bytes;
+        payloadBytes += bytes - ENTRY_HEADER_BYTES * (to - from);
+        lsn = to;
         if (lsn < runEnd) break;
         continue;
       }
@@ -880,17 +930,18 @@ export class Journal {
         segmentFull = off + need > segmentRoom;
         break;
       }
-      buf.writeUInt32BE(e.length, off);
-      buf.set(e, off + ENTRY_HEADER_BYTES);
+      buf.writeUInt32BE(e.length, bufAt);
+      buf.set(e, bufAt + ENTRY_HEADER_BYTES);
       if ((firstK + lsn - firstLsn) % INDEX_STRIDE === 0) indexPoints.push(position + off);
       off += need;
+      bufAt += need;
       payloadBytes += e.length;
       lsn++;
     }
-    // Every entry's checksum in one call (native when built): a zlib call per entry cost more
-    // than the checksum itself.
-    crc32Entries(buf, entriesStart, off);
-    return { buf, bytes: off, position, firstLsn, firstK, count: lsn - firstLsn, payloadBytes, indexPoints, segmentFull };
+    // Every entry's checksum in as few calls as possible (native when built): a zlib call per
+    // entry cost more than the checksum itself.
+    flushBuf();
+    return { parts, bytes: off, position, firstLsn, firstK, count: lsn - firstLsn, payloadBytes, indexPoints, segmentFull };
   }
 
   /** Accounts for a chunk that is now in the file and wakes whoever waited for it. */

@@ -754,8 +754,20 @@ describe('Journal', () => {
     await j.whenWritten(0);
     expect((await j.read(0, 10, 10_000)).payloads).toHaveLength(1);
   });
-  it('appendFramed: runs framed by the caller, mixed with append, across segment rolls and write buffers', async () => {
-    const j = await open({ segmentBytes: 8192, cacheBytes: 0 });
+  it.each([
+    ['written from where they lie (writev)', true],
+    ['copied into the write buffer (no writev)', false],
+  ])('appendFramed: runs framed by the caller, mixed with append, across segment rolls and write buffers, %s', async (_, withWritev) => {
+    let multiPart = 0;
+    const io: Partial<SegmentIo> = {
+      writev: withWritev
+        ? (fd, bufs, position) => {
+            if (bufs.length > 1) multiPart += 1;
+            return (NODE_IO.writev as NonNullable<SegmentIo['writev']>)(fd, bufs, position);
+          }
+        : undefined,
+    };
+    const j = await open({ segmentBytes: 8192, cacheBytes: 0, io });
     const all = payloads(0, 3000);
     let last = -1;
     for (let i = 0, n = 1; i < all.length; i += n, n = (n * 7) % 23 + 1) {
@@ -775,6 +787,48 @@ describe('Journal', () => {
     const again = await open({ segmentBytes: 8192 }, log);
     expect((await readAll(again)).size).toBe(3000);
     expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
+    if (withWritev) expect(multiPart).toBeGreaterThan(10);
+  });
+
+  it('appendFramed runs written from where they lie survive a short and a failed writev, and lose nothing', async () => {
+    let calls = 0;
+    const truncatedTo: number[] = [];
+    const writev = NODE_IO.writev as NonNullable<SegmentIo['writev']>;
+    const io: Partial<SegmentIo> = {
+      ftruncate: async (fd, length) => {
+        truncatedTo.push(length);
+        return NODE_IO.ftruncate(fd, length);
+      },
+      writev: async (fd, bufs, position) => {
+        calls += 1;
+        if (calls === 2) {
+          // The disk filled mid-write: the first half of the first part only.
+          const first = bufs[0] as Buffer;
+          return writev(fd, [first.subarray(0, first.length >> 1)], position);
+        }
+        if (calls === 3) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+        return writev(fd, bufs, position);
+      },
+    };
+    const { log, lines } = captureLogger();
+    const j = await open({ io, writeRetry: { initialMs: 10, maxMs: 20, factor: 2, jitter: 0 } }, log);
+    const all = payloads(0, 600);
+    // A header entry between runs: every write is parts of the write buffer and of slabs.
+    await j.whenDurable(appendFramed(j, all.slice(0, 100)));
+    const goodEnd = HEADER_BYTES + all.slice(0, 100).reduce((n, p) => n + ENTRY_HEADER_BYTES + p.length, 0);
+    j.append(all.slice(100, 101));
+    const last = appendFramed(j, all.slice(101, 600));
+    await j.whenDurable(last);
+    expect(calls).toBeGreaterThanOrEqual(4);
+    expect(lines.filter((l) => l.level === ERROR).map((e) => e.errno)).toEqual(['ESHORT', 'ENOSPC']);
+    expect(truncatedTo).toEqual([goodEnd, goodEnd]);
+    await j.close();
+    const again = captureLogger();
+    const k = await open({}, again.log);
+    expect(k.stats().truncatedBytes).toBe(0);
+    const back = await readAll(k);
+    expect(back.size).toBe(600);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer)).toBe(true);
   });
 
   it('keeps in memory exactly the newest written entries that fit cacheBytes, dropping runs of thousands at once', async () => {
