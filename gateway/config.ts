@@ -8,6 +8,7 @@ import { LogfsError } from '../core/errors.js';
 import { PROVIDER_NAME } from '../control/stream-name.js';
 import { JOURNAL_DEFAULTS } from './journal.js';
 import { lz4Available, LZ4_UNAVAILABLE } from './lz4.js';
+import { WIRE_NO_GZIP } from './kafka-wire/wire-producer.js';
 
 const KafkaSchema = z.strictObject({
   brokers: z.array(z.string().regex(/^[^:\s]+:\d+$/, 'expected host:port')).default([])
@@ -34,7 +35,7 @@ const KafkaSchema = z.strictObject({
   connectionTimeoutMs: z.number().int().min(100).default(3_000).describe('Broker connection timeout'),
 }).superRefine((k, ctx) => {
   if (k.client === 'wire' && k.compression === 'gzip') {
-    ctx.addIssue({ code: 'custom', path: ['compression'], message: 'the wire client (gateway.kafka.client "wire") does not write gzip: use compression "lz4" or "none", or client "kafkajs"' });
+    ctx.addIssue({ code: 'custom', path: ['compression'], message: WIRE_NO_GZIP });
   }
   if (k.compression === 'lz4' && !lz4Available) ctx.addIssue({ code: 'custom', path: ['compression'], message: LZ4_UNAVAILABLE });
 });

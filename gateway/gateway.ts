@@ -5,6 +5,7 @@
  */
 import fsp from 'node:fs/promises';
 import path from 'node:path';
+import v8 from 'node:v8';
 import type http from 'node:http';
 import { errorMessage, LogfsError } from '../core/errors.js';
 import { componentLogger, type Logger } from '../core/logger.js';
@@ -197,10 +198,11 @@ export class Gateway implements IngestSink {
     m.gauge('logfs_journal_write_errors', 'Journal write errors (disk full, I/O) since start', () => this.journal.stats().writeErrors);
     // The process's memory, under the names Prometheus' Node.js clients use (the main thread's heap;
     // the Kafka producer thread's heap counts in the resident size).
+    // (V8's heap statistics, not process.memoryUsage(), which reads the resident size each time.)
     m.gauge('process_resident_memory_bytes', 'Resident memory of the process', () => process.memoryUsage.rss());
-    m.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use (main thread)', () => process.memoryUsage().heapUsed);
-    m.gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved (main thread)', () => process.memoryUsage().heapTotal);
-    m.gauge('nodejs_external_memory_bytes', 'Memory held outside the V8 heap by JavaScript objects (buffers included)', () => process.memoryUsage().external);
+    m.gauge('nodejs_heap_size_used_bytes', 'V8 heap in use (main thread)', () => v8.getHeapStatistics().used_heap_size);
+    m.gauge('nodejs_heap_size_total_bytes', 'V8 heap reserved (main thread)', () => v8.getHeapStatistics().total_heap_size);
+    m.gauge('nodejs_external_memory_bytes', 'Memory held outside the V8 heap by JavaScript objects (buffers included)', () => v8.getHeapStatistics().external_memory);
   }
 
   static async start(config: GatewayConfig, deps: GatewayDeps): Promise<Gateway> {

@@ -49,7 +49,10 @@ export interface SegmentIo {
   open(path: string, flags: string): Promise<number>;
   /** One positioned write; may return fewer bytes than asked (e.g. on a full disk). */
   write(fd: number, buf: Buffer, length: number, position: number): Promise<number>;
-  /** A positioned write of several buffers one after the other; without it the journal copies them into one. */
+  /**
+   * A positioned write of several buffers one after the other; without it the journal copies them
+   * into one. (Journal.open leaves NODE_IO's out when the io it is given replaces write alone.)
+   */
   writev?(fd: number, bufs: Buffer[], position: number): Promise<number>;
   fsync(fd: number): Promise<void>;
   ftruncate(fd: number, length: number): Promise<void>;

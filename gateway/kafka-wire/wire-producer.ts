@@ -37,6 +37,9 @@ export const WIRE_PRODUCER_DEFAULTS = {
   cacheEntries: 10_000,
 };
 
+/** Why the wire producer refuses gzip (also the configuration's message, gateway/config.ts). */
+export const WIRE_NO_GZIP = 'the wire client (gateway.kafka.client "wire") does not write gzip: use compression "lz4" or "none", or client "kafkajs"';
+
 export interface WireProducerOptions {
   brokers: string[];
   clientId: string;
@@ -174,7 +177,7 @@ export class WireProducer {
   ) {
     if (opts.brokers.length === 0) throw new KafkaWireError('the wire producer needs at least one broker', { retriable: false });
     const compression = opts.compression ?? 'none';
-    if (compression === 'gzip') throw new KafkaWireError('the wire producer does not write gzip: use compression "lz4" or "none", or client "kafkajs"', { retriable: false });
+    if (compression === 'gzip') throw new KafkaWireError(WIRE_NO_GZIP, { retriable: false });
     if (compression === 'lz4' && !lz4Available) throw new KafkaWireError(LZ4_UNAVAILABLE, { retriable: false });
     this.compression = compression === 'lz4' ? COMPRESSION_LZ4 : COMPRESSION_NONE;
   }

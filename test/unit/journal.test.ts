@@ -790,6 +790,22 @@ describe('Journal', () => {
     if (withWritev) expect(multiPart).toBeGreaterThan(10);
   });
 
+  it('an io that replaces write alone sees every write, framed runs included (no writev past it)', async () => {
+    let through = 0;
+    const io: Partial<SegmentIo> = {
+      write: (fd, buf, length, position) => {
+        through += length;
+        return NODE_IO.write(fd, buf, length, position);
+      },
+    };
+    const j = await open({ io });
+    const all = payloads(0, 300);
+    j.append(all.slice(0, 1));
+    await j.whenDurable(appendFramed(j, all.slice(1)));
+    expect(through).toBe(HEADER_BYTES + all.reduce((n, p) => n + ENTRY_HEADER_BYTES + p.length, 0));
+    await j.close();
+  });
+
   it('appendFramed runs written from where they lie survive a short and a failed writev, and lose nothing', async () => {
     let calls = 0;
     const truncatedTo: number[] = [];
