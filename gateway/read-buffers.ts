@@ -2,7 +2,7 @@
  * The Kafka producer thread's read buffers (kafka-producer-worker.ts), reused: a batch's buffer is
  * free again once Kafka answered it. A new one per batch left megabytes of garbage per batch, which
  * V8 collects only every 64 MB or so; so did one sized exactly to each read, as the next read, a few
- * bytes longer, did not fit it (under the write-path benchmark that was a fifth of logfsd's peak
+ * bytes longer, did not fit it (under the write-path benchmark that was 20–30 MB of logfsd's peak
  * resident memory). So buffers come in whole MiB, and a few are kept.
  */
 export const READ_BUFFER_GRAIN = 1024 * 1024;
