@@ -97,7 +97,13 @@ export class LogfsdProcess {
       stream?.on('data', (chunk: string) => process.stderr.write(chunk.replace(/^(?=.)/gm, tag)));
     }
     const p = new LogfsdProcess(child, dataDir, mountpoint, opts.log);
-    await p.waitUntilMounted(30_000);
+    try {
+      await p.waitUntilMounted(30_000);
+    } catch (err) {
+      // The caller has no handle on it yet: a logfsd left running would keep its mount busy.
+      await p.stop();
+      throw err;
+    }
     return p;
   }
 
@@ -105,17 +111,17 @@ export class LogfsdProcess {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (this.exitCode !== undefined) throw new Error(`logfsd exited with ${this.exitCode} before mounting`);
-      const info = await fsp.readFile(path.join(this.dataDir, 'runtime.json'), 'utf8').then(
-        (t) => JSON.parse(t) as RuntimeInfo,
-        () => undefined,
-      );
+      // Not there yet, or (from a logfsd that writes it in place) not whole yet: look again.
+      const info = await fsp
+        .readFile(path.join(this.dataDir, 'runtime.json'), 'utf8')
+        .then((t) => JSON.parse(t) as RuntimeInfo)
+        .catch(() => undefined);
       if (info && info.pid === this.pid && info.metrics && (await isMountPoint(this.mountpoint))) {
         this.runtime = info;
         return;
       }
       await new Promise((r) => setTimeout(r, 50));
     }
-    await this.stop();
     throw new Error(`logfsd did not mount ${this.mountpoint} within ${timeoutMs} ms`);
   }
 

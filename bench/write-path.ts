@@ -721,9 +721,12 @@ async function main(): Promise<void> {
     const env = environment(broker);
     const run = await runAll({ opts, log, writers, broker }, res);
     process.stdout.write(report(run, opts, env, (Date.now() - started) / 1000));
-  } finally {
-    if (!interrupted) await cleanup();
+  } catch (err) {
+    // Cleaning up after a failure must not replace the failure's message with its own.
+    if (!interrupted) await cleanup().catch((e: unknown) => log.warn({ err: String(e) }, 'cleaning up failed'));
+    throw err;
   }
+  if (!interrupted) await cleanup();
 }
 
 main().catch((err: unknown) => {

@@ -200,7 +200,7 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     startedAt: new Date().toISOString(),
   };
   const runtimeFile = path.join(config.dataDir, RUNTIME_FILE);
-  await fsp.writeFile(runtimeFile, JSON.stringify(runtime, null, 2) + '\n');
+  await writeRuntime(runtimeFile, runtime);
   reporter.start();
   log.info({ mountpoint: fs.mountpoint, metrics: runtime.metrics, inputs: runtime.inputs }, 'logfsd ready');
 
@@ -245,9 +245,7 @@ export async function startDaemon(config: DaemonConfig, parentLog?: Logger, atta
     stopped,
     async publishRuntime(patch) {
       Object.assign(runtime, patch);
-      const tmp = `${runtimeFile}.${process.pid}.tmp`;
-      await fsp.writeFile(tmp, JSON.stringify(runtime, null, 2) + '\n');
-      await fsp.rename(tmp, runtimeFile);
+      await writeRuntime(runtimeFile, runtime);
     },
   };
 }
@@ -264,6 +262,16 @@ export async function runDaemon(config: DaemonConfig, log?: Logger, attachment?:
   await daemon.stopped;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+}
+
+/**
+ * Replaces runtime.json whole (a temp file renamed over it): logfsctl, the tests and the benchmark
+ * poll it while logfsd starts, and a reader must never see half of it.
+ */
+async function writeRuntime(file: string, runtime: RuntimeInfo): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fsp.writeFile(tmp, JSON.stringify(runtime, null, 2) + '\n');
+  await fsp.rename(tmp, file);
 }
 
 export async function readRuntime(dataDir: string): Promise<RuntimeInfo | undefined> {
