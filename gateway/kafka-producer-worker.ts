@@ -58,11 +58,6 @@ async function readAndPrepare(m: Pick<ShipMessage, 'lsn' | 'path' | 'size' | 'po
   return { run, prepared: session.prepareEntries(m.lsn, run.bytes, run.starts, run.lengths) };
 }
 
-/** A run's buffer is free once its batch is answered (or dropped). */
-function release(run: SegmentRun): void {
-  readBuffers.keep(run.bytes);
-}
-
 /**
  * The batch after the one being produced, read and prepared while the broker works on that one:
  * the entries that follow it in the same segment, up to the size written when it was asked for
@@ -89,19 +84,36 @@ port.on('message', (m: ToProducer) => {
           : fresh();
       read.then(
         ({ run, prepared }) => {
-          if (run.count > 0 && run.endPosition < m.size && !stop.signal.aborted) {
+          const readAhead = (): void => {
+            if (run.count === 0 || run.endPosition >= m.size || stop.signal.aborted) return;
             const next = { lsn: m.lsn + run.count, path: m.path, size: m.size, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
             const r = readAndPrepare(next);
             r.catch(() => undefined); // seen (and read again) when used
             ahead = { key: aheadKey(next.lsn, next.path, next.position, next.maxBytes), read: r };
-          }
-          session.sendPrepared(prepared, stop.signal).then(
+          };
+          // A run's buffer is free once nothing reads it: with the wire client when its batch is
+          // encoded (the next batch is then read into it, while the broker works on this one: one
+          // read buffer of a batch's size, not two); with kafkajs when the send ends.
+          let released = false;
+          const release = (): void => {
+            if (!released) readBuffers.keep(run.bytes);
+            released = true;
+          };
+          const early = 'packed' in prepared;
+          if (!early) readAhead();
+          const encoded = early
+            ? (): void => {
+                release();
+                readAhead();
+              }
+            : undefined;
+          session.sendPrepared(prepared, stop.signal, encoded).then(
             (outcome) => {
-              release(run);
+              release();
               post({ t: 'shipped', id: m.id, outcome, count: run.count, endPosition: run.endPosition });
             },
             (err: unknown) => {
-              release(run);
+              release();
               post({ t: 'failed', id: m.id, message: String(err) });
             },
           );

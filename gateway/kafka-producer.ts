@@ -245,11 +245,15 @@ export class KafkaProducerSession {
     return { lsn, packed, delivered: packed.starts.length, bytes: total, undecodable };
   }
 
-  /** Produces prepared entries until Kafka acknowledges them (as send). */
-  async sendPrepared(prepared: PreparedEntries, signal: AbortSignal): Promise<SendOutcome> {
+  /**
+   * Produces prepared entries until Kafka acknowledges them (as send). With the wire client,
+   * `encoded` is called once the bytes the entries were prepared from are no longer read
+   * (WireProducer.sendPacked); else they are read until the send ends.
+   */
+  async sendPrepared(prepared: PreparedEntries, signal: AbortSignal, encoded?: () => void): Promise<SendOutcome> {
     if ('payloads' in prepared) return this.send(prepared.lsn, prepared.payloads, signal);
     const { packed, delivered, bytes, undecodable } = prepared;
-    const result = packed.starts.length > 0 ? await this.sendWire(packed, signal) : 'ok';
+    const result = packed.starts.length > 0 ? await this.sendWire(packed, signal, encoded) : 'ok';
     return { result, delivered, bytes, undecodable };
   }
 
@@ -316,7 +320,7 @@ export class KafkaProducerSession {
    * The wire client: topics as with kafkajs (admin), then the wire producer, which owns the
    * retrying of a batch (it must resend the same sequence numbers, docs/kafka.md "Wire client").
    */
-  private async sendWire(batch: PackedBatch, signal: AbortSignal): Promise<SendResult> {
+  private async sendWire(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<SendResult> {
     const backoff = new Backoff({ initialMs: 200, maxMs: 5_000 });
     for (;;) {
       if (signal.aborted) return 'stopped';
@@ -335,7 +339,7 @@ export class KafkaProducerSession {
       retrying: (err, delay) => this.failed(err, delay, ++this.wireRetries === 1),
       tooLarge: () => this.events.error(false),
     });
-    const result = await this.wire.sendPacked(batch, signal);
+    const result = await this.wire.sendPacked(batch, signal, encoded);
     if (result === 'ok') this.reachable();
     return result;
   }

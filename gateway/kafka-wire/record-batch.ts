@@ -94,6 +94,20 @@ export function encodeRecordBatch(keys: Buffer[], values: Buffer[], timestamp: n
   return buf;
 }
 
+/**
+ * A copy of an encoded batch for another producer id, epoch and base sequence (after the broker
+ * lost our producer state): the same records, so the records' source need not be kept to retry.
+ * The copy, as the original may still lie in a socket's queue.
+ */
+export function restampRecordBatch(batch: Buffer, producer: BatchProducer): Buffer {
+  const buf = Buffer.from(batch);
+  buf.writeBigInt64BE(BigInt(producer.producerId), 43);
+  buf.writeInt16BE(producer.producerEpoch, 51);
+  buf.writeInt32BE(producer.baseSequence, 53);
+  buf.writeUInt32BE(crc32c(buf.subarray(ATTRIBUTES_OFFSET)), CRC_OFFSET);
+  return buf;
+}
+
 /** The sequence number after `n` records from `seq`: Kafka wraps it at 2^31 (KIP-98). */
 export function nextSequence(seq: number, n: number): number {
   return (seq + n) % 2 ** 31;

@@ -23,7 +23,7 @@ import {
   type PartitionMetadata,
   type ProducePartition,
 } from './protocol.js';
-import { COMPRESSION_LZ4, COMPRESSION_NONE, encodePackedRecordBatch, nextSequence, type PackedRecords, type WireCompression } from './record-batch.js';
+import { COMPRESSION_LZ4, COMPRESSION_NONE, encodePackedRecordBatch, nextSequence, restampRecordBatch, type PackedRecords, type WireCompression } from './record-batch.js';
 import { lz4Available, LZ4_UNAVAILABLE } from '../lz4.js';
 
 export const WIRE_PRODUCER_DEFAULTS = {
@@ -47,6 +47,8 @@ export interface WireProducerOptions {
   requestTimeoutMs: number;
   /** Compression of the batches: none (default) or lz4 (needs the native module built with liblz4). */
   compression?: 'none' | 'lz4' | 'gzip';
+  /** About the most bytes of records in one send (the gateway's batchMaxBytes): sizes the reused batch buffers. */
+  batchMaxBytes?: number;
 }
 
 export interface WireRecord {
@@ -121,10 +123,17 @@ export function packWireRecords(byTopic: Map<string, WireRecord[]>): PackedBatch
 }
 
 const EMPTY = new Int32Array(0);
+/** A partition's source once its batch is encoded and the caller may reuse the memory. */
+const RELEASED = Buffer.alloc(0);
 
-/** Reused batch buffers: their size, and how many are kept. */
-const BATCH_BUFFER_BYTES = 4 * 1024 * 1024;
+/**
+ * Reused batch buffers: how many are kept, and their size: room for a batch of batchMaxBytes and
+ * an eighth more (a record's key and framing in the batch, as against its journal entry), in whole
+ * MiB, at least 4 MiB. Only the bytes a batch is encoded into become resident (with lz4 a fraction).
+ */
 const BATCH_BUFFERS = 4;
+const MIB = 1024 * 1024;
+export const batchBufferBytes = (batchMaxBytes = 0): number => Math.max(4 * MIB, Math.ceil((batchMaxBytes * 9) / 8 / MIB) * MIB);
 
 interface PartitionWork {
   topic: string;
@@ -170,6 +179,7 @@ export class WireProducer {
   private sendAnswered = true;
   private closed = false;
   private readonly compression: WireCompression;
+  private readonly batchBufferBytes: number;
 
   constructor(
     private readonly opts: WireProducerOptions,
@@ -180,6 +190,7 @@ export class WireProducer {
     if (compression === 'gzip') throw new KafkaWireError(WIRE_NO_GZIP, { retriable: false });
     if (compression === 'lz4' && !lz4Available) throw new KafkaWireError(LZ4_UNAVAILABLE, { retriable: false });
     this.compression = compression === 'lz4' ? COMPRESSION_LZ4 : COMPRESSION_NONE;
+    this.batchBufferBytes = batchBufferBytes(opts.batchMaxBytes);
   }
 
   /**
@@ -190,9 +201,13 @@ export class WireProducer {
     return this.sendPacked(packWireRecords(byTopic), signal);
   }
 
-  /** send, for records whose values lie in one buffer. */
-  sendPacked(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
-    const run = this.queue.then(() => this.sendNow(batch, signal));
+  /**
+   * send, for records whose values lie in one buffer. `encoded` is called once every record is
+   * encoded into a batch of its partition: from then on `batch.source` is not read again (a retry
+   * for another producer id restamps the encoded batch), so the caller may reuse its memory.
+   */
+  sendPacked(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<WireSendResult> {
+    const run = this.queue.then(() => this.sendNow(batch, signal, encoded));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -211,11 +226,11 @@ export class WireProducer {
     return this.producerId;
   }
 
-  private async sendNow(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
+  private async sendNow(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<WireSendResult> {
     this.sendBuffers = [];
     this.sendAnswered = true;
     try {
-      return await this.sendUntilDone(batch, signal);
+      return await this.sendUntilDone(batch, signal, encoded);
     } finally {
       if (this.sendAnswered) {
         for (const b of this.sendBuffers) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
@@ -224,17 +239,28 @@ export class WireProducer {
     }
   }
 
-  private async sendUntilDone(batch: PackedBatch, signal: AbortSignal): Promise<WireSendResult> {
+  private async sendUntilDone(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<WireSendResult> {
     const backoff = new Backoff(WIRE_PRODUCER_DEFAULTS.backoff);
     const topics = [...new Set(batch.groups.map((g) => g.topic))];
     let work: Map<string, PartitionWork> | undefined;
+    let sourceFree = false;
+    const whenEncoded = (): void => {
+      if (sourceFree || !work || [...work.values()].some((w) => w.encoded === undefined)) return;
+      sourceFree = true;
+      for (const w of work.values()) {
+        // Nothing may read the source any more: a bug that tried would fail, not send other bytes.
+        w.source = RELEASED;
+        w.packed = undefined;
+      }
+      encoded?.();
+    };
     for (;;) {
       if (signal.aborted || this.closed) return 'stopped';
       let failure: unknown;
       try {
         await this.ensureMetadata(topics);
         work ??= this.assign(batch);
-        const outcome = await this.produceRound(work);
+        const outcome = await this.produceRound(work, whenEncoded);
         if (outcome.tooLarge) {
           this.hooks.tooLarge(outcome.tooLarge);
           return 'too-large';
@@ -327,7 +353,7 @@ export class WireProducer {
    * One Produce request per leader for every partition still to do. Acknowledged partitions leave
    * `work` (their sequence advanced); the others stay for the next round.
    */
-  private async produceRound(work: Map<string, PartitionWork>): Promise<{ error?: unknown; tooLarge?: unknown }> {
+  private async produceRound(work: Map<string, PartitionWork>, encoded: () => void): Promise<{ error?: unknown; tooLarge?: unknown }> {
     const pid = await this.ensureProducerId();
     const byLeader = new Map<string, PartitionWork[]>();
     let error: unknown;
@@ -352,6 +378,8 @@ export class WireProducer {
       const r = await conn.request(ApiKey.Produce, version, encodeProduce(-1, timeout, parts), timeout + WIRE_PRODUCER_DEFAULTS.responseGraceMs);
       return decodeProduce(version, r);
     });
+    // Each round above encoded its partitions' batches before its first await.
+    encoded();
     let tooLarge: unknown;
     let reinit = false;
     for (const settled of await Promise.allSettled(rounds)) {
@@ -399,16 +427,18 @@ export class WireProducer {
     return { error, tooLarge };
   }
 
-  /** The partition's batch for the current producer id and sequence (re-encoded only when they change). */
+  /** The partition's batch for the current producer id and sequence (encoded once, restamped when they change). */
   private batchOf(w: PartitionWork, pid: ProducerId, timestamp: number): Buffer {
     const id = `${w.topic}\u0000${w.partition}`;
     const baseSequence = this.sequences.get(id) ?? 0;
     const stamp = `${pid.producerId}:${pid.producerEpoch}:${baseSequence}`;
-    if (w.encoded?.stamp !== stamp) {
+    if (w.encoded !== undefined && w.encoded.stamp !== stamp) {
+      w.encoded = { batch: restampRecordBatch(w.encoded.batch, { ...pid, baseSequence }), stamp };
+    } else if (w.encoded === undefined) {
       w.packed ??= { source: w.source, starts: w.starts, lengths: w.lengths, keyIndex: w.keyIndex, keys: w.keys };
       // Large batches go into reused memory; small ones (a few lines, many partitions) get their
       // own buffer of their size, as the garbage they leave is small.
-      const out = w.valueBytes >= BATCH_BUFFER_BYTES / 4 ? (this.batchBuffers.pop() ?? Buffer.allocUnsafeSlow(BATCH_BUFFER_BYTES)) : undefined;
+      const out = w.valueBytes >= this.batchBufferBytes / 4 ? (this.batchBuffers.pop() ?? Buffer.allocUnsafeSlow(this.batchBufferBytes)) : undefined;
       const encoded = encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }, out, this.compression);
       if (out !== undefined) {
         // When it did not fit (long lines), the batch has a buffer of its own and `out` is unused.

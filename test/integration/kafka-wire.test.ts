@@ -1,10 +1,11 @@
 /**
  * The wire producer (gateway/kafka-wire/) against the real broker, each test on a fresh random
  * topic: exactly once and in per-instance order across partitions, a broker restart in the middle
- * of a stream (idempotence: nothing lost, nothing twice), MESSAGE_TOO_LARGE, and stopping.
+ * of a stream (idempotence: nothing lost, nothing twice), a new producer id after the broker lost
+ * the producer's state, MESSAGE_TOO_LARGE, and stopping.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { partitionForKey, WireProducer, type WireRecord, type WireSendResult } from '../../gateway/kafka-wire/index.js';
+import { packWireRecords, partitionForKey, WireProducer, type WireRecord, type WireSendResult } from '../../gateway/kafka-wire/index.js';
 import { ensureKafka, KAFKA, kafkaClient, randomName, ROOT, sh, sleep } from './harness.js';
 
 const kafkaEnv = { LOGFS_KAFKA_PORT: KAFKA.split(':')[1] ?? '19092' };
@@ -144,6 +145,32 @@ describe('wire producer', () => {
     expect(errors.length, 'the outage was noticed').toBeGreaterThan(0);
     expectExactlyOnceInOrder(await readBack(topic), 11, batches * 2_000, 3);
   }, 240_000);
+
+  it('reads a send\'s source only until it says the records are encoded, also when the broker lost the producer\'s state', async () => {
+    const topic = await createTopic(1);
+    const errors: unknown[] = [];
+    const p = producer(errors, 'lz4');
+    open.push(p);
+    expect(await p.send(new Map([[topic, records(3, 0, 1_000)]]), stop.signal)).toBe('ok');
+    const first = p.currentProducerId;
+    // As if the broker had lost our producer state: the next batch's sequence does not follow the
+    // last one it has, it answers OUT_OF_ORDER_SEQUENCE_NUMBER, and the batch must go again under
+    // a new producer id, from sequence 0.
+    const sequences = (p as unknown as { sequences: Map<string, number> }).sequences;
+    sequences.set(`${topic}\u00000`, 1_000 + 17);
+    const batch = packWireRecords(new Map([[topic, records(3, 1_000, 1_000)]]));
+    let encodedCalls = 0;
+    const result = await p.sendPacked(batch, stop.signal, () => {
+      encodedCalls++;
+      // The caller reuses the memory at once (the gateway reads the next batch into it).
+      batch.source.fill(0x21);
+    });
+    expect(result).toBe('ok');
+    expect(encodedCalls).toBe(1);
+    expect(errors.map(String).join('\n')).toMatch(/OUT_OF_ORDER_SEQUENCE_NUMBER/);
+    expect(p.currentProducerId?.producerId).not.toBe(first?.producerId);
+    expectExactlyOnceInOrder(await readBack(topic), 3, 2_000, 1);
+  });
 
   it("answers 'too-large' when the topic refuses the batch", async () => {
     const topic = await createTopic(1, [{ name: 'max.message.bytes', value: '2048' }]);

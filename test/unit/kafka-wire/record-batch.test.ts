@@ -1,7 +1,19 @@
 import crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { encodePackedRecordBatchJs, encodeRecordBatch, nextSequence, uvarintSize, writeUVarint, zigzag32, type PackedRecords } from '../../../gateway/kafka-wire/record-batch.js';
+import {
+  COMPRESSION_LZ4,
+  encodePackedRecordBatch,
+  encodePackedRecordBatchJs,
+  encodeRecordBatch,
+  nextSequence,
+  restampRecordBatch,
+  uvarintSize,
+  writeUVarint,
+  zigzag32,
+  type PackedRecords,
+} from '../../../gateway/kafka-wire/record-batch.js';
+import { lz4Available } from '../../../gateway/lz4.js';
 // `native`: the build setup.sh makes (scripts/build-native.sh), found from the sources by gateway/native.ts.
 import { nativeGateway as native } from '../../../gateway/native.js';
 import { unpatched } from '../kafkajs-reference.js';
@@ -150,5 +162,28 @@ describe.each([
     const r = packed(keys, values);
     expect(() => encodePacked({ ...r, lengths: Int32Array.from([1, 1, r.source.length]) }, 1, producer)).toThrow(/outside the source/);
     expect(() => encodePacked({ ...r, keyIndex: Int32Array.from([0, 0, 7]) }, 1, producer)).toThrow(/no key/);
+  });
+});
+
+describe('restampRecordBatch', () => {
+  const other = { producerId: 2 ** 40 + 11, producerEpoch: 7, baseSequence: 2 ** 31 - 3 };
+
+  it('gives byte for byte the batch encoded for the other producer id, epoch and sequence, and leaves the original alone', () => {
+    const { keys, values } = sample(50);
+    const ts = 1_795_334_669_386;
+    const batch = encodeRecordBatch(keys, values, ts, producer);
+    const before = Buffer.from(batch);
+    const again = restampRecordBatch(batch, other);
+    expect(again.equals(encodeRecordBatch(keys, values, ts, other))).toBe(true);
+    expect(batch.equals(before)).toBe(true);
+    // Back to the first stamp: the first batch again (the CRC follows the fields).
+    expect(restampRecordBatch(again, producer).equals(before)).toBe(true);
+  });
+
+  it.skipIf(!lz4Available)('restamps an LZ4-compressed batch as the encoder would have written it', () => {
+    const { keys, values } = sample(30);
+    const r = packed(keys, values);
+    const batch = encodePackedRecordBatch(r, 5, producer, undefined, COMPRESSION_LZ4);
+    expect(restampRecordBatch(batch, other).equals(encodePackedRecordBatch(r, 5, other, undefined, COMPRESSION_LZ4))).toBe(true);
   });
 });
