@@ -28,6 +28,8 @@ type ShipMessage = Extract<ToProducer, { t: 'ship' }>;
 interface Read {
   run: SegmentRun;
   prepared: PreparedEntries;
+  /** The run's buffer back to the pool, once nothing reads it (idempotent). */
+  release(): void;
 }
 
 const readBuffers = new ReadBufferPool();
@@ -55,13 +57,19 @@ async function readAndPrepare(m: Pick<ShipMessage, 'lsn' | 'path' | 'size' | 'po
   // A first read too short for the first entry was read again into a larger buffer.
   for (const b of taken) if (b !== run.bytes) readBuffers.keep(b);
   if (run.count > 0 && m.skip === 0) entryBytes = (run.endPosition - m.position) / run.count;
-  return { run, prepared: session.prepareEntries(m.lsn, run.bytes, run.starts, run.lengths) };
+  let released = false;
+  const release = (): void => {
+    if (!released) readBuffers.keep(run.bytes);
+    released = true;
+  };
+  return { run, prepared: session.prepareEntries(m.lsn, run.bytes, run.starts, run.lengths), release };
 }
 
 /**
- * The batch after the one being produced, read and prepared while the broker works on that one:
- * the entries that follow it in the same segment, up to the size written when it was asked for
- * (those bytes never change). Used when the next ship asks for exactly them; else dropped.
+ * The batch after the one being produced, read, prepared and encoded (KafkaProducerSession.
+ * encodeAhead) while the broker works on that one: the entries that follow it in the same
+ * segment, up to the size written when it was asked for (those bytes never change). Used when the
+ * next ship asks for exactly them; else discarded.
  */
 let ahead: { key: string; read: Promise<Read> } | undefined;
 const aheadKey = (lsn: number, path: string, position: number, maxBytes: number): string => `${lsn}\0${path}\0${position}\0${maxBytes}`;
@@ -77,28 +85,38 @@ port.on('message', (m: ToProducer) => {
       const pre = ahead;
       ahead = undefined;
       const fresh = (): Promise<Read> => readAndPrepare(m);
+      const discard = (r: Read): void => {
+        session.discardPrepared(r.prepared);
+        r.release();
+      };
       // A failed read-ahead is read again, as if there had been none; so is one longer than asked.
-      const read =
-        pre !== undefined && m.skip === 0 && pre.key === aheadKey(m.lsn, m.path, m.position, m.maxBytes)
-          ? pre.read.then((r) => (r.run.count <= m.maxEntries ? r : fresh()), fresh)
-          : fresh();
+      let read: Promise<Read>;
+      if (pre !== undefined && m.skip === 0 && pre.key === aheadKey(m.lsn, m.path, m.position, m.maxBytes)) {
+        read = pre.read.then((r) => {
+          if (r.run.count <= m.maxEntries) return r;
+          discard(r);
+          return fresh();
+        }, fresh);
+      } else {
+        pre?.read.then(discard, () => undefined);
+        read = fresh();
+      }
       read.then(
-        ({ run, prepared }) => {
+        ({ run, prepared, release }) => {
           const readAhead = (): void => {
             if (run.count === 0 || run.endPosition >= m.size || stop.signal.aborted) return;
             const next = { lsn: m.lsn + run.count, path: m.path, size: m.size, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
-            const r = readAndPrepare(next);
+            const r = readAndPrepare(next).then((a) => {
+              // Encoded now, its buffer is free again before this batch is answered.
+              if (session.encodeAhead(a.prepared)) a.release();
+              return a;
+            });
             r.catch(() => undefined); // seen (and read again) when used
             ahead = { key: aheadKey(next.lsn, next.path, next.position, next.maxBytes), read: r };
           };
           // A run's buffer is free once nothing reads it: with the wire client when its batch is
-          // encoded (the next batch is then read into it, while the broker works on this one: one
-          // read buffer of a batch's size, not two); with kafkajs when the send ends.
-          let released = false;
-          const release = (): void => {
-            if (!released) readBuffers.keep(run.bytes);
-            released = true;
-          };
+          // encoded (the next batch is then read into it, and encoded, while the broker works on
+          // this one: one read buffer of a batch's size, not two); with kafkajs when the send ends.
           const early = 'packed' in prepared;
           if (!early) readAhead();
           const encoded = early

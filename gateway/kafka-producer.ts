@@ -15,7 +15,7 @@ import { Backoff, sleep } from '../core/retry.js';
 import type { GatewayConfig } from './config.js';
 import { decodeJournalEntry, JournalEntryDecoder, type JournalEntry } from './journal-entry.js';
 import type { TopicSettings } from './kafka-producer-protocol.js';
-import { packWireRecords, WireProducer, type PackedBatch, type WireRecord } from './kafka-wire/index.js';
+import { packWireRecords, WireProducer, type PackedBatch, type PreparedSend, type WireRecord } from './kafka-wire/index.js';
 import { groupEntries } from './native.js';
 
 export function kafkaLogCreator(log: Logger) {
@@ -101,7 +101,7 @@ export interface SendOutcome {
 
 /** Journal entries ready to produce (prepareEntries): packed for the wire client, as payloads for kafkajs. */
 export type PreparedEntries =
-  | { lsn: number; packed: PackedBatch; delivered: number; bytes: number; undecodable: SendOutcome['undecodable'] }
+  | { lsn: number; packed: PackedBatch; delivered: number; bytes: number; undecodable: SendOutcome['undecodable']; send?: PreparedSend }
   | { lsn: number; payloads: Buffer[] };
 
 /** What the producer reports for metrics and logs while it works. */
@@ -246,6 +246,22 @@ export class KafkaProducerSession {
   }
 
   /**
+   * Encodes prepared entries into their Kafka batches now, ahead of their send (the wire client,
+   * once it has sent a batch: WireProducer.prepare). True when the bytes the entries were prepared
+   * from are no longer read.
+   */
+  encodeAhead(prepared: PreparedEntries): boolean {
+    if (!('packed' in prepared) || this.wire === undefined || prepared.packed.starts.length === 0) return false;
+    prepared.send = this.wire.prepare(prepared.packed);
+    return prepared.send.encoded;
+  }
+
+  /** Prepared entries that will not be sent (encodeAhead's memory back). */
+  discardPrepared(prepared: PreparedEntries): void {
+    if ('packed' in prepared && prepared.send) this.wire?.discard(prepared.send);
+  }
+
+  /**
    * Produces prepared entries until Kafka acknowledges them (as send). With the wire client,
    * `encoded` is called once the bytes the entries were prepared from are no longer read
    * (WireProducer.sendPacked); else they are read until the send ends.
@@ -253,7 +269,7 @@ export class KafkaProducerSession {
   async sendPrepared(prepared: PreparedEntries, signal: AbortSignal, encoded?: () => void): Promise<SendOutcome> {
     if ('payloads' in prepared) return this.send(prepared.lsn, prepared.payloads, signal);
     const { packed, delivered, bytes, undecodable } = prepared;
-    const result = packed.starts.length > 0 ? await this.sendWire(packed, signal, encoded) : 'ok';
+    const result = packed.starts.length > 0 ? await this.sendWire(packed, signal, encoded, prepared.send) : 'ok';
     return { result, delivered, bytes, undecodable };
   }
 
@@ -320,7 +336,7 @@ export class KafkaProducerSession {
    * The wire client: topics as with kafkajs (admin), then the wire producer, which owns the
    * retrying of a batch (it must resend the same sequence numbers, docs/kafka.md "Wire client").
    */
-  private async sendWire(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<SendResult> {
+  private async sendWire(batch: PackedBatch, signal: AbortSignal, encoded?: () => void, prepared?: PreparedSend): Promise<SendResult> {
     const backoff = new Backoff({ initialMs: 200, maxMs: 5_000 });
     for (;;) {
       if (signal.aborted) return 'stopped';
@@ -339,7 +355,7 @@ export class KafkaProducerSession {
       retrying: (err, delay) => this.failed(err, delay, ++this.wireRetries === 1),
       tooLarge: () => this.events.error(false),
     });
-    const result = await this.wire.sendPacked(batch, signal, encoded);
+    const result = await this.wire.sendPacked(batch, signal, encoded, prepared);
     if (result === 'ok') this.reachable();
     return result;
   }

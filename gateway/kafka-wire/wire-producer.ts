@@ -126,6 +126,16 @@ const EMPTY = new Int32Array(0);
 /** A partition's source once its batch is encoded and the caller may reuse the memory. */
 const RELEASED = Buffer.alloc(0);
 
+const partitionId = (w: { topic: string; partition: number }): string => `${w.topic}\u0000${w.partition}`;
+
+/** Nothing may read the source any more: a bug that tried would fail, not send other bytes. */
+function releaseSource(work: Map<string, PartitionWork>): void {
+  for (const w of work.values()) {
+    w.source = RELEASED;
+    w.packed = undefined;
+  }
+}
+
 /**
  * Reused batch buffers: how many are kept, and their size: room for a batch of batchMaxBytes and
  * an eighth more (a record's key and framing in the batch, as against its journal entry), in whole
@@ -156,6 +166,28 @@ interface ProducerId {
   producerEpoch: number;
 }
 
+/**
+ * A send's batches and the memory they were encoded into: the buffers go back to the pool when
+ * the send ends with every request answered (a request that timed out may still sit in a
+ * socket's queue, and its bytes must not change underneath it).
+ */
+interface SendState {
+  work?: Map<string, PartitionWork>;
+  buffers: Buffer[];
+  answered: boolean;
+}
+
+/**
+ * A send encoded ahead of its turn (WireProducer.prepare), while the send before it is with the
+ * broker: pass it to sendPacked, or to discard when it will not be sent.
+ */
+export interface PreparedSend {
+  readonly batch: PackedBatch;
+  /** Every record is encoded: the batch's source is not read again. */
+  readonly encoded: boolean;
+  readonly state: SendState;
+}
+
 export class WireProducer {
   private readonly connections = new Map<string, Promise<BrokerConnection>>();
   private readonly brokerAddress = new Map<number, string>();
@@ -169,14 +201,15 @@ export class WireProducer {
   private queue: Promise<unknown> = Promise.resolve();
   /**
    * Memory that batches are encoded into, reused from send to send (a new buffer per batch left
-   * megabytes of garbage per batch, which V8 collects only every 64 MB or so). A send's buffers come
-   * back only when every one of its requests was answered: a request that timed out may still sit
-   * in a socket's queue, and its bytes must not change underneath it.
+   * megabytes of garbage per batch, which V8 collects only every 64 MB or so); see SendState.
    */
   private readonly batchBuffers: Buffer[] = [];
-  /** The buffers the send in progress encoded into, and whether all its requests were answered. */
-  private sendBuffers: Buffer[] = [];
-  private sendAnswered = true;
+  /**
+   * Per partition, the sequence number after the last batch encoded for it, sent or not: what a
+   * batch encoded ahead (prepare) starts at if every send before it is acknowledged. Only a guess:
+   * a batch is restamped at its turn when the real sequence differs.
+   */
+  private readonly expectedSequences = new Map<string, number>();
   private closed = false;
   private readonly compression: WireCompression;
   private readonly batchBufferBytes: number;
@@ -206,10 +239,38 @@ export class WireProducer {
    * encoded into a batch of its partition: from then on `batch.source` is not read again (a retry
    * for another producer id restamps the encoded batch), so the caller may reuse its memory.
    */
-  sendPacked(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<WireSendResult> {
-    const run = this.queue.then(() => this.sendNow(batch, signal, encoded));
+  sendPacked(batch: PackedBatch, signal: AbortSignal, encoded?: () => void, prepared?: PreparedSend): Promise<WireSendResult> {
+    if (prepared !== undefined && prepared.batch !== batch) throw new Error('sendPacked: the prepared send is of another batch');
+    const state = prepared?.state ?? { buffers: [], answered: true };
+    const run = this.queue.then(() => this.sendNow(batch, signal, state, encoded));
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Encodes `batch` now, ahead of its turn, for the producer id in use and the sequence numbers
+   * its partitions will have if every send before it is acknowledged, so that its encoding overlaps
+   * the broker's work on those. Encodes nothing (and sendPacked does it at its turn) until the
+   * producer knows its producer id and the topics' partitions.
+   */
+  prepare(batch: PackedBatch): PreparedSend {
+    const state: SendState = { buffers: [], answered: true };
+    const pid = this.producerId;
+    const topics = new Set(batch.groups.map((g) => g.topic));
+    if (this.closed || pid === undefined || this.metadataStale || [...topics].some((t) => !this.topicPartitions.has(t))) {
+      return { batch, encoded: false, state };
+    }
+    state.work = this.assign(batch);
+    const timestamp = Date.now();
+    for (const w of state.work.values()) this.batchOf(w, pid, timestamp, state, this.expectedSequences.get(partitionId(w)));
+    releaseSource(state.work);
+    return { batch, encoded: true, state };
+  }
+
+  /** A prepared send that will not be sent: its memory back, and the sequences it assumed forgotten. */
+  discard(prepared: PreparedSend): void {
+    for (const b of prepared.state.buffers.splice(0)) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
+    this.expectedSequences.clear();
   }
 
   async close(): Promise<void> {
@@ -226,41 +287,41 @@ export class WireProducer {
     return this.producerId;
   }
 
-  private async sendNow(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<WireSendResult> {
-    this.sendBuffers = [];
-    this.sendAnswered = true;
+  private async sendNow(batch: PackedBatch, signal: AbortSignal, state: SendState, encoded?: () => void): Promise<WireSendResult> {
+    let result: WireSendResult | undefined;
     try {
-      return await this.sendUntilDone(batch, signal, encoded);
+      return (result = await this.sendUntilDone(batch, signal, state, encoded));
     } finally {
-      if (this.sendAnswered) {
-        for (const b of this.sendBuffers) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
+      if (state.answered) {
+        for (const b of state.buffers) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
       }
-      this.sendBuffers = [];
+      state.buffers = [];
+      // Not acknowledged whole: the batches encoded ahead of this one guessed their sequences wrong.
+      if (result !== 'ok') this.expectedSequences.clear();
     }
   }
 
-  private async sendUntilDone(batch: PackedBatch, signal: AbortSignal, encoded?: () => void): Promise<WireSendResult> {
+  private async sendUntilDone(batch: PackedBatch, signal: AbortSignal, state: SendState, encoded?: () => void): Promise<WireSendResult> {
     const backoff = new Backoff(WIRE_PRODUCER_DEFAULTS.backoff);
     const topics = [...new Set(batch.groups.map((g) => g.topic))];
-    let work: Map<string, PartitionWork> | undefined;
     let sourceFree = false;
     const whenEncoded = (): void => {
+      const work = state.work;
       if (sourceFree || !work || [...work.values()].some((w) => w.encoded === undefined)) return;
       sourceFree = true;
-      for (const w of work.values()) {
-        // Nothing may read the source any more: a bug that tried would fail, not send other bytes.
-        w.source = RELEASED;
-        w.packed = undefined;
-      }
+      releaseSource(work);
       encoded?.();
     };
+    // Encoded ahead (prepare): the source is free already.
+    whenEncoded();
     for (;;) {
       if (signal.aborted || this.closed) return 'stopped';
       let failure: unknown;
       try {
         await this.ensureMetadata(topics);
-        work ??= this.assign(batch);
-        const outcome = await this.produceRound(work, whenEncoded);
+        state.work ??= this.assign(batch);
+        const work = state.work;
+        const outcome = await this.produceRound(work, state, whenEncoded);
         if (outcome.tooLarge) {
           this.hooks.tooLarge(outcome.tooLarge);
           return 'too-large';
@@ -353,7 +414,7 @@ export class WireProducer {
    * One Produce request per leader for every partition still to do. Acknowledged partitions leave
    * `work` (their sequence advanced); the others stay for the next round.
    */
-  private async produceRound(work: Map<string, PartitionWork>, encoded: () => void): Promise<{ error?: unknown; tooLarge?: unknown }> {
+  private async produceRound(work: Map<string, PartitionWork>, state: SendState, encoded: () => void): Promise<{ error?: unknown; tooLarge?: unknown }> {
     const pid = await this.ensureProducerId();
     const byLeader = new Map<string, PartitionWork[]>();
     let error: unknown;
@@ -371,7 +432,7 @@ export class WireProducer {
     }
     const timestamp = Date.now();
     const rounds = [...byLeader].map(async ([address, list]) => {
-      const parts: ProducePartition[] = list.map((w) => ({ topic: w.topic, partition: w.partition, batch: this.batchOf(w, pid, timestamp) }));
+      const parts: ProducePartition[] = list.map((w) => ({ topic: w.topic, partition: w.partition, batch: this.batchOf(w, pid, timestamp, state) }));
       const conn = await this.connection(address);
       const version = (conn.versions as NonNullable<typeof conn.versions>)[ApiKey.Produce];
       const timeout = this.opts.requestTimeoutMs;
@@ -387,7 +448,7 @@ export class WireProducer {
         // Connection lost or timed out: whether the broker wrote the batch is unknown; the same
         // sequence is sent again and the broker drops a duplicate.
         error = settled.reason;
-        this.sendAnswered = false;
+        state.answered = false;
         this.metadataStale = true;
         continue;
       }
@@ -423,17 +484,20 @@ export class WireProducer {
       // partition from sequence 0 (records the broker may already hold can then be written twice).
       this.producerId = undefined;
       this.sequences.clear();
+      this.expectedSequences.clear();
     }
     return { error, tooLarge };
   }
 
-  /** The partition's batch for the current producer id and sequence (encoded once, restamped when they change). */
-  private batchOf(w: PartitionWork, pid: ProducerId, timestamp: number): Buffer {
-    const id = `${w.topic}\u0000${w.partition}`;
-    const baseSequence = this.sequences.get(id) ?? 0;
+  /**
+   * The partition's batch for the current producer id and sequence, or `baseSequence` (prepare):
+   * encoded once, restamped when they change.
+   */
+  private batchOf(w: PartitionWork, pid: ProducerId, timestamp: number, state: SendState, baseSequence = this.sequences.get(partitionId(w)) ?? 0): Buffer {
     const stamp = `${pid.producerId}:${pid.producerEpoch}:${baseSequence}`;
     if (w.encoded !== undefined && w.encoded.stamp !== stamp) {
       w.encoded = { batch: restampRecordBatch(w.encoded.batch, { ...pid, baseSequence }), stamp };
+      this.expectedSequences.set(partitionId(w), nextSequence(baseSequence, w.starts.length));
     } else if (w.encoded === undefined) {
       w.packed ??= { source: w.source, starts: w.starts, lengths: w.lengths, keyIndex: w.keyIndex, keys: w.keys };
       // Large batches go into reused memory; small ones (a few lines, many partitions) get their
@@ -442,10 +506,11 @@ export class WireProducer {
       const encoded = encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }, out, this.compression);
       if (out !== undefined) {
         // When it did not fit (long lines), the batch has a buffer of its own and `out` is unused.
-        if (encoded.buffer === out.buffer) this.sendBuffers.push(out);
+        if (encoded.buffer === out.buffer) state.buffers.push(out);
         else this.batchBuffers.push(out);
       }
       w.encoded = { batch: encoded, stamp };
+      this.expectedSequences.set(partitionId(w), nextSequence(baseSequence, w.starts.length));
     }
     return w.encoded.batch;
   }

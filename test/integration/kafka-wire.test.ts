@@ -2,10 +2,10 @@
  * The wire producer (gateway/kafka-wire/) against the real broker, each test on a fresh random
  * topic: exactly once and in per-instance order across partitions, a broker restart in the middle
  * of a stream (idempotence: nothing lost, nothing twice), a new producer id after the broker lost
- * the producer's state, MESSAGE_TOO_LARGE, and stopping.
+ * the producer's state, batches encoded ahead of their turn, MESSAGE_TOO_LARGE, and stopping.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { packWireRecords, partitionForKey, WireProducer, type WireRecord, type WireSendResult } from '../../gateway/kafka-wire/index.js';
+import { packWireRecords, partitionForKey, WireProducer, type PackedBatch, type WireRecord, type WireSendResult } from '../../gateway/kafka-wire/index.js';
 import { ensureKafka, KAFKA, kafkaClient, randomName, ROOT, sh, sleep } from './harness.js';
 
 const kafkaEnv = { LOGFS_KAFKA_PORT: KAFKA.split(':')[1] ?? '19092' };
@@ -170,6 +170,51 @@ describe('wire producer', () => {
     expect(errors.map(String).join('\n')).toMatch(/OUT_OF_ORDER_SEQUENCE_NUMBER/);
     expect(p.currentProducerId?.producerId).not.toBe(first?.producerId);
     expectExactlyOnceInOrder(await readBack(topic), 3, 2_000, 1);
+  });
+
+  it('encodes a send ahead while the one before it is with the broker, and restamps one whose sequence was guessed wrong', async () => {
+    const topic = await createTopic(2);
+    const errors: unknown[] = [];
+    const p = producer(errors, 'lz4');
+    open.push(p);
+    const batch = (from: number): PackedBatch => packWireRecords(new Map([[topic, records(5, from, 1_000)]]));
+    // Without a producer id yet, nothing is encoded ahead: the send encodes at its turn.
+    const b1 = batch(0);
+    expect(p.prepare(b1).encoded).toBe(false);
+    expect(await p.sendPacked(b1, stop.signal)).toBe('ok');
+
+    const b2 = batch(1_000);
+    const s2 = p.sendPacked(b2, stop.signal);
+    await new Promise((r) => setImmediate(r)); // b2 encoded and with the broker
+    const b3 = batch(2_000);
+    const p3 = p.prepare(b3);
+    expect(p3.encoded).toBe(true);
+    // Each partition's batch starts where b1 and b2 leave its sequence.
+    const before = new Map<number, number>();
+    for (const r of records(5, 0, 2_000)) {
+      const partition = partitionForKey(Buffer.from(r.key), 2);
+      before.set(partition, (before.get(partition) ?? 0) + 1);
+    }
+    const work = [...(p3.state.work?.values() ?? [])];
+    expect(work.length).toBe(2);
+    for (const w of work) expect(w.encoded?.batch.readInt32BE(53), `partition ${w.partition}`).toBe(before.get(w.partition));
+    b3.source.fill(0x21); // reused by the caller at once
+    const s3 = p.sendPacked(b3, stop.signal, undefined, p3);
+
+    // b5 is encoded as if b4 went first, but b4 is discarded: b5 goes out restamped, with no
+    // refusal from the broker (the retrying hook would have seen OUT_OF_ORDER_SEQUENCE_NUMBER).
+    const b4 = batch(3_000);
+    const p4 = p.prepare(b4);
+    const b5 = batch(3_000);
+    const p5 = p.prepare(b5);
+    p.discard(p4);
+    b5.source.fill(0x21);
+    expect(await s2).toBe('ok');
+    expect(await s3).toBe('ok');
+    expect(await p.sendPacked(b5, stop.signal, undefined, p5)).toBe('ok');
+    expect(() => p.sendPacked(b1, stop.signal, undefined, p5)).toThrow(/another batch/);
+    expect(errors).toEqual([]);
+    expectExactlyOnceInOrder(await readBack(topic), 5, 4_000, 2);
   });
 
   it("answers 'too-large' when the topic refuses the batch", async () => {
