@@ -143,7 +143,7 @@ function releaseSource(work: Map<string, PartitionWork>): void {
  */
 const BATCH_BUFFERS = 4;
 const MIB = 1024 * 1024;
-export const batchBufferBytes = (batchMaxBytes = 0): number => Math.max(4 * MIB, Math.ceil((batchMaxBytes * 9) / 8 / MIB) * MIB);
+const batchBufferBytes = (batchMaxBytes = 0): number => Math.max(4 * MIB, Math.ceil((batchMaxBytes * 9) / 8 / MIB) * MIB);
 
 interface PartitionWork {
   topic: string;
