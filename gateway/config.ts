@@ -25,8 +25,8 @@ const KafkaSchema = z.strictObject({
   topicPrefix: z.string().regex(/^[A-Za-z0-9-]{1,20}$/, 'letters, digits and "-", at most 20').default('logfs').describe('First part of every stream topic name'),
   replicationFactor: z.number().int().min(1).default(1).describe('Replication factor of topics created at provisioning'),
   // 40,000 and 8 MiB: 8-17 % more 64 KiB writes per second into Kafka than 10,000 and 4 MiB (means
-  // of two sets of alternating benchmark runs), the
-  // broker at about a quarter less CPU (docs/kafka.md "Batching").
+  // of two sets of alternating benchmark runs), the broker at about a quarter less CPU
+  // (docs/kafka.md "Batching").
   batchMaxRecords: z.number().int().min(1).default(40_000).describe('Most records in one produce request'),
   lingerMs: z.number().int().min(0).max(1000).default(2)
     .describe('After the journal was empty, wait this long for more records before producing (0 = at once)'),
