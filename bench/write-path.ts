@@ -139,11 +139,28 @@ interface WorkloadResult {
   blksize: number;
   stdioBuf: number;
   calls: number;
+  /** How far the system clock stepped during the workload (ms; see clockOffsetMs). */
+  clockStepMs: number;
 }
 
 function wallMs(): number {
   return performance.timeOrigin + performance.now();
 }
+
+/**
+ * The system clock (CLOCK_REALTIME) less this process's monotonic clock. The writers, logfsd's ack
+ * times and Kafka's append times are system-clock times, compared here with times of the
+ * monotonic one: when the system clock is stepped during a run (time sync on a VM: 20 s once, in a
+ * run where a workload then "used" negative CPU), those comparisons are meaningless, and the run's
+ * figures are reported as invalid instead of as PASS or FAIL.
+ */
+function clockOffsetMs(): number {
+  return Date.now() - wallMs();
+}
+
+/** A step larger than this makes a run's figures invalid (slewing moves the clock by microseconds). */
+const CLOCK_STEP_LIMIT_MS = 20;
+const clockStepped = (ms: number | undefined): boolean => ms !== undefined && Math.abs(ms) > CLOCK_STEP_LIMIT_MS;
 
 async function sleepUntil(wall: number): Promise<void> {
   const wait = wall - wallMs();
@@ -208,6 +225,7 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
     batchesBefore = m.logfs_kafka_batches_total ?? 0;
   }
   const peakIsPerWorkload = pid !== undefined ? await resetPeakRss(pid) : false;
+  const clockBefore = clockOffsetMs();
   const brokerPid = kafka ? ctx.broker?.pid : undefined;
 
   const startAt = Date.now() + 250;
@@ -237,6 +255,8 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
   const closeEnd = Math.max(...results.map((r) => r.closeEndNs)) / 1e6;
   if (acked && ackedAt === undefined) ctx.log.warn({ config, workload: w.id }, 'Kafka did not acknowledge every line within 600 s');
   const first = results[0] as LineWriterResult;
+  const clockStepMs = clockOffsetMs() - clockBefore;
+  if (clockStepped(clockStepMs)) ctx.log.warn({ config, workload: w.id, clockStepMs }, 'the system clock stepped during the workload: its figures are invalid');
   const d = (k: 'cpu' | 'broker'): number | undefined => {
     const a = before[k];
     const b = end[k];
@@ -264,6 +284,7 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
     blksize: first.blksize,
     stdioBuf: first.stdioBuf,
     calls: results.reduce((s, r) => s + r.calls, 0),
+    clockStepMs,
   };
 }
 
@@ -272,6 +293,8 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
 interface Run {
   results: WorkloadResult[];
   latency: LatencyResult | undefined;
+  /** How far the system clock stepped during the latency run (ms). */
+  latencyClockStepMs: number | undefined;
   ceiling: CeilingResult[];
   kcat: KcatCeilingResult[];
   /** Highest VmHWM seen in the Kafka configuration with default settings. */
@@ -314,7 +337,7 @@ async function withLogfsd<T>(
 }
 
 async function runAll(ctx: Context, res: Resources): Promise<Run> {
-  const run: Run = { results: [], latency: undefined, ceiling: [], kcat: [], peakRssDefault: undefined };
+  const run: Run = { results: [], latency: undefined, latencyClockStepMs: undefined, ceiling: [], kcat: [], peakRssDefault: undefined };
   const want = (s: Section): boolean => ctx.opts.sections.includes(s);
   const all = Object.values(WORKLOADS).filter((w) => ctx.opts.workloads.includes(w.id));
 
@@ -326,6 +349,7 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
       if (want('latency') && res.topic) {
         await waitDrained(p, 300_000);
         ctx.log.info({ rate: ctx.opts['latency-rate'], seconds: ctx.opts['latency-seconds'] }, 'running the latency probe');
+        const clockBefore = clockOffsetMs();
         run.latency = await measureLatency({
           broker: (ctx.broker as Broker).address,
           topic: res.topic,
@@ -336,6 +360,8 @@ async function runAll(ctx: Context, res: Resources): Promise<Run> {
           lineBytes: LINE_BYTES,
           log: ctx.log,
         });
+        run.latencyClockStepMs = clockOffsetMs() - clockBefore;
+        if (clockStepped(run.latencyClockStepMs)) ctx.log.warn({ clockStepMs: run.latencyClockStepMs }, 'the system clock stepped during the latency probe: its figures are invalid');
       }
       run.peakRssDefault = (await memoryStats(p.pid)).peakRssBytes;
       for (const r of run.results) if (r.config === 'kafka' && r.peakRssBytes) run.peakRssDefault = Math.max(run.peakRssDefault, r.peakRssBytes);
@@ -525,15 +551,18 @@ function kcatTable(results: KcatCeilingResult[]): string {
   );
 }
 
+const clockInvalid = (ms: number): string => `INVALID (the system clock stepped by ${formatNumber(ms)} ms during the run)`;
+
 function targetsTable(run: Run): string {
   const rows: Cell[][] = [];
   for (const w of Object.values(WORKLOADS)) {
     const r = run.results.find((x) => x.config === 'kafka' && x.workload.id === w.id);
     const got = r ? (w.target.unit === 'MB/s' ? pathRate(r).mb : pathRate(r).lines) : undefined;
+    const verdict = got === undefined ? '—' : got >= w.target.value ? 'PASS' : 'FAIL';
     rows.push([
       `${w.title} ≥ ${formatNumber(w.target.value)} ${w.target.unit} (into Kafka, acks=all)`,
       got === undefined ? 'not run' : `${formatNumber(got)} ${w.target.unit}`,
-      got === undefined ? '—' : got >= w.target.value ? 'PASS' : 'FAIL',
+      r && clockStepped(r.clockStepMs) ? clockInvalid(r.clockStepMs) : verdict,
     ]);
   }
   const none = run.results.find((x) => x.config === 'kafka, uncompressed' && x.workload.id === 'd');
@@ -555,7 +584,7 @@ function targetsTable(run: Run): string {
     // accepted → ack, which logfsd measures for every line. The consumer's figure is an upper bound
     // that also holds its own fetch delays; the broker's append time a lower bound.
     const estimate = l.acceptToAck.p99 + l.writeSyscall.p99;
-    const verdict = estimate <= 50 ? 'PASS' : 'FAIL';
+    const verdict = clockStepped(run.latencyClockStepMs) ? clockInvalid(run.latencyClockStepMs as number) : estimate <= 50 ? 'PASS' : 'FAIL';
     rows.push([
       'p99 write → ack ≤ 50 ms at 10,000 lines/s',
       `${formatNumber(estimate)} ms (accepted → ack ${formatNumber(l.acceptToAck.p99)} + write() ${formatNumber(l.writeSyscall.p99)}); consumed ${formatNumber(l.writeToConsumed.p99)}, appended ${formatNumber(l.writeToAppended.p99)}; rate reached ${formatNumber(l.achievedRate)} lines/s`,
