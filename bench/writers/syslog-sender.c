@@ -58,7 +58,8 @@ static double cpu_seconds(void) {
 
 static void sleep_until(long long wall_ns) {
   long long d = wall_ns - now_ns();
-  if (d <= 0) return;
+  /* More than 10 s: the system clock was stepped back since the time was chosen; go on now. */
+  if (d <= 0 || d > 10000000000LL) return;
   struct timespec ts = {(time_t)(d / 1000000000LL), (long)(d % 1000000000LL)};
   while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {}
 }
