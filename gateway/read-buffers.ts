@@ -1,6 +1,7 @@
 /**
  * The Kafka producer thread's read buffers (kafka-producer-worker.ts), reused: a batch's buffer is
- * free again once Kafka answered it. A new one per batch left megabytes of garbage per batch, which
+ * free again once nothing reads it (with the wire client, once the batch is encoded; with kafkajs,
+ * once Kafka answered it). A new one per batch left megabytes of garbage per batch, which
  * V8 collects only every 64 MB or so; so did one sized exactly to each read, as the next read, a few
  * bytes longer, did not fit it (under the write-path benchmark that was 20–30 MB of logfsd's peak
  * resident memory). So buffers come in whole MiB, and a few are kept.
@@ -10,7 +11,7 @@ export const READ_BUFFER_GRAIN = 1024 * 1024;
 export class ReadBufferPool {
   private readonly free: Buffer[] = [];
 
-  /** `kept`: how many free buffers are kept (one being produced, one read ahead, a spare). */
+  /** `kept`: how many free buffers are kept (with kafkajs, one being produced, one read ahead, a spare). */
   constructor(private readonly kept = 3) {}
 
   /** A kept buffer of at least `bytes` (kept ones too small for it are dropped), else a new one. */

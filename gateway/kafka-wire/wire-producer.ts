@@ -23,7 +23,7 @@ import {
   type PartitionMetadata,
   type ProducePartition,
 } from './protocol.js';
-import { COMPRESSION_LZ4, COMPRESSION_NONE, encodePackedRecordBatch, nextSequence, restampRecordBatch, type PackedRecords, type WireCompression } from './record-batch.js';
+import { COMPRESSION_LZ4, COMPRESSION_NONE, encodePackedRecordBatch, nextSequence, restampRecordBatch, type BatchProducer, type PackedRecords, type WireCompression } from './record-batch.js';
 import { lz4Available, LZ4_UNAVAILABLE } from '../lz4.js';
 
 export const WIRE_PRODUCER_DEFAULTS = {
@@ -269,7 +269,7 @@ export class WireProducer {
 
   /** A prepared send that will not be sent: its memory back, and the sequences it assumed forgotten. */
   discard(prepared: PreparedSend): void {
-    for (const b of prepared.state.buffers.splice(0)) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
+    this.reuse(prepared.state.buffers.splice(0));
     this.expectedSequences.clear();
   }
 
@@ -292,9 +292,7 @@ export class WireProducer {
     try {
       return (result = await this.sendUntilDone(batch, signal, state, encoded));
     } finally {
-      if (state.answered) {
-        for (const b of state.buffers) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
-      }
+      if (state.answered) this.reuse(state.buffers);
       state.buffers = [];
       // Not acknowledged whole: the batches encoded ahead of this one guessed their sequences wrong.
       if (result !== 'ok') this.expectedSequences.clear();
@@ -349,7 +347,7 @@ export class WireProducer {
       const count = (this.topicPartitions.get(topic) as PartitionMetadata[]).length;
       const bytes = this.keyBytesOf(key);
       const partition = this.partitionOf(topic, count, key, bytes);
-      const id = `${topic}\u0000${partition}`;
+      const id = partitionId({ topic, partition });
       let w = work.get(id);
       if (!w) {
         work.set(id, (w = { topic, partition, source: batch.source, keys: [], keyIndex: EMPTY, starts: EMPTY, lengths: EMPTY, valueBytes: 0 }));
@@ -453,7 +451,7 @@ export class WireProducer {
         continue;
       }
       for (const res of settled.value) {
-        const id = `${res.topic}\u0000${res.partition}`;
+        const id = partitionId(res);
         const w = work.get(id);
         if (!w) continue;
         const code = res.errorCode;
@@ -495,24 +493,32 @@ export class WireProducer {
    */
   private batchOf(w: PartitionWork, pid: ProducerId, timestamp: number, state: SendState, baseSequence = this.sequences.get(partitionId(w)) ?? 0): Buffer {
     const stamp = `${pid.producerId}:${pid.producerEpoch}:${baseSequence}`;
-    if (w.encoded !== undefined && w.encoded.stamp !== stamp) {
-      w.encoded = { batch: restampRecordBatch(w.encoded.batch, { ...pid, baseSequence }), stamp };
-      this.expectedSequences.set(partitionId(w), nextSequence(baseSequence, w.starts.length));
-    } else if (w.encoded === undefined) {
-      w.packed ??= { source: w.source, starts: w.starts, lengths: w.lengths, keyIndex: w.keyIndex, keys: w.keys };
-      // Large batches go into reused memory; small ones (a few lines, many partitions) get their
-      // own buffer of their size, as the garbage they leave is small.
-      const out = w.valueBytes >= this.batchBufferBytes / 4 ? (this.batchBuffers.pop() ?? Buffer.allocUnsafeSlow(this.batchBufferBytes)) : undefined;
-      const encoded = encodePackedRecordBatch(w.packed, timestamp, { ...pid, baseSequence }, out, this.compression);
-      if (out !== undefined) {
-        // When it did not fit (long lines), the batch has a buffer of its own and `out` is unused.
-        if (encoded.buffer === out.buffer) state.buffers.push(out);
-        else this.batchBuffers.push(out);
-      }
-      w.encoded = { batch: encoded, stamp };
-      this.expectedSequences.set(partitionId(w), nextSequence(baseSequence, w.starts.length));
+    if (w.encoded?.stamp === stamp) return w.encoded.batch;
+    const producer = { ...pid, baseSequence };
+    const batch = w.encoded !== undefined ? restampRecordBatch(w.encoded.batch, producer) : this.encode(w, timestamp, producer, state);
+    w.encoded = { batch, stamp };
+    this.expectedSequences.set(partitionId(w), nextSequence(baseSequence, w.starts.length));
+    return batch;
+  }
+
+  /** The partition's records as a batch; large ones into a reused buffer that `state` holds until the send ends. */
+  private encode(w: PartitionWork, timestamp: number, producer: BatchProducer, state: SendState): Buffer {
+    w.packed ??= { source: w.source, starts: w.starts, lengths: w.lengths, keyIndex: w.keyIndex, keys: w.keys };
+    // Large batches go into reused memory; small ones (a few lines, many partitions) get their
+    // own buffer of their size, as the garbage they leave is small.
+    const out = w.valueBytes >= this.batchBufferBytes / 4 ? (this.batchBuffers.pop() ?? Buffer.allocUnsafeSlow(this.batchBufferBytes)) : undefined;
+    const encoded = encodePackedRecordBatch(w.packed, timestamp, producer, out, this.compression);
+    if (out !== undefined) {
+      // When it did not fit (long lines), the batch has a buffer of its own and `out` is unused.
+      if (encoded.buffer === out.buffer) state.buffers.push(out);
+      else this.reuse([out]);
     }
-    return w.encoded.batch;
+    return encoded;
+  }
+
+  /** Batch buffers back to the pool (as many as it keeps). */
+  private reuse(buffers: Buffer[]): void {
+    for (const b of buffers) if (this.batchBuffers.length < BATCH_BUFFERS) this.batchBuffers.push(b);
   }
 
   private async ensureProducerId(): Promise<ProducerId> {
