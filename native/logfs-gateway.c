@@ -870,6 +870,9 @@ static napi_value group_entries(napi_env env, napi_callback_info info) {
       return NULL;
     }
     const uint8_t *e = b + s;
+    /* A batch's entries are megabytes, out of cache by now: without asking for the header of the
+     * entry 16 on, each entry waited for its own (30 ns an entry against 15, in a run of 9 MB). */
+    if (i + 16 < count && starts[i + 16] >= 0 && (uint64_t)starts[i + 16] < bytes_len) __builtin_prefetch(b + starts[i + 16]);
     int64_t hl = 0;
     if (l >= 11 && e[0] == 1 && 3 + (int64_t)e[1] <= l) hl = 3 + (int64_t)e[1] + e[2 + e[1]];
     if (hl == 0 || hl + 8 > l) {
