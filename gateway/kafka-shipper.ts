@@ -44,6 +44,12 @@ interface Shipped {
   endPosition: number;
 }
 
+/** A ship the worker went on with by itself: the batch after the one answered last (FromProducer `next`). */
+interface Continued {
+  id: number;
+  shipped: Promise<Shipped>;
+}
+
 /** The worker could not read a batch's entries from the segment file. */
 class JournalReadError extends Error {}
 
@@ -54,11 +60,13 @@ export class KafkaShipper {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
-  private readonly counters: { out: Counter; bytesOut: Counter; errors: Counter; retries: Counter; batches: Counter; readErrors: Counter; undeliverable: Counter };
+  private readonly counters: { out: Counter; bytesOut: Counter; errors: Counter; retries: Counter; batches: Counter; continued: Counter; readErrors: Counter; undeliverable: Counter };
   private connected = false;
   private worker: Worker | undefined;
   private readonly pending = new Map<number, { resolve: (s: Shipped) => void; reject: (e: Error) => void }>();
   private nextId = 1;
+  /** The worker's answer to the ship it went on with after the last batch, if it did. */
+  private continued: Continued | undefined;
   private workerStopped: (() => void) | undefined;
   private readonly ackLatency: AckLatency;
   /** Wall time (ms, sub-ms precision) of the last batch acknowledged. */
@@ -79,6 +87,7 @@ export class KafkaShipper {
       errors: metrics.counter('logfs_kafka_errors_total', 'Failed produce or admin requests'),
       retries: metrics.counter('logfs_kafka_retries_total', 'Produce batches sent again after a failure'),
       batches: metrics.counter('logfs_kafka_batches_total', 'Produce batches acknowledged'),
+      continued: metrics.counter('logfs_kafka_batches_continued_total', 'Produce batches the producer thread sent right after the one before, without waiting for the main thread'),
       readErrors: metrics.counter('logfs_journal_read_errors_total', 'Journal reads by the shipper that failed and were retried'),
       undeliverable: metrics.counter('logfs_journal_undecodable_total', 'Journal entries that could not be decoded and were skipped (a bug: report it)'),
     };
@@ -157,6 +166,13 @@ export class KafkaShipper {
   private onWorkerMessage(m: FromProducer): void {
     switch (m.t) {
       case 'shipped':
+        if (m.next !== undefined) {
+          // Registered before this answer is handled: the next answer may be the next message.
+          const id = m.next;
+          const shipped = new Promise<Shipped>((resolve, reject) => this.pending.set(id, { resolve, reject }));
+          shipped.catch(() => undefined); // awaited by run, which may see it only after a worker exit rejected it
+          this.continued = { id, shipped };
+        }
         this.pending.get(m.id)?.resolve({ outcome: m.outcome, count: m.count, endPosition: m.endPosition });
         this.pending.delete(m.id);
         break;
@@ -206,23 +222,35 @@ export class KafkaShipper {
     let hint: { lsn: number; path: string; position: number } | undefined;
     const readBackoff = new Backoff({ initialMs: 100, maxMs: 5_000 });
     while (!signal.aborted) {
-      const at = this.journal.locate(next, hint);
-      if (!at) {
-        await this.journal.waitForEntries(next - 1, signal).catch(() => undefined);
-        // Linger: a request per handful of records costs far more CPU than the wait.
-        if (this.config.kafka.lingerMs > 0) await sleep(this.config.kafka.lingerMs, signal).catch(() => undefined);
-        continue;
-      }
+      // The batch after the last one when the worker went on with it by itself (its read-ahead:
+      // the entries from `next` on in the same segment); else a ship for what the journal has.
+      const continued = this.continued;
+      this.continued = undefined;
+      let at: { lsn: number; path: string };
       let shipped: Shipped;
       try {
-        shipped = await this.ship(at, Math.min(batchMaxRecords, at.available), maxBytes);
+        if (continued !== undefined && hint !== undefined) {
+          at = { lsn: next, path: hint.path };
+          this.counters.continued.inc();
+          shipped = await continued.shipped;
+        } else {
+          const located = this.journal.locate(next, hint);
+          if (!located) {
+            await this.journal.waitForEntries(next - 1, signal).catch(() => undefined);
+            // Linger: a request per handful of records costs far more CPU than the wait.
+            if (this.config.kafka.lingerMs > 0) await sleep(this.config.kafka.lingerMs, signal).catch(() => undefined);
+            continue;
+          }
+          at = located;
+          shipped = await this.ship(located, Math.min(batchMaxRecords, located.available), maxBytes);
+        }
       } catch (err) {
         if (signal.aborted) return;
         hint = undefined;
         if (err instanceof JournalReadError) {
           // A disk read error may pass (EIO on a flaky device): keep the position and try again.
           this.counters.readErrors.inc();
-          this.log.error({ err: err.message, lsn: at.lsn }, 'cannot read the journal; retrying');
+          this.log.error({ err: err.message, lsn: next }, 'cannot read the journal; retrying');
           await sleep(readBackoff.next(), signal).catch(() => undefined);
           continue;
         }

@@ -62,4 +62,35 @@ describe('gateway → Kafka shipper', () => {
     expect(new Set(seqs).size).toBe(seqs.length);
     expect(logged.some((l) => l.msg === 'broker refused a batch as too large; sending smaller batches')).toBe(true);
   });
+
+  it('sends the batch it read ahead as soon as the one before is acknowledged, without waiting for the main thread; every record arrives once, in order', async () => {
+    await gw?.close();
+    gw = undefined;
+    const provider = randomName('p');
+    await createStream(store, { name: 'backlog', provider });
+    const topic = topicForStream(provider, 'backlog');
+    // A backlog of 50 batches of 1,000 records in the journal first (embedded: nothing ships), then
+    // a gateway that ships it: the first ship covers all of it, so the producer thread can go on.
+    const config = (kafka: boolean) =>
+      parseGatewayConfig({ host: 'test-host', metricsListen: null, provider, ...(kafka ? { kafka: { brokers: [KAFKA], batchMaxRecords: 1000 } } : {}) });
+    const who = { instance: 'i-1', provider };
+    const lines = Array.from({ length: 50_000 }, (_, i) => `line-${String(i).padStart(6, '0')}-${'y'.repeat(60)}`);
+    const quiet = pino({ level: 'silent' });
+    const embedded = await Gateway.start(config(false), { dataDir: path.join(dir, 'backlog'), store, log: quiet });
+    for (let i = 0; i < lines.length; i += 1000) {
+      embedded.ingest(who, 'backlog', null, lines.slice(i, i + 1000).map((l) => ({ data: Buffer.from(l) })), 'fuse');
+    }
+    await embedded.close();
+    gw = await Gateway.start(config(true), { dataDir: path.join(dir, 'backlog'), store, log: quiet });
+    const records = await consumeRecords(topic, lines.length, 120_000, 1000);
+    expect(records.map(text)).toEqual(lines);
+    const seqs = records.map((r) => r.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    await expect.poll(() => gw?.metrics.snapshot()['logfs_records_out_total'], { timeout: 10_000 }).toBe(lines.length);
+    const m = gw.metrics.snapshot();
+    expect(m['logfs_kafka_batches_total']).toBeGreaterThanOrEqual(50);
+    // Each segment's first batch is asked for by the main thread; the producer thread went on
+    // with (nearly) all the others by itself.
+    expect(m['logfs_kafka_batches_continued_total']).toBeGreaterThanOrEqual(m['logfs_kafka_batches_total']! - 5);
+  });
 });
