@@ -136,6 +136,8 @@ interface WorkloadResult {
   brokerCpuS: number | undefined;
   /** Produce batches Kafka acknowledged during the workload (Kafka configurations). */
   kafkaBatches?: number | undefined;
+  /** write()s into logfsd that waited for room in its journal (logfs_writes_blocked_total): backpressure, from the journal's bound or its disk. */
+  blockedWrites?: number | undefined;
   writerCpuS: number;
   /** CPU seconds used meanwhile by everything else on the host (other jobs: noise). */
   otherCpuS: number;
@@ -235,11 +237,13 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
   const kafka = target.kind === 'logfsd' && target.kafka;
   let outBefore = 0;
   let batchesBefore = 0;
-  if (target.kind === 'logfsd' && kafka) {
-    await waitDrained(target.logfsd, 300_000);
+  let blockedBefore = 0;
+  if (target.kind === 'logfsd') {
+    if (kafka) await waitDrained(target.logfsd, 300_000);
     const m = await target.logfsd.metrics();
     outBefore = m.logfs_records_out_total ?? 0;
     batchesBefore = m.logfs_kafka_batches_total ?? 0;
+    blockedBefore = m.logfs_writes_blocked_total ?? 0;
   }
   const peakIsPerWorkload = pid !== undefined ? await resetPeakRss(pid) : false;
   const clockBefore = clockOffsetMs();
@@ -262,7 +266,9 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
   const results = await Promise.all(Array.from({ length: w.writers }, (_, k) => runLineWriter(ctx.writers, w.mode, file(k), lines, LINE_BYTES, startAt)));
   const ackedAt = acked ? await acked : undefined;
   const end = await sample();
-  const kafkaBatches = target.kind === 'logfsd' && kafka ? ((await target.logfsd.metrics()).logfs_kafka_batches_total ?? 0) - batchesBefore : undefined;
+  const after = target.kind === 'logfsd' ? await target.logfsd.metrics() : undefined;
+  const kafkaBatches = after && kafka ? (after.logfs_kafka_batches_total ?? 0) - batchesBefore : undefined;
+  const blockedWrites = after ? (after.logfs_writes_blocked_total ?? 0) - blockedBefore : undefined;
   const before = await cpuBefore;
   const mem = pid !== undefined ? await memoryStats(pid) : undefined;
   if (target.kind === 'tmpfs') await fsp.rm(file(0), { force: true });
@@ -291,6 +297,7 @@ async function runWorkload(ctx: Context, config: string, target: Target, w: Work
     ackedS: ackedAt === undefined ? undefined : (Math.max(ackedAt, closeEnd) - start) / 1000,
     cpuS: d('cpu'),
     kafkaBatches,
+    blockedWrites,
     windowS: (end.t - before.t) / 1000,
     brokerCpuS: d('broker'),
     writerCpuS,
@@ -465,6 +472,7 @@ function throughputTable(results: WorkloadResult[]): string {
       r.cpuS === undefined ? undefined : r.cpuS / r.windowS,
       r.brokerCpuS === undefined ? undefined : r.brokerCpuS / r.windowS,
       r.kafkaBatches ? Math.round(r.lines / r.kafkaBatches) : undefined,
+      r.blockedWrites,
       r.writerCpuS,
       r.otherCpuS / r.windowS,
       mib(r.peakRssBytes),
@@ -474,7 +482,7 @@ function throughputTable(results: WorkloadResult[]): string {
   return markdownTable(
     [
       'config', 'workload', 'lines', 'loop lines/s', 'loop MB/s', 'incl. close lines/s', 'Kafka-acked lines/s', 'Kafka-acked MB/s',
-      'loop speed vs tmpfs', 'logfsd CPU s', 'logfsd cores', 'broker cores', 'records per Kafka batch', 'writer CPU s', 'other jobs cores', 'logfsd peak RSS MB', 'logfsd RSS after MB',
+      'loop speed vs tmpfs', 'logfsd CPU s', 'logfsd cores', 'broker cores', 'records per Kafka batch', 'write() calls that waited for journal room', 'writer CPU s', 'other jobs cores', 'logfsd peak RSS MB', 'logfsd RSS after MB',
     ],
     rows,
   );
