@@ -12,6 +12,11 @@ export type ToProducer =
    * maxEntries entries and maxBytes of payload (Journal.locate says where).
    */
   | { t: 'ship'; id: number; lsn: number; path: string; size: number; position: number; skip: number; maxEntries: number; maxBytes: number }
+  /**
+   * The segment at `path` holds whole entries up to `size` now: the worker reads ahead up to there
+   * (rather than up to the size its last ship gave) while it goes on by itself (shipped `next`).
+   */
+  | { t: 'written'; path: string; size: number }
   | { t: 'stop' };
 
 export type FromProducer =

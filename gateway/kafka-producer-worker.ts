@@ -78,6 +78,12 @@ const aheadKey = (lsn: number, path: string, position: number, maxBytes: number)
 /** Ids of the ships the worker goes on with by itself (continuation): negative, unlike the main thread's. */
 let lastOwnId = 0;
 
+/** The latest size of whole entries the main thread gave for a segment (ToProducer `written`). */
+let written: { path: string; size: number } | undefined;
+
+/** How far `m`'s segment may be read: its size, or more when the main thread said so since. */
+const sizeFor = (m: Pick<ShipMessage, 'path' | 'size'>): number => (written?.path === m.path ? Math.max(m.size, written.size) : m.size);
+
 /**
  * The ship that follows `m` when its read-ahead is there to send: `m` went well, and the main
  * thread would ask for exactly those entries next (same segment and batch limits). Sending it at
@@ -86,7 +92,7 @@ let lastOwnId = 0;
  */
 function continuation(m: ShipMessage, run: SegmentRun, outcome: SendOutcome): ShipMessage | undefined {
   if (outcome.result !== 'ok' || run.count === 0 || stop.signal.aborted || ahead === undefined) return undefined;
-  const next: ShipMessage = { ...m, id: --lastOwnId, lsn: m.lsn + run.count, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords };
+  const next: ShipMessage = { ...m, id: --lastOwnId, lsn: m.lsn + run.count, size: sizeFor(m), position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords };
   return ahead.key === aheadKey(next.lsn, next.path, next.position, next.maxBytes) ? next : undefined;
 }
 
@@ -115,8 +121,9 @@ function ship(m: ShipMessage): void {
   read.then(
     ({ run, prepared, release }) => {
       const readAhead = (): void => {
-        if (run.count === 0 || run.endPosition >= m.size || stop.signal.aborted) return;
-        const next = { lsn: m.lsn + run.count, path: m.path, size: m.size, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
+        const size = sizeFor(m);
+        if (run.count === 0 || run.endPosition >= size || stop.signal.aborted) return;
+        const next = { lsn: m.lsn + run.count, path: m.path, size, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
         const r = readAndPrepare(next).then((a) => {
           // Encoded now, its buffer is free again before this batch is answered.
           if (session.encodeAhead(a.prepared)) a.release();
@@ -160,6 +167,9 @@ port.on('message', (m: ToProducer) => {
       break;
     case 'ship':
       ship(m);
+      break;
+    case 'written':
+      written = m;
       break;
     case 'stop':
       stop.abort();

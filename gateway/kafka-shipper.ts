@@ -232,6 +232,10 @@ export class KafkaShipper {
         if (continued !== undefined && hint !== undefined) {
           at = { lsn: next, path: hint.path };
           this.counters.continued.inc();
+          // What was written since the ship that began this run of batches: the worker reads ahead
+          // up to there, so the run does not end in a short batch at that ship's size.
+          const now = this.journal.locate(next, hint);
+          if (now?.path === hint.path) this.post({ t: 'written', path: now.path, size: now.size });
           shipped = await continued.shipped;
         } else {
           const located = this.journal.locate(next, hint);

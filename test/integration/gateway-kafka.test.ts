@@ -93,4 +93,30 @@ describe('gateway → Kafka shipper', () => {
     // with (nearly) all the others by itself.
     expect(m['logfs_kafka_batches_continued_total']).toBeGreaterThanOrEqual(m['logfs_kafka_batches_total']! - 5);
   });
+
+  it('goes on by itself also while records keep coming (reading ahead up to what was written since); every record arrives once, in order', async () => {
+    await gw?.close();
+    gw = undefined;
+    const provider = randomName('p');
+    await createStream(store, { name: 'flow', provider });
+    const topic = topicForStream(provider, 'flow');
+    gw = await Gateway.start(parseGatewayConfig({ host: 'test-host', metricsListen: null, provider, kafka: { brokers: [KAFKA], batchMaxRecords: 500 } }), {
+      dataDir: path.join(dir, 'flow'),
+      store,
+      log: pino({ level: 'silent' }),
+    });
+    const who = { instance: 'i-1', provider };
+    const lines = Array.from({ length: 60_000 }, (_, i) => `flow-${String(i).padStart(6, '0')}-${'z'.repeat(60)}`);
+    // 2,000 records every few milliseconds: the journal grows while batches of 500 ship.
+    for (let i = 0; i < lines.length; i += 2000) {
+      gw.ingest(who, 'flow', null, lines.slice(i, i + 2000).map((l) => ({ data: Buffer.from(l) })), 'fuse');
+      await new Promise((r) => setTimeout(r, 3));
+    }
+    const records = await consumeRecords(topic, lines.length, 120_000, 1000);
+    expect(records.map(text)).toEqual(lines);
+    const seqs = records.map((r) => r.seq);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    await expect.poll(() => gw?.metrics.snapshot()['logfs_records_out_total'], { timeout: 10_000 }).toBe(lines.length);
+    expect(gw.metrics.snapshot()['logfs_kafka_batches_continued_total']).toBeGreaterThan(0);
+  });
 });
