@@ -422,6 +422,8 @@ export class Journal {
   private metaValue: Record<string, unknown>;
 
   private readonly writtenWaiters = new LsnWaiters();
+  /** Told of each chunk written to a segment file (onWritten). */
+  private readonly writtenListeners = new Set<(path: string, size: number) => void>();
   private readonly durableWaiters = new LsnWaiters();
   private readonly entryWaiters = new LsnWaiters(); // keyed by the LSN they wait for
   private readonly roomWaiters = new LsnWaiters(); // all keyed 0
@@ -959,8 +961,18 @@ export class Journal {
     while (this.cachedBytes > this.opts.cacheBytes && this.cacheBase <= this.written) this.dropCacheHead();
     this.writtenWaiters.resolveUpTo(this.written);
     this.entryWaiters.resolveUpTo(this.written);
+    for (const l of this.writtenListeners) l(seg.path, seg.size);
     this.refreshAcked();
     this.wakeRoom();
+  }
+
+  /**
+   * Calls `listener` with a segment's path and size (whole entries) each time entries were written
+   * to it; returns the unsubscribe function. The Kafka shipper tells its reader how far it may read.
+   */
+  onWritten(listener: (path: string, size: number) => void): () => void {
+    this.writtenListeners.add(listener);
+    return () => this.writtenListeners.delete(listener);
   }
 
   /**

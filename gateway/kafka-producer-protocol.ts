@@ -14,7 +14,7 @@ export type ToProducer =
   | { t: 'ship'; id: number; lsn: number; path: string; size: number; position: number; skip: number; maxEntries: number; maxBytes: number }
   /**
    * The segment at `path` holds whole entries up to `size` now: the worker reads ahead up to there
-   * (rather than up to the size its last ship gave) while it goes on by itself (shipped `next`).
+   * rather than up to the size its last ship gave (sent as the segment grows, every MiB at most).
    */
   | { t: 'written'; path: string; size: number }
   | { t: 'stop' };

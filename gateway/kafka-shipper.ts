@@ -25,6 +25,8 @@ import type { Counter, MetricsRegistry } from './metrics.js';
 export { createKafka, kafkaLogCreator } from './kafka-producer.js';
 
 const CONSUMER = 'kafka';
+/** How much a segment grows between the `written` notices the worker gets. */
+const WRITTEN_NOTICE_BYTES = 1024 * 1024;
 
 /**
  * The compiled worker. Under vitest this module runs from TypeScript sources, where the sibling
@@ -60,6 +62,7 @@ export class KafkaShipper {
   private readonly abort = new AbortController();
   private loop: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
+  private unwatchWritten: (() => void) | undefined;
   private readonly counters: { out: Counter; bytesOut: Counter; errors: Counter; retries: Counter; batches: Counter; continued: Counter; readErrors: Counter; undeliverable: Counter };
   private connected = false;
   private worker: Worker | undefined;
@@ -102,6 +105,15 @@ export class KafkaShipper {
 
   start(): void {
     this.spawnWorker();
+    // The worker reads the next batch ahead up to what the journal says is written; told only of
+    // the size of the ship it works on, a batch read ahead stopped there even when megabytes had
+    // been written since (a short batch, then a fresh read for the next ship). Every MiB at most.
+    let told = { path: '', size: 0 };
+    this.unwatchWritten = this.journal.onWritten((path, size) => {
+      if (path === told.path && size - told.size < WRITTEN_NOTICE_BYTES) return;
+      told = { path, size };
+      this.post({ t: 'written', path, size });
+    });
     this.unwatch = this.store.watch((s) => this.onState(s));
     this.loop = this.run().catch((err) => {
       if (!this.abort.signal.aborted) this.log.fatal({ err: errorMessage(err) }, 'shipper loop died');
@@ -121,6 +133,7 @@ export class KafkaShipper {
 
   async stop(): Promise<void> {
     this.unwatch?.();
+    this.unwatchWritten?.();
     this.abort.abort(new LogfsError('LOGFS_E_SHUTTING_DOWN', 'shipper stopping'));
     const worker = this.worker;
     if (worker) {
@@ -232,10 +245,6 @@ export class KafkaShipper {
         if (continued !== undefined && hint !== undefined) {
           at = { lsn: next, path: hint.path };
           this.counters.continued.inc();
-          // What was written since the ship that began this run of batches: the worker reads ahead
-          // up to there, so the run does not end in a short batch at that ship's size.
-          const now = this.journal.locate(next, hint);
-          if (now?.path === hint.path) this.post({ t: 'written', path: now.path, size: now.size });
           shipped = await continued.shipped;
         } else {
           const located = this.journal.locate(next, hint);
