@@ -23,8 +23,8 @@ export type FromProducer =
   /**
    * `count` entries from the ship's `lsn` were handled as `outcome` says; the segment's next entry
    * is at `endPosition`. With `next`, the worker went on by itself with the entries that follow
-   * (its read-ahead, up to the same `size`) as ship `next` (a negative id): answered like any other,
-   * and the main thread sends no ship until then.
+   * (its read-ahead, up to the size it was last given: the ship's or a later `written`) as ship
+   * `next` (a negative id): answered like any other, and the main thread sends no ship until then.
    */
   | { t: 'shipped'; id: number; outcome: SendOutcome; count: number; endPosition: number; next?: number }
   /** The entries could not be read (a disk error, a damaged segment): nothing was sent. */

@@ -68,7 +68,7 @@ async function readAndPrepare(m: Pick<ShipMessage, 'lsn' | 'path' | 'size' | 'po
 /**
  * The batch after the one being produced, read, prepared and encoded (KafkaProducerSession.
  * encodeAhead) while the broker works on that one: the entries that follow it in the same
- * segment, up to the size written when it was asked for (those bytes never change). Sent at once
+ * segment, up to the size the main thread last gave (those bytes never change). Sent at once
  * when that one is acknowledged (continuation), used when the next ship asks for exactly them, else
  * discarded.
  */
