@@ -73,7 +73,7 @@ async function readAndPrepare(m: Pick<ShipMessage, 'lsn' | 'path' | 'size' | 'po
  * discarded.
  */
 let ahead: { key: string; read: Promise<Read> } | undefined;
-const aheadKey = (lsn: number, path: string, position: number, maxBytes: number): string => `${lsn}\0${path}\0${position}\0${maxBytes}`;
+const aheadKey = (s: Pick<ShipMessage, 'lsn' | 'path' | 'position' | 'maxBytes'>): string => `${s.lsn}\0${s.path}\0${s.position}\0${s.maxBytes}`;
 
 /** Ids of the ships the worker goes on with by itself (continuation): negative, unlike the main thread's. */
 let lastOwnId = 0;
@@ -85,6 +85,22 @@ let written: { path: string; size: number } | undefined;
 const sizeFor = (m: Pick<ShipMessage, 'path' | 'size'>): number => (written?.path === m.path ? Math.max(m.size, written.size) : m.size);
 
 /**
+ * What the worker reads ahead after `run` of ship `m`, and sends as its continuation: the entries
+ * that follow in the same segment, as far as it is written, with the same batch limits.
+ */
+const following = (m: ShipMessage, run: SegmentRun): ShipMessage => ({
+  t: 'ship',
+  id: m.id,
+  lsn: m.lsn + run.count,
+  path: m.path,
+  size: sizeFor(m),
+  position: run.endPosition,
+  skip: 0,
+  maxEntries: config.kafka.batchMaxRecords,
+  maxBytes: m.maxBytes,
+});
+
+/**
  * The ship that follows `m` when its read-ahead is there to send: `m` went well, and the main
  * thread would ask for exactly those entries next (same segment and batch limits). Sending it at
  * once spares the batch a round trip through the main thread, which serves the FUSE writers and
@@ -92,8 +108,8 @@ const sizeFor = (m: Pick<ShipMessage, 'path' | 'size'>): number => (written?.pat
  */
 function continuation(m: ShipMessage, run: SegmentRun, outcome: SendOutcome): ShipMessage | undefined {
   if (outcome.result !== 'ok' || run.count === 0 || stop.signal.aborted || ahead === undefined) return undefined;
-  const next: ShipMessage = { ...m, id: --lastOwnId, lsn: m.lsn + run.count, size: sizeFor(m), position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords };
-  return ahead.key === aheadKey(next.lsn, next.path, next.position, next.maxBytes) ? next : undefined;
+  const next = following(m, run);
+  return ahead.key === aheadKey(next) ? { ...next, id: --lastOwnId } : undefined;
 }
 
 function ship(m: ShipMessage): void {
@@ -108,7 +124,7 @@ function ship(m: ShipMessage): void {
   };
   // A failed read-ahead is read again, as if there had been none; so is one longer than asked.
   let read: Promise<Read>;
-  if (pre !== undefined && m.skip === 0 && pre.key === aheadKey(m.lsn, m.path, m.position, m.maxBytes)) {
+  if (pre !== undefined && m.skip === 0 && pre.key === aheadKey(m)) {
     read = pre.read.then((r) => {
       if (r.run.count <= m.maxEntries) return r;
       discard(r);
@@ -121,16 +137,15 @@ function ship(m: ShipMessage): void {
   read.then(
     ({ run, prepared, release }) => {
       const readAhead = (): void => {
-        const size = sizeFor(m);
-        if (run.count === 0 || run.endPosition >= size || stop.signal.aborted) return;
-        const next = { lsn: m.lsn + run.count, path: m.path, size, position: run.endPosition, skip: 0, maxEntries: config.kafka.batchMaxRecords, maxBytes: m.maxBytes };
+        const next = following(m, run);
+        if (run.count === 0 || next.position >= next.size || stop.signal.aborted) return;
         const r = readAndPrepare(next).then((a) => {
           // Encoded now, its buffer is free again before this batch is answered.
           if (session.encodeAhead(a.prepared)) a.release();
           return a;
         });
         r.catch(() => undefined); // seen (and read again) when used
-        ahead = { key: aheadKey(next.lsn, next.path, next.position, next.maxBytes), read: r };
+        ahead = { key: aheadKey(next), read: r };
       };
       // A run's buffer is free once nothing reads it: with the wire client when its batch is
       // encoded (the next batch is then read into it, and encoded, while the broker works on
