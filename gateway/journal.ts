@@ -4,8 +4,9 @@
  * configured, by tail readers (the journal is then the local bus).
  *
  * Hot path: `append` only pushes references into memory, and `appendFramed` lets the caller frame
- * entries straight into reused journal slabs (the gateway's path: no object per entry); one flush
- * per event-loop turn frames and checksums everything pending into one buffer and writes it with
+ * entries straight into reused journal slabs (the gateway's path: no object per entry, checksummed
+ * as they are appended); one flush per event-loop turn frames and checksums everything else pending
+ * into one buffer (or points at the slabs) and writes it with
  * one positioned write per segment, then fsyncs as the policy says and wakes waiters in LSN order.
  *
  * Nothing is dropped on a failing disk: entries stay in memory and the write is retried with
@@ -594,12 +595,14 @@ export class Journal {
   /**
    * append() for entries the caller frames itself, straight into the journal's memory: `fill`
    * gets a buffer and the offset to write at, with at least `maxBytes` of room, and returns where
-   * its entries end. Each entry is ENTRY_HEADER_BYTES (its payload length as u32 BE, then 4 bytes
-   * the journal fills with the checksum when it writes) followed by the payload, as in a segment.
-   * Returns the LSN of the last one; at least one entry, none empty. The memory is reused once the
-   * entries are written and out of the cache, unless a reader was handed one of them.
+   * its entries end. Each entry is ENTRY_HEADER_BYTES (its payload length as u32 BE, then its
+   * checksum) followed by the payload, as in a segment. With `checksummed` false, `fill` leaves the
+   * checksums to the journal, which computes them here, while the entries are still in the CPU's
+   * cache (at write time, megabytes later, each was a trip to memory). Returns the LSN of the last
+   * one; at least one entry, none empty. The entries must not change after this call. The memory
+   * is reused once they are written and out of the cache, unless a reader was handed one of them.
    */
-  appendFramed(maxBytes: number, fill: (buf: Buffer, start: number) => number): number {
+  appendFramed(maxBytes: number, fill: (buf: Buffer, start: number) => number, checksummed = false): number {
     if (this.closing) throw shuttingDown(this.opts.dir);
     if (this.failure) throw this.failure;
     const slab = this.slabWithRoom(maxBytes);
@@ -625,6 +628,7 @@ export class Journal {
       }
       ends[count] = pos;
     }
+    if (!checksummed) crc32Entries(buf, start, end);
     slab.used = end;
     let run = this.openRun;
     let k: number;
@@ -841,8 +845,8 @@ export class Journal {
   /**
    * Frames entries [firstLsn, end) that fit into one write buffer and the segment. With `force`
    * the first entry is taken even if it alone exceeds both (a segment holds at least one entry).
-   * Entries appended by appendFramed are framed already: with a writev they are written from where
-   * they lie (their checksums filled in there), else copied into the write buffer.
+   * Entries appended by appendFramed are framed and checksummed already: with a writev they are
+   * written from where they lie, else copied into the write buffer.
    */
   private frame(seg: Segment, firstLsn: number, firstK: number, position: number, end: number, slot: number, force: boolean): Chunk {
     const headerBytes = position === 0 ? HEADER_BYTES : 0;
@@ -858,16 +862,21 @@ export class Journal {
     const segmentRoom = this.opts.segmentBytes - position;
     const room = Math.min(buf.length, segmentRoom);
     const inPlace = this.io.writev !== undefined;
-    // The chunk is `off` bytes long; the write buffer holds [bufFrom, bufAt) of what is not yet in parts.
+    // The chunk is `off` bytes long; the write buffer holds [bufFrom, bufAt) of what is not yet in
+    // parts, of which the entries in [crcFrom, bufAt) still need their checksums (appendFramed's
+    // runs have theirs).
     let off = headerBytes > 0 ? encodeSegmentHeader(buf, 0) : 0;
     let bufFrom = 0;
     let bufAt = off;
+    let crcFrom = off;
+    const checksum = (): void => {
+      if (bufAt > crcFrom) crc32Entries(buf, crcFrom, bufAt);
+      crcFrom = bufAt;
+    };
     const parts: Buffer[] = [];
     const flushBuf = (): void => {
-      if (bufAt > bufFrom) {
-        crc32Entries(buf, bufFrom === 0 ? headerBytes : bufFrom, bufAt);
-        parts.push(buf.subarray(bufFrom, bufAt));
-      }
+      checksum();
+      if (bufAt > bufFrom) parts.push(buf.subarray(bufFrom, bufAt));
       bufFrom = bufAt;
     };
     const indexPoints: number[] = [];
@@ -911,7 +920,6 @@ export class Journal {
           const src = e.slab.buf;
           if (inPlace) {
             flushBuf();
-            crc32Entries(src, start, start + bytes);
             const prev = parts.at(-1);
             if (prev !== undefined && prev.buffer === src.buffer && prev.byteOffset + prev.length === src.byteOffset + start) {
               // The run follows the previous one in the same slab: one piece of memory.
@@ -920,8 +928,10 @@ export class Journal {
               parts.push(src.subarray(start, start + bytes));
             }
           } else {
+            checksum();
             buf.set(src.subarray(start, start + bytes), bufAt);
             bufAt += bytes;
+            crcFrom = bufAt;
           }
         }
         off += bytes;

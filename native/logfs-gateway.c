@@ -1039,8 +1039,10 @@ static napi_value frame_lines(napi_env env, napi_callback_info info) {
     }
     memcpy(w, src + pos, dlen);
     w += dlen;
-    be32(start, (uint32_t)(w - start - 8));
-    memset(start + 4, 0, 4);
+    uint32_t len = (uint32_t)(w - start - 8);
+    be32(start, len);
+    /* The checksum now, while the entry is in the cache (appendFramed with `checksummed`). */
+    be32(start + 4, crc32_ieee(start + 8, len));
     o = (size_t)(w - dst);
     pos += dlen + 1;
     seq++;

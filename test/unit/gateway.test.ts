@@ -192,6 +192,13 @@ describe('Gateway.ingestChunk (lines framed in C)', () => {
     await gw.barrier(gw.ingest(who, 'ns/app', null, [{ data: Buffer.from('after') }], 'fuse'));
     expect((await journalRecords(gw)).at(-1)!.record.seq).toBe(seq0 + lines.length + 1);
     await gw.close();
+    // Read back from the segment file, where each entry's checksum is checked (C filled them in):
+    // a wrong one would be cut off as a corrupt tail at startup.
+    const again = await start(dir);
+    const reread = await journalRecords(again);
+    expect(reread.map((r) => r.record.seq)).toEqual(Array.from({ length: lines.length + 2 }, (_, i) => seq0 + i));
+    expect(again.journal.stats().truncatedBytes).toBe(0);
+    await again.close();
   });
 
 });
