@@ -322,7 +322,7 @@ export class Gateway implements IngestSink {
     const ts = Date.now();
     // Each line's entry takes at most its bytes plus what an empty line's does.
     const room = lines * (ENTRY_HEADER_BYTES + header.bytes.length + record.plainBound(0)) + taken;
-    const lsn = this.journal.appendFramed(room, (buf, start) => native.frameLines(chunk, 0, taken, buf, start, header.constant, record.prefixBytes, first, ts), true);
+    const lsn = this.journal.appendFramed(room, (buf, start, ends) => native.frameLines(chunk, 0, taken, buf, start, header.constant, record.prefixBytes, first, ts, ends), { count: lines });
     this.shipper?.accepted(lsn);
     this.seqs.set(who.instance, first + lines - 1);
     this.accepted(usage, lines, taken - lines, timed ? started : undefined);

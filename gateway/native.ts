@@ -45,8 +45,12 @@ export interface NativeGateway {
   lz4Decompress?(src: Uint8Array, dst: Uint8Array): number;
   /** The complete lines at the start of src[start, end), up to one longer than maxLine: [how many, where they end]. */
   scanLines(src: Uint8Array, start: number, end: number, maxLine: number): [number, number];
-  /** Frames the lines of src[start, end) as journal entries of plain lines, checksums filled in, into dst from `at` (logfs-gateway.c); returns where they end. */
-  frameLines(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, header: Uint8Array, prefix: Uint8Array, seq: number, ts: number): number;
+  /**
+   * Frames the lines of src[start, end) as journal entries of plain lines, checksums filled in,
+   * into dst from `at` (logfs-gateway.c); returns where they end. With `ends`, where each entry
+   * ends goes into it (a RangeError when it is too short).
+   */
+  frameLines(src: Uint8Array, start: number, end: number, dst: Uint8Array, at: number, header: Uint8Array, prefix: Uint8Array, seq: number, ts: number, ends?: Int32Array): number;
   /**
    * The framing walk of readSegmentRun over bytes[0, got) (logfs-gateway.c, scanEntries): payload
    * places into starts/lengths, each wanted entry's checksum checked; result = [count, position

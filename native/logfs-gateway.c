@@ -978,10 +978,10 @@ static int safe_uint(napi_env env, napi_value v, uint64_t *out) {
 }
 
 static napi_value frame_lines(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value argv[9];
-  void *src_v = NULL, *dst_v = NULL, *hdr_v = NULL, *pre_v = NULL;
-  size_t src_len = 0, dst_len = 0, hlen = 0, plen = 0;
+  size_t argc = 10;
+  napi_value argv[10];
+  void *src_v = NULL, *dst_v = NULL, *hdr_v = NULL, *pre_v = NULL, *ends_v = NULL;
+  size_t src_len = 0, dst_len = 0, hlen = 0, plen = 0, ends_len = 0;
   int64_t s = 0, e = 0, at = 0;
   uint64_t seq = 0, ts = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 9 || !typed(env, argv[0], napi_uint8_array, &src_v, &src_len) ||
@@ -989,16 +989,25 @@ static napi_value frame_lines(napi_env env, napi_callback_info info) {
       !typed(env, argv[3], napi_uint8_array, &dst_v, &dst_len) || napi_get_value_int64(env, argv[4], &at) != napi_ok ||
       !typed(env, argv[5], napi_uint8_array, &hdr_v, &hlen) || !typed(env, argv[6], napi_uint8_array, &pre_v, &plen) ||
       !safe_uint(env, argv[7], &seq) || !safe_uint(env, argv[8], &ts)) {
-    napi_throw_type_error(env, NULL, "frameLines: expected (Uint8Array, start, end, Uint8Array, at, Uint8Array, Uint8Array, seq, ts) with seq and ts integers from 0 to 2^53 - 1");
+    napi_throw_type_error(env, NULL, "frameLines: expected (Uint8Array, start, end, Uint8Array, at, Uint8Array, Uint8Array, seq, ts[, Int32Array]) with seq and ts integers from 0 to 2^53 - 1");
+    return NULL;
+  }
+  if (argc >= 10 && !typed(env, argv[9], napi_int32_array, &ends_v, &ends_len)) {
+    napi_throw_type_error(env, NULL, "frameLines: the ends, when given, must be an Int32Array");
     return NULL;
   }
   if (s < 0 || e < s || (uint64_t)e > src_len || at < 0 || (uint64_t)at > dst_len) {
     napi_throw_range_error(env, NULL, "frameLines: start, end and at must lie within their bytes");
     return NULL;
   }
+  if (dst_len > 0x7fffffffu) {
+    napi_throw_range_error(env, NULL, "frameLines: the destination must be shorter than 2 GiB");
+    return NULL;
+  }
   const uint8_t *src = src_v, *hdr = hdr_v, *pre = pre_v;
   uint8_t *dst = dst_v;
-  size_t pos = (size_t)s, stop = (size_t)e, o = (size_t)at;
+  int32_t *ends = ends_v;
+  size_t pos = (size_t)s, stop = (size_t)e, o = (size_t)at, k = 0;
   while (pos < stop) {
     const uint8_t *nl = memchr(src + pos, '\n', stop - pos);
     if (nl == NULL) {
@@ -1010,6 +1019,10 @@ static napi_value frame_lines(napi_env env, napi_callback_info info) {
     size_t entry = hlen + 8 + 1 + plen + 13 + 12 + 10 + dlen;
     if (dlen > 0x7fffffffu || dst_len - o < 8 + entry) {
       napi_throw_range_error(env, NULL, "frameLines: the destination has no room for the next entry");
+      return NULL;
+    }
+    if (ends != NULL && k == ends_len) {
+      napi_throw_range_error(env, NULL, "frameLines: the ends have no room for the next entry");
       return NULL;
     }
     uint8_t *start = dst + o, *w = start + 8;
@@ -1044,6 +1057,8 @@ static napi_value frame_lines(napi_env env, napi_callback_info info) {
     /* The checksum now, while the entry is in the cache (appendFramed with `checksummed`). */
     be32(start + 4, crc32_ieee(start + 8, len));
     o = (size_t)(w - dst);
+    if (ends != NULL) ends[k] = (int32_t)o;
+    k++;
     pos += dlen + 1;
     seq++;
   }

@@ -8,6 +8,7 @@ import { isLogfsError } from '../../core/errors.js';
 import { sleep } from '../../core/retry.js';
 import { Journal, type JournalOptions } from '../../gateway/journal.js';
 import { ENTRY_HEADER_BYTES, HEADER_BYTES, NODE_IO, readSegmentRun, type SegmentIo } from '../../gateway/journal-segment.js';
+import { crc32Entries } from '../../gateway/native.js';
 
 interface LogLine {
   level: number;
@@ -908,6 +909,49 @@ describe('Journal', () => {
     const { log, lines } = captureLogger();
     const again = await open({ segmentBytes: 64 * 1024 }, log);
     expect((await readAll(again)).size).toBe(30_000);
+    expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
+  });
+
+  it('appendFramed with `framed`: the caller\'s checksums and entry ends are taken as given, and a count that does not match the framing is refused', async () => {
+    const j = await open({ segmentBytes: 64 * 1024 });
+    const all = payloads(0, 3000);
+    // What frameLines (C) does: frames, checksums and notes where each entry ends.
+    const framedCall = (ps: Buffer[], said = ps.length): number => {
+      const room = ps.reduce((n, p) => n + ENTRY_HEADER_BYTES + p.length, 0);
+      return j.appendFramed(
+        room,
+        (buf, start, ends) => {
+          let o = start;
+          for (const [i, p] of ps.entries()) {
+            buf.writeUInt32BE(p.length, o);
+            buf.set(p, o + ENTRY_HEADER_BYTES);
+            crc32Entries(buf, o, o + ENTRY_HEADER_BYTES + p.length);
+            o += ENTRY_HEADER_BYTES + p.length;
+            ends[i] = o;
+          }
+          return o;
+        },
+        { count: said },
+      );
+    };
+    let last = -1;
+    for (let i = 0; i < all.length; i += 100) last = framedCall(all.slice(i, i + 100));
+    expect(last).toBe(all.length - 1);
+    try {
+      framedCall([payload(1, 10), payload(2, 10)], 1);
+      expect.unreachable('a wrong count was taken');
+    } catch (err) {
+      expect(isLogfsError(err) && err.code).toBe('LOGFS_E_INTERNAL');
+    }
+    await j.whenDurable(last);
+    expect(j.stats().nextLsn).toBe(all.length);
+    await j.close();
+    // Read back from the files, where each checksum is checked.
+    const { log, lines } = captureLogger();
+    const again = await open({ segmentBytes: 64 * 1024 }, log);
+    const back = await readAll(again);
+    expect(back.size).toBe(all.length);
+    for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer), `entry ${lsn}`).toBe(true);
     expect(lines.filter((l) => l.level >= WARN)).toEqual([]);
   });
 

@@ -74,3 +74,33 @@ it('native checksums refuse bounds outside the bytes', () => {
   expect(() => native!.crc32Entries(Buffer.alloc(8), 0, 9)).toThrow(/within the bytes/);
   expect(() => native!.crc32Entries('x' as never, 0, 0)).toThrow(/expected/);
 });
+
+describe('frameLines (journal entries of plain lines, framed in C)', () => {
+  const header = Buffer.from([1, 1, 0x74, 1, 0x6b]); // format 1, topic "t", key "k"
+  const prefix = Buffer.from([0xa1, 0x76, 0x01]); // "v": 1
+  const src = Buffer.from('one\n\ntwo three\n');
+
+  it('checksums each entry as the journal would, and notes where each ends', () => {
+    const dst = Buffer.alloc(1024);
+    const ends = new Int32Array(3).fill(-1);
+    const end = native!.frameLines(src, 0, src.length, dst, 16, header, prefix, 7, 1000, ends);
+    expect(Array.from(ends).at(-1)).toBe(end);
+    // Walking the entries by their lengths finds the same ends, and each checksum is zlib's.
+    let pos = 16;
+    for (const e of ends) {
+      const len = dst.readUInt32BE(pos);
+      expect(dst.readUInt32BE(pos + 4)).toBe(crc32(dst.subarray(pos + 8, pos + 8 + len)));
+      pos += 8 + len;
+      expect(pos).toBe(e);
+    }
+    // Without ends, the same bytes.
+    const again = Buffer.alloc(1024);
+    expect(native!.frameLines(src, 0, src.length, again, 16, header, prefix, 7, 1000)).toBe(end);
+    expect(again.subarray(16, end).equals(dst.subarray(16, end))).toBe(true);
+  });
+
+  it('refuses ends with no room for every entry', () => {
+    expect(() => native!.frameLines(src, 0, src.length, Buffer.alloc(1024), 0, header, prefix, 7, 1000, new Int32Array(2))).toThrow(/ends have no room/);
+    expect(() => native!.frameLines(src, 0, src.length, Buffer.alloc(1024), 0, header, prefix, 7, 1000, new Uint32Array(3) as never)).toThrow(/Int32Array/);
+  });
+});
