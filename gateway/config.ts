@@ -58,7 +58,7 @@ const JournalSchema = z.strictObject({
   maxPendingBytes: z.number().int().min(64 * 1024).default(JOURNAL_DEFAULTS.maxPendingBytes)
     .describe('Bound on records in memory not yet written to the journal file; at it writers wait as at maxBytes'),
   writebackBytes: z.number().int().min(0).default(JOURNAL_DEFAULTS.writebackBytes)
-    .describe('Start writing each segment to disk every this many bytes, without waiting, so that fsync finds little left to write (0 = off)'),
+    .describe('Start writing each segment to disk every this many bytes, without waiting, so that fsync finds less left to write (0 = off, the default)'),
 });
 
 const InstanceSchema = z.strictObject({

@@ -98,10 +98,15 @@ export const JOURNAL_DEFAULTS: Omit<JournalOptions, 'dir'> = {
   cursorWriteIntervalMs: 200,
   coalesceMs: 1,
   /**
-   * Under 64 KiB writes (bench:write, workload d) the journal takes 400+ MB/s; the fsync of the
-   * writer's close() then took 89–97 ms without it and 17–27 ms with it.
+   * Off. Writing back early (4 MiB, the default until it was measured against throughput) made
+   * every segment reach the disk, though most are acknowledged by Kafka and deleted within a
+   * second or two and need never be written; and on ext4 each call allocated blocks under the
+   * writes' feet (the segment's block-map lock, journal commits that wait for those blocks' data),
+   * so single 2 MiB writes of the journal took 30 to 60 ms. Under 64 KiB writes (bench:write,
+   * workload d at 200 MB), into Kafka: 199–221 MB/s with it, 231–252 without; the writer's close()
+   * then waited 160–200 ms and 180–285 ms for its fsync (docs/gateway.md).
    */
-  writebackBytes: 4 * MiB,
+  writebackBytes: 0,
   // Short first delay: a full disk is often freed by log rotation within a second.
   writeRetry: { initialMs: 20, maxMs: 2_000, factor: 2, jitter: 0.2 },
 };
@@ -146,6 +151,9 @@ export interface JournalStats {
   /** fsync calls of the write path (segments and the directory; not recovery or cursors.json). */
   fsyncs: number;
 }
+
+/** Rolled segments left open and not fsynced, waiting for a barrier or their deletion (roll). */
+const RETIRED_UNSYNCED_MAX = 4;
 
 /** At most this much is framed into one write; bigger backlogs take several writes. */
 const WRITE_BUFFER_BYTES = 2 * MiB;
@@ -396,7 +404,7 @@ function shuttingDown(dir: string): LogfsError {
 export class Journal {
   private readonly segments: Segment[] = []; // oldest first
   private active: Segment | undefined; // the segment written to; always the last one
-  private readonly retired: Segment[] = []; // rolled segments whose fsync sync() has not yet seen succeed
+  private readonly retired: Segment[] = []; // rolled segments whose fsync sync() has not yet seen succeed (roll)
   private readonly required: ReadonlySet<string>;
 
   // entries.at(i) is the payload of LSN cacheBase + i, or the appendFramed run holding it:
@@ -526,8 +534,9 @@ export class Journal {
         await fsp.rm(path, { force: true }); // holds nothing and is not the active segment
         continue;
       }
-      // Rolled segments are fsynced in the background, so a crashed process may have left any of
-      // them in the page cache only; make them durable before calling their entries durable.
+      // Rolled segments are fsynced only when a barrier asks (roll), so a crashed process may have
+      // left any of them in the page cache only; make them durable before calling their entries
+      // durable.
       await fsyncPath(path);
       seg.syncedSize = seg.size;
       this.counters.recoveredEntries += seg.count;
@@ -1024,9 +1033,14 @@ export class Journal {
   }
 
   /**
-   * Retires the full active segment and starts a new one. The old segment's fsync runs in the
-   * background (waiting for it would stall writing for as long as 64 MiB takes to reach the disk);
-   * sync() waits for it before it declares anything durable.
+   * Retires the full active segment and starts a new one. The old segment is fsynced when a
+   * barrier asks (sync(), which waits for it before it declares anything durable), not now: most
+   * segments are acknowledged by Kafka and deleted first, and need none (collectSegments). An fsync
+   * at every roll, even in the background, kept the I/O threads busy: under 64 KiB writes (bench
+   * d), eight 64 MiB fsyncs a second, and the journal's writes and the producer's reads waited
+   * behind them in Node's pool of four threads (single writes of 2 MiB took 40 to 90 ms). Past
+   * RETIRED_UNSYNCED_MAX such segments, the oldest are fsynced (and closed) in the background, as
+   * before, so that open files stay few when Kafka is away and nothing asks for a barrier.
    */
   private async roll(): Promise<Segment> {
     const old = this.active;
@@ -1035,9 +1049,14 @@ export class Journal {
         await this.io.ftruncate(old.fd, old.size);
         old.dirtyTail = false;
       }
-      old.retiring = this.retire(old);
-      old.retiring.catch(() => undefined); // a failure is seen and retried by sync()
       this.retired.push(old);
+      let unsynced = 0;
+      for (let i = this.retired.length - 1; i >= 0; i--) {
+        const seg = this.retired[i] as Segment;
+        if (seg.retiring !== undefined || ++unsynced <= RETIRED_UNSYNCED_MAX) continue;
+        seg.retiring = this.retire(seg);
+        seg.retiring.catch(() => undefined); // a failure is seen and retried by sync()
+      }
     }
     this.active = undefined;
     const seg = new Segment(this.written + 1, join(this.opts.dir, segmentFileName(this.written + 1)));
@@ -1325,6 +1344,17 @@ export class Journal {
       this.segments.shift();
       this.storedBytes -= seg.size;
       removed = true;
+      const r = this.retired.indexOf(seg);
+      if (r >= 0 && seg.retiring === undefined) {
+        // Deleted before a barrier asked for its fsync: its entries are acknowledged (or past
+        // retention), and it needs none. Closed once a writeback under way is done with its fd.
+        this.retired.splice(r, 1);
+        const fd = seg.fd as number;
+        seg.fd = undefined;
+        void Promise.resolve(seg.writeback)
+          .then(() => this.io.close(fd))
+          .catch((err: unknown) => this.log.warn({ err, segment: seg.path }, 'journal: close failed'));
+      }
       const unlink = fsp
         .rm(seg.path, { force: true })
         .catch((err: unknown) => this.log.error({ err, segment: seg.path }, 'journal: could not delete a segment'))

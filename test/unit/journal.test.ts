@@ -426,11 +426,15 @@ describe('Journal', () => {
     expect(first.from).toBe(0);
     expect(first.to % 4096).toBe(0);
     expect(first.to).toBeGreaterThanOrEqual(64 * 1024);
-    // The segment rolls while the call is in progress: its file stays open until the call ends.
+    // The segment rolls while the call is in progress, and a barrier fsyncs it: its file stays open
+    // until the call ends.
     for (let i = 10; i < 16; i++) await j.whenWritten(j.append(payloads(i * 100, 100)));
     expect(segmentFiles(dir).length).toBeGreaterThan(1);
+    const durable = j.whenDurable(j.nextLsn - 1);
+    await sleep(50);
     expect(closed).not.toContain(first.fd);
     release();
+    await durable;
     await vi.waitFor(() => expect(closed).toContain(first.fd));
     for (let i = 16; i < 40; i++) await j.whenWritten(j.append(payloads(i * 100, 100)));
     // Later calls: whole pages, at least 64 KiB each, each segment's back to back from 0 (a call
@@ -655,6 +659,65 @@ describe('Journal', () => {
     const back = await readAll(k);
     expect(back.size).toBe(100);
     for (const [lsn, p] of back) expect(p.equals(all[lsn] as Buffer)).toBe(true);
+  });
+
+  it('fsyncs a rolled segment only when a barrier asks, none deleted before (acknowledged), and the oldest past four unsynced in the background', async () => {
+    // 200-byte payloads: a 4096-byte segment is full at 19 entries.
+    const fsynced: number[] = [];
+    const closed: number[] = [];
+    const io: Partial<SegmentIo> = {
+      fsync: (fd) => {
+        fsynced.push(fd);
+        return NODE_IO.fsync(fd);
+      },
+      close: (fd) => {
+        closed.push(fd);
+        return NODE_IO.close(fd);
+      },
+    };
+    const j = await open({ io, segmentBytes: 4096, fsync: 'barrier', requiredConsumers: ['kafka'] });
+    const fdOf = (): number => (j as unknown as { active: { fd: number } }).active.fd;
+    // Four rolls: nothing fsynced, every file still open.
+    const fds: number[] = [];
+    let last = -1;
+    for (let s = 0; s < 5; s++) {
+      last = j.append(Array.from({ length: 19 }, (_, i) => payload(s * 19 + i)));
+      await j.whenWritten(last);
+      fds.push(fdOf());
+    }
+    expect(segmentFiles(dir)).toHaveLength(5);
+    expect(fsynced).toEqual([]);
+    expect(closed).toEqual([]);
+    // Kafka acknowledges the first two segments: deleted and closed, with no fsync.
+    j.ack('kafka', 2 * 19 - 1);
+    await vi.waitFor(() => expect(closed).toEqual(fds.slice(0, 2)));
+    expect(segmentFiles(dir)).toHaveLength(3);
+    expect(fsynced).toEqual([]);
+    // A barrier fsyncs the two rolled ones left, oldest first, then the active one.
+    await j.whenDurable(last);
+    expect(fsynced.slice(0, 3)).toEqual(fds.slice(2, 5));
+    // (Then the directory's descriptor, which may reuse a number.)
+    await vi.waitFor(() => expect(closed.slice(0, 4)).toEqual(fds.slice(0, 4)));
+    // Seven more rolls with nothing acknowledged nor asked: all but the last four rolled are
+    // fsynced and closed in the background.
+    fsynced.length = 0;
+    closed.length = 0;
+    const more: number[] = [];
+    for (let s = 5; s < 11; s++) {
+      last = j.append(Array.from({ length: 19 }, (_, i) => payload(s * 19 + i)));
+      await j.whenWritten(last);
+      more.push(fdOf());
+    }
+    last = j.append([payload(11 * 19)]);
+    await j.whenWritten(last); // the seventh roll: segments 4 to 10 rolled, 11 active
+    await vi.waitFor(() => expect(fsynced).toEqual([fds[4], more[0], more[1]]));
+    await vi.waitFor(() => expect(closed).toEqual([fds[4], more[0], more[1]]));
+    await sleep(50);
+    expect(fsynced).toHaveLength(3);
+    expect(j.stats().durableLsn).toBe(5 * 19 - 1);
+    // Everything reads back.
+    await j.whenDurable(last);
+    expect((await readAll(j, 2 * 19)).size).toBe(11 * 19 + 1 - 2 * 19);
   });
 
   it('does not report entries durable while fsync fails, including a rolled segment\'s', async () => {
