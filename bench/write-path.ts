@@ -114,8 +114,19 @@ const WORKLOADS: Record<WorkloadId, Workload> = {
   a: { id: 'a', title: 'a: 1 writer, write() per line', mode: 'line', writers: 1, linesPerWriter: 100_000, target: { value: 15_000, unit: 'lines/s' } },
   b: { id: 'b', title: 'b: 4 writers, write() per line', mode: 'line', writers: 4, linesPerWriter: 50_000, target: { value: 40_000, unit: 'lines/s' } },
   c: { id: 'c', title: 'c: stdio fwrite, default buffer', mode: 'stdio', writers: 1, linesPerWriter: 500_000, target: { value: 400_000, unit: 'lines/s' } },
-  d: { id: 'd', title: 'd: 64 KiB write() calls', mode: 'chunk', writers: 1, linesPerWriter: 500_000, target: { value: 150, unit: 'MB/s' } },
+  // d writes 200 MB (50 MB until the journal kept up with it): at 50 MB the writer was done in
+  // 0.14 s and the figure was mostly the Kafka producer draining what it left, from batches that
+  // start small, not the sustained rate the target is about (D_SIZE_NOTE).
+  d: { id: 'd', title: 'd: 64 KiB write() calls', mode: 'chunk', writers: 1, linesPerWriter: 2_000_000, target: { value: 150, unit: 'MB/s' } },
 };
+
+/**
+ * Why d is larger than c, said with the results. Measured at 50 MB and at 200 MB (--scale 1 and 4
+ * of the old size), alternating, on one build (c41b058): 155, 199, 155 against 238, 256, 263 MB/s
+ * Kafka-acked.
+ */
+const D_SIZE_NOTE =
+  'd writes 200 MB, c 50 MB: at 50 MB, d\'s writer was done in about 0.14 s and its figure measured mostly the Kafka producer draining what the writer left, from batches that start small, rather than a sustained rate.';
 
 /** Where the workload writes: a logfsd mount, or a plain file on tmpfs. */
 type Target = { kind: 'logfsd'; logfsd: LogfsdProcess; kafka: boolean } | { kind: 'tmpfs'; dir: string };
@@ -644,7 +655,7 @@ function report(run: Run, opts: Options, env: string, elapsedS: number): string 
   out.push(
     '## Throughput',
     '',
-    `Lines are ${LINE_BYTES} bytes including the newline; MB = 10^6 bytes. "loop" = first writer start to the last write loop's end; "incl. close" adds close(), which waits for durability (journal fsync by default); "Kafka-acked" = until logfsd's logfs_records_out_total counted every line (acks=all). logfsd CPU (utime+stime of all its threads) and cores are over start → acked (Kafka) or → closed (embedded); "other jobs" is the CPU everything else on the host used meanwhile (noise). Peak RSS is VmHWM reset before each workload. ${opts.warmup > 0 ? `Each workload into logfsd first ran at ${formatNumber(opts.warmup)} of its size, unmeasured, in the same logfsd (--warmup): V8 compiles the code a workload uses in its first few hundred milliseconds, which a daemon pays once` : 'No warm-up (--warmup 0): the figures include V8 compiling the code each workload uses'}. tmpfs = the same writers on a plain file in /dev/shm (workload b: four writers appending to one file).`,
+    `Lines are ${LINE_BYTES} bytes including the newline; MB = 10^6 bytes. "loop" = first writer start to the last write loop's end; "incl. close" adds close(), which waits for durability (journal fsync by default); "Kafka-acked" = until logfsd's logfs_records_out_total counted every line (acks=all). logfsd CPU (utime+stime of all its threads) and cores are over start → acked (Kafka) or → closed (embedded); "other jobs" is the CPU everything else on the host used meanwhile (noise). Peak RSS is VmHWM reset before each workload. ${opts.warmup > 0 ? `Each workload into logfsd first ran at ${formatNumber(opts.warmup)} of its size, unmeasured, in the same logfsd (--warmup): V8 compiles the code a workload uses in its first few hundred milliseconds, which a daemon pays once` : 'No warm-up (--warmup 0): the figures include V8 compiling the code each workload uses'}. tmpfs = the same writers on a plain file in /dev/shm (workload b: four writers appending to one file). ${D_SIZE_NOTE}`,
     '',
     throughputTable(run.results),
     '',
