@@ -255,6 +255,11 @@ export interface ReadRunOptions {
    * the run may then hold fewer entries. The first entry is read whole whatever its size.
    */
   readBytes?: number;
+  /**
+   * Arrays for the entries' places, at least `n` long: the caller's reused memory (the result's
+   * starts and lengths are views of them). By default new ones of that size.
+   */
+  places?: (n: number) => { starts: Int32Array; lengths: Int32Array };
 }
 
 export interface SegmentRun {
@@ -285,8 +290,7 @@ export async function readSegmentRun(
   const fh = await fsp.open(seg.path, 'r');
   // One entry takes at least ENTRY_HEADER_BYTES + 1 bytes: no more places than that are needed.
   const places = Math.max(1, Math.min(maxEntries, Math.floor((seg.size - position) / (ENTRY_HEADER_BYTES + 1)) + 1));
-  const starts = new Int32Array(places);
-  const lengths = new Int32Array(places);
+  const { starts, lengths } = opts.places?.(places) ?? { starts: new Int32Array(places), lengths: new Int32Array(places) };
   const scan = new Int32Array(5);
   try {
     // Room for the wanted bytes and their framing, plus what is skipped (up to INDEX_STRIDE - 1

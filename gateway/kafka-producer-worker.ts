@@ -9,7 +9,7 @@ import type { GatewayConfig } from './config.js';
 import { KafkaProducerSession, type PreparedEntries, type SendOutcome } from './kafka-producer.js';
 import type { ToProducer, FromProducer } from './kafka-producer-protocol.js';
 import { readSegmentRun, type SegmentRun } from './journal-segment.js';
-import { ReadBufferPool } from './read-buffers.js';
+import { ReadBufferPool, RunPlacesPool, type RunPlaces } from './read-buffers.js';
 import { errorMessage } from '../core/errors.js';
 
 const port = parentPort;
@@ -33,6 +33,7 @@ interface Read {
 }
 
 const readBuffers = new ReadBufferPool();
+const runPlaces = new RunPlacesPool(config.kafka.batchMaxRecords);
 /** Bytes per entry of the last run read (framing included), to size the next read. */
 let entryBytes = 0;
 
@@ -47,22 +48,29 @@ async function readAndPrepare(m: Pick<ShipMessage, 'lsn' | 'path' | 'size' | 'po
     taken.push(b);
     return b;
   };
+  let places: RunPlaces | undefined;
+  const placesFor = (n: number): RunPlaces => (places = runPlaces.take(n));
   let run: SegmentRun;
   try {
-    run = await readSegmentRun({ path: m.path, size: m.size }, m.position, m.skip, m.maxEntries, m.maxBytes, { buffer, readBytes });
+    run = await readSegmentRun({ path: m.path, size: m.size }, m.position, m.skip, m.maxEntries, m.maxBytes, { buffer, readBytes, places: placesFor });
   } catch (err) {
     for (const b of taken) readBuffers.keep(b);
+    if (places !== undefined) runPlaces.keep(places);
     throw err;
   }
   // A first read too short for the first entry was read again into a larger buffer.
   for (const b of taken) if (b !== run.bytes) readBuffers.keep(b);
   if (run.count > 0 && m.skip === 0) entryBytes = (run.endPosition - m.position) / run.count;
+  const used = places as RunPlaces;
   let released = false;
   const release = (): void => {
-    if (!released) readBuffers.keep(run.bytes);
+    if (!released) {
+      readBuffers.keep(run.bytes);
+      runPlaces.keep(used);
+    }
     released = true;
   };
-  return { run, prepared: session.prepareEntries(m.lsn, run.bytes, run.starts, run.lengths), release };
+  return { run, prepared: session.prepareEntries(m.lsn, run.bytes, run.starts, run.lengths, used.group), release };
 }
 
 /**

@@ -181,9 +181,10 @@ export class KafkaProducerSession {
    * readSegmentRun reads them, which needs no broker: reading each entry's topic and key. With the
    * wire client the records are then produced from where they lie: no object and no Buffer per
    * record. The producer thread does it for the next batch while the broker works on the current
-   * one; sendPrepared sends.
+   * one; sendPrepared sends. `group`, when long enough, is the caller's reused memory for each
+   * record's topic and key (the packed batch's group is a view of it).
    */
-  prepareEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array): PreparedEntries {
+  prepareEntries(lsn: number, bytes: Buffer, starts: Int32Array, lengths: Int32Array, group?: Int32Array): PreparedEntries {
     if (this.config.kafka.client !== 'wire') {
       const payloads: Buffer[] = new Array(lengths.length);
       for (let i = 0; i < lengths.length; i++) payloads[i] = bytes.subarray(starts[i]!, starts[i]! + lengths[i]!);
@@ -191,7 +192,7 @@ export class KafkaProducerSession {
     }
     // In place: each entry's place becomes its record's (groupEntries moves them past the header).
     const count = lengths.length;
-    const group = new Int32Array(count);
+    if (group === undefined || group.length < count) group = new Int32Array(count);
     const headers = this.entryHeaderPlaces;
     const distinct = groupEntries(bytes, starts, lengths, count, group, headers);
     if (distinct < 0) return this.prepareEntriesOneByOne(lsn, bytes, starts, lengths);

@@ -65,6 +65,8 @@ export interface NativeGateway {
   groupEntries(bytes: Uint8Array, starts: Int32Array, lengths: Int32Array, count: number, group: Int32Array, headers: Int32Array): number;
   /** True when crc32c uses the CPU's crc32 instruction. */
   hardware(): boolean;
+  /** Gives the C heap's free pages back to the system (glibc's malloc_trim); whether any were. */
+  trimHeap(): boolean;
   /** Starts writing fd's dirty pages in [offset, offset + length) to disk, without waiting (sync_file_range); Linux only. */
   startWriteback?(fd: number, offset: number, length: number): Promise<void>;
 }

@@ -123,6 +123,13 @@ export function packWireRecords(byTopic: Map<string, WireRecord[]>): PackedBatch
 }
 
 const EMPTY = new Int32Array(0);
+
+let ZEROS = new Int32Array(64 * 1024);
+/** `n` zeros, shared and never written (the key indexes of a batch with one key). */
+function zeros(n: number): Int32Array {
+  if (ZEROS.length < n) ZEROS = new Int32Array(n);
+  return ZEROS.subarray(0, n);
+}
 /** A partition's source once its batch is encoded and the caller may reuse the memory. */
 const RELEASED = Buffer.alloc(0);
 
@@ -363,8 +370,12 @@ export class WireProducer {
       const w = slots[0]!;
       w.starts = starts;
       w.lengths = lengths;
-      w.keyIndex = new Int32Array(n);
-      if (w.keys.length > 1) for (let i = 0; i < n; i++) w.keyIndex[i] = keyOf[group[i]!]!;
+      if (w.keys.length > 1) {
+        w.keyIndex = new Int32Array(n);
+        for (let i = 0; i < n; i++) w.keyIndex[i] = keyOf[group[i]!]!;
+      } else {
+        w.keyIndex = zeros(n); // one instance: every record has key 0, and no array per batch
+      }
       for (let i = 0; i < n; i++) w.valueBytes += lengths[i]!;
       return work;
     }

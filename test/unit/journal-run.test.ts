@@ -175,6 +175,25 @@ describe('prepareEntries (wire client)', () => {
     });
   });
 
+  it('numbers the topics and keys into the caller\'s array when it is long enough, and a new one otherwise', () => {
+    const { payloads, topic, key } = entries(300, 3);
+    const bytes = framed(payloads);
+    const starts = new Int32Array(300);
+    const lengths = new Int32Array(300);
+    scanEntriesJs(bytes, bytes.length, bytes.length, 0, 300, 1e9, starts, lengths, new Int32Array(5));
+    const mine = new Int32Array(1000).fill(-7);
+    const prepared = session.prepareEntries(0, bytes, starts.slice(), lengths.slice(), mine);
+    if (!('packed' in prepared)) throw new Error('expected packed entries');
+    expect(prepared.packed.group.buffer).toBe(mine.buffer);
+    expect(prepared.packed.group).toHaveLength(300);
+    prepared.packed.group.forEach((g, i) => expect(prepared.packed.groups[g]).toEqual({ topic: topic[i], key: key[i] }));
+    const short = new Int32Array(10);
+    const again = session.prepareEntries(0, bytes, starts.slice(), lengths.slice(), short);
+    if (!('packed' in again)) throw new Error('expected packed entries');
+    expect(again.packed.group.buffer).not.toBe(short.buffer);
+    expect(Array.from(again.packed.group)).toEqual(Array.from(prepared.packed.group));
+  });
+
   it('packs a run of more distinct topics and keys than groupEntries numbers (4096) one entry at a time, the same way', () => {
     const n = 5000;
     const values = Array.from({ length: n }, (_, i) => Buffer.from(`line ${i}`));

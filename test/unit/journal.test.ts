@@ -542,6 +542,14 @@ describe('Journal', () => {
     const at = j.locate(1500)!;
     expect(at.skip).toBeGreaterThan(0);
     const five = await readSegmentRun(at, at.position, at.skip, 5, 1_000_000);
+    // Into the caller's arrays, when it gives them.
+    const mine = { starts: new Int32Array(64), lengths: new Int32Array(64) };
+    const sized: number[] = [];
+    const given = await readSegmentRun(at, at.position, at.skip, 5, 1_000_000, { places: (n) => (sized.push(n), mine) });
+    expect(sized).toEqual([5]);
+    expect(given.starts.buffer).toBe(mine.starts.buffer);
+    expect(given.lengths.buffer).toBe(mine.lengths.buffer);
+    expect([Array.from(given.starts), Array.from(given.lengths), given.count]).toEqual([Array.from(five.starts), Array.from(five.lengths), five.count]);
     expect(Array.from({ length: five.count }, (_, i) => Buffer.from(five.bytes.subarray(five.starts[i], five.starts[i]! + five.lengths[i]!)))).toEqual(all.slice(1500, 1505));
     expect((await readSegmentRun(at, at.position, at.skip, 100, 1)).count).toBe(1); // at least one entry
     const capped = await readSegmentRun(at, at.position, at.skip, 100, 1000);

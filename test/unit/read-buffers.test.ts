@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { READ_BUFFER_GRAIN, ReadBufferPool } from '../../gateway/read-buffers.js';
+import { READ_BUFFER_GRAIN, ReadBufferPool, RunPlacesPool } from '../../gateway/read-buffers.js';
 
 const MiB = READ_BUFFER_GRAIN;
 
@@ -37,4 +37,21 @@ it('gives small reads a buffer of their size and keeps no foreign buffer', () =>
   const big = pool.take(MiB);
   pool.keep(big);
   expect(pool.take(10_000)).toBe(big);
+});
+
+it('reuses the place arrays of a run, sized for a whole batch at least, and keeps at most `kept` sets', () => {
+  const pool = new RunPlacesPool(40_000, 2);
+  const a = pool.take(100);
+  expect([a.starts.length, a.lengths.length, a.group.length]).toEqual([40_000, 40_000, 40_000]);
+  pool.keep(a);
+  pool.keep(a); // kept once only
+  expect(pool.size).toBe(1);
+  expect(pool.take(40_000)).toBe(a);
+  // A run of more entries than a batch (a read of many tiny entries) gets arrays of its own size.
+  const big = pool.take(50_000);
+  expect(big.starts.length).toBe(50_000);
+  const c = pool.take(10);
+  for (const p of [a, big, c]) pool.keep(p);
+  expect(pool.size).toBe(2);
+  expect(pool.take(45_000)).toBe(big);
 });
