@@ -46,9 +46,10 @@ export class ReadBufferPool {
  * Where each entry of a read run lies (readSegmentRun's starts and lengths) and its topic and key
  * (prepareEntries' group), for as long as the run's buffer is read: reused with it. New arrays per
  * batch (three of 160 KB for 40,000 records) were garbage that the producer thread's heap, which
- * allocates little else, collected only when its external memory had grown by tens of MB; with
- * them and the malloc arenas that held them, logfsd's peak resident memory under the write-path
- * benchmark's 64 KiB writes was 179–206 MB, against 154–174 MB reused (four runs each).
+ * allocates little else, collected only when its external memory had grown by tens of MB. Alone
+ * this made no difference to logfsd's peak resident memory that four runs could tell from the
+ * noise; with the heap trim (gateway.ts, TRIM_HEAP_MS) it went from 174–194 MB to 149–188 MB over
+ * the write-path benchmark's Kafka workloads (docs/kafka.md).
  */
 export interface RunPlaces {
   starts: Int32Array;
