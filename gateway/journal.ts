@@ -404,7 +404,7 @@ function shuttingDown(dir: string): LogfsError {
 export class Journal {
   private readonly segments: Segment[] = []; // oldest first
   private active: Segment | undefined; // the segment written to; always the last one
-  private readonly retired: Segment[] = []; // rolled segments whose fsync sync() has not yet seen succeed (roll)
+  private readonly retired: Segment[] = []; // rolled segments not fsynced yet, or whose fsync sync() has not seen succeed (roll)
   private readonly required: ReadonlySet<string>;
 
   // entries.at(i) is the payload of LSN cacheBase + i, or the appendFramed run holding it:
@@ -1349,11 +1349,13 @@ export class Journal {
         // Deleted before a barrier asked for its fsync: its entries are acknowledged (or past
         // retention), and it needs none. Closed once a writeback under way is done with its fd.
         this.retired.splice(r, 1);
-        const fd = seg.fd as number;
+        const fd = seg.fd;
         seg.fd = undefined;
-        void Promise.resolve(seg.writeback)
-          .then(() => this.io.close(fd))
-          .catch((err: unknown) => this.log.warn({ err, segment: seg.path }, 'journal: close failed'));
+        if (fd !== undefined) {
+          void Promise.resolve(seg.writeback)
+            .then(() => this.io.close(fd))
+            .catch((err: unknown) => this.log.warn({ err, segment: seg.path }, 'journal: close failed'));
+        }
       }
       const unlink = fsp
         .rm(seg.path, { force: true })

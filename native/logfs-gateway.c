@@ -992,7 +992,8 @@ static napi_value frame_lines(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "frameLines: expected (Uint8Array, start, end, Uint8Array, at, Uint8Array, Uint8Array, seq, ts[, Int32Array]) with seq and ts integers from 0 to 2^53 - 1");
     return NULL;
   }
-  if (argc >= 10 && !typed(env, argv[9], napi_int32_array, &ends_v, &ends_len)) {
+  napi_valuetype ends_type = napi_undefined;
+  if (argc >= 10 && napi_typeof(env, argv[9], &ends_type) == napi_ok && ends_type != napi_undefined && !typed(env, argv[9], napi_int32_array, &ends_v, &ends_len)) {
     napi_throw_type_error(env, NULL, "frameLines: the ends, when given, must be an Int32Array");
     return NULL;
   }

@@ -96,6 +96,7 @@ describe('frameLines (journal entries of plain lines, framed in C)', () => {
     // Without ends, the same bytes.
     const again = Buffer.alloc(1024);
     expect(native!.frameLines(src, 0, src.length, again, 16, header, prefix, 7, 1000)).toBe(end);
+    expect(native!.frameLines(src, 0, src.length, Buffer.alloc(1024), 16, header, prefix, 7, 1000, undefined)).toBe(end);
     expect(again.subarray(16, end).equals(dst.subarray(16, end))).toBe(true);
   });
 
