@@ -1036,11 +1036,14 @@ export class Journal {
    * Retires the full active segment and starts a new one. The old segment is fsynced when a
    * barrier asks (sync(), which waits for it before it declares anything durable), not now: most
    * segments are acknowledged by Kafka and deleted first, and need none (collectSegments). An fsync
-   * at every roll, even in the background, kept the I/O threads busy: under 64 KiB writes (bench
-   * d), eight 64 MiB fsyncs a second, and the journal's writes and the producer's reads waited
-   * behind them in Node's pool of four threads (single writes of 2 MiB took 40 to 90 ms). Past
-   * RETIRED_UNSYNCED_MAX such segments, the oldest are fsynced (and closed) in the background, as
-   * before, so that open files stay few when Kafka is away and nothing asks for a barrier.
+   * at every roll, even in the background, sent every segment to the disk (eight 64 MiB fsyncs a
+   * second under 64 KiB writes), and ext4's block allocation and journal commits for it slowed the
+   * writes to the next segment. Under bench:write's workload d (200 MB, writeback off), four
+   * alternating pairs: 171–202 MB/s into Kafka with an fsync at every roll, 192–228 without; the
+   * writer's close() then waited 157–221 ms and 297–540 ms, as the segments Kafka has not yet
+   * acknowledged are fsynced then. Past RETIRED_UNSYNCED_MAX such segments, the oldest are fsynced
+   * (and closed) in the background, as before, so that open files and what a barrier has to write
+   * stay bounded when Kafka is away and nothing asks for a barrier.
    */
   private async roll(): Promise<Segment> {
     const old = this.active;
