@@ -1077,10 +1077,15 @@ export class Journal {
     await this.io.fsync(seg.fd as number);
     this.counters.fsyncs += 1;
     seg.syncedSize = size;
+    await this.closeFile(seg);
+  }
+
+  /** Closes a segment's file once a writeback call under way is done with its descriptor. */
+  private async closeFile(seg: Segment): Promise<void> {
     await seg.writeback;
-    const fd = seg.fd as number;
+    const fd = seg.fd;
     seg.fd = undefined;
-    await this.io.close(fd).catch((err: unknown) => this.log.warn({ err, segment: seg.path }, 'journal: close failed'));
+    if (fd !== undefined) await this.io.close(fd).catch((err: unknown) => this.log.warn({ err, segment: seg.path }, 'journal: close failed'));
   }
 
   /**
@@ -1350,15 +1355,9 @@ export class Journal {
       const r = this.retired.indexOf(seg);
       if (r >= 0 && seg.retiring === undefined) {
         // Deleted before a barrier asked for its fsync: its entries are acknowledged (or past
-        // retention), and it needs none. Closed once a writeback under way is done with its fd.
+        // retention), and it needs none.
         this.retired.splice(r, 1);
-        const fd = seg.fd;
-        seg.fd = undefined;
-        if (fd !== undefined) {
-          void Promise.resolve(seg.writeback)
-            .then(() => this.io.close(fd))
-            .catch((err: unknown) => this.log.warn({ err, segment: seg.path }, 'journal: close failed'));
-        }
+        void this.closeFile(seg);
       }
       const unlink = fsp
         .rm(seg.path, { force: true })
@@ -1459,10 +1458,7 @@ export class Journal {
     // Normally only the active segment is still open; after a failure, retired ones may be too.
     for (const seg of [...this.retired, ...(this.active ? [this.active] : [])]) {
       await seg.retiring?.catch(() => undefined);
-      await seg.writeback;
-      const fd = seg.fd;
-      seg.fd = undefined;
-      if (fd !== undefined) await this.io.close(fd).catch((err: unknown) => this.log.warn({ err }, 'journal: close failed'));
+      await this.closeFile(seg);
     }
     await Promise.all(this.unlinks);
     if (this.failure) throw this.failure;

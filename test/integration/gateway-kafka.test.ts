@@ -32,10 +32,17 @@ describe('gateway → Kafka shipper', () => {
     await fsp.rm(dir, { recursive: true, force: true });
   });
 
-  it('sends smaller batches to a topic that refuses them as too large; every record arrives once, in order', async () => {
+  /** A stream of a new provider, provisioned, with its topic; the previous test's gateway closed. */
+  async function freshStream(name: string): Promise<{ provider: string; topic: string }> {
+    await gw?.close();
+    gw = undefined;
     const provider = randomName('p');
-    await createStream(store, { name: 'big', provider });
-    const topic = topicForStream(provider, 'big');
+    await createStream(store, { name, provider });
+    return { provider, topic: topicForStream(provider, name) };
+  }
+
+  it('sends smaller batches to a topic that refuses them as too large; every record arrives once, in order', async () => {
+    const { provider, topic } = await freshStream('big');
     // Made elsewhere, before the gateway, with batches of 64 KiB at most.
     const admin = kafkaClient().admin();
     await admin.connect();
@@ -64,11 +71,7 @@ describe('gateway → Kafka shipper', () => {
   });
 
   it('sends the batch it read ahead as soon as the one before is acknowledged, without waiting for the main thread; every record arrives once, in order', async () => {
-    await gw?.close();
-    gw = undefined;
-    const provider = randomName('p');
-    await createStream(store, { name: 'backlog', provider });
-    const topic = topicForStream(provider, 'backlog');
+    const { provider, topic } = await freshStream('backlog');
     // A backlog of 50 batches of 1,000 records in the journal first (embedded: nothing ships), then
     // a gateway that ships it: the first ship covers all of it, so the producer thread can go on.
     const config = (kafka: boolean) =>
@@ -95,11 +98,7 @@ describe('gateway → Kafka shipper', () => {
   });
 
   it('goes on by itself also while records keep coming (reading ahead up to what was written since); every record arrives once, in order', async () => {
-    await gw?.close();
-    gw = undefined;
-    const provider = randomName('p');
-    await createStream(store, { name: 'flow', provider });
-    const topic = topicForStream(provider, 'flow');
+    const { provider, topic } = await freshStream('flow');
     gw = await Gateway.start(parseGatewayConfig({ host: 'test-host', metricsListen: null, provider, kafka: { brokers: [KAFKA], batchMaxRecords: 500 } }), {
       dataDir: path.join(dir, 'flow'),
       store,
